@@ -1,0 +1,33 @@
+//! The domain of the Okaya webhooks service: entities, value objects, ports
+//! and use cases. It knows no web framework and no database, so other services
+//! can link it (with a storage adapter such as `webhooks-adapters-diesel`) and
+//! call the same use cases the HTTP API calls.
+//!
+//! - [`WebhookService`]: the public webhook API (list, get, create, update,
+//!   delete) with the seed document's checks in its order.
+//! - [`TenancyService`]: organizations, groups and API keys.
+//! - The ports in [`ports`] are what an adapter implements; with the `mocks`
+//!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
+
+pub mod admin;
+pub mod error;
+pub mod ids;
+pub mod ports;
+pub mod secret;
+pub mod tenancy;
+pub mod time;
+pub mod webhook;
+pub mod webhooks;
+
+pub use admin::{AdminError, DemoTenant, IssuedApiKey, TenancyService, DEMO_GROUP_ID};
+pub use error::{RepositoryError, WebhookError};
+pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
+pub use ports::{Clock, IdSource, RandomIds, SystemClock, TenancyRepository, WebhookRepository};
+pub use secret::{SealedSecret, SecretCipher, SecretError, SigningSecret};
+pub use tenancy::{ApiKey, ApiKeyHash, ApiKeySecret, Group, Organization, Principal};
+pub use time::UnixMillis;
+pub use webhook::{
+    Description, EnabledEvents, EventType, NewWebhookRequest, RateLimit, Webhook, WebhookStatus,
+    WebhookUpdateRequest, WebhookUrl,
+};
+pub use webhooks::{CreatedWebhook, WebhookService};
