@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The project's one test command, also run by CI (.ci/run): installs what is
+# missing, makes sure PostgreSQL answers, then checks formatting, lints,
+# docker-compose.yml, and runs every test on SQLite and on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif have sudo; then sudo "$@"
+  else fail "needs root (or sudo) to run: $*"; fi
+}
+
+step "Tools"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked --quiet
+fi
+if ! python3 -c 'import requests' 2>/dev/null; then
+  # Debian's own Python refuses pip (PEP 668); its package is the fallback below.
+  python3 -m pip install --quiet requests 2>/dev/null || true
+fi
+packages=()
+have curl || packages+=(curl)
+have docker-compose || packages+=(docker-compose)
+have pg_isready || packages+=(postgresql-client)
+[ -f /usr/include/postgresql/libpq-fe.h ] || packages+=(libpq-dev)
+python3 -c 'import requests' 2>/dev/null || packages+=(python3-requests)
+if [ "${#packages[@]}" -gt 0 ]; then
+  echo "installing: ${packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+cargo nextest --version | head -n1
+
+step "PostgreSQL"
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+pg_answers() { pg_isready -q -d "$TEST_DATABASE_URL"; }
+if ! pg_answers && have pg_ctlcluster && [ -d /etc/postgresql ]; then
+  version="$(ls /etc/postgresql | sort -V | tail -n1)"
+  echo "no answer at $TEST_DATABASE_URL: starting the local cluster $version/main"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 20); do pg_answers && break; sleep 1; done
+fi
+if ! pg_answers; then
+  fail "no PostgreSQL answers at $TEST_DATABASE_URL.
+Start one (apt-get install postgresql; or docker run -p 5432:5432 -e POSTGRES_DB=test
+-e POSTGRES_HOST_AUTH_METHOD=trust postgres:15), or point the tests at yours:
+  TEST_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB scripts/test.sh"
+fi
+psql "$TEST_DATABASE_URL" -Atqc 'select 1' >/dev/null ||
+  fail "PostgreSQL answers but refuses $TEST_DATABASE_URL (wrong user, password or database?)"
+echo "PostgreSQL ready at $TEST_DATABASE_URL"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "docker-compose config"
+# The file requires these from the environment; dummies are enough to validate it.
+WEBHOOKS_ADMIN_TOKEN="${WEBHOOKS_ADMIN_TOKEN:-check}" \
+  WEBHOOKS_SERVICE_TOKEN="${WEBHOOKS_SERVICE_TOKEN:-check}" \
+  WEBHOOKS_ENCRYPTION_KEY="${WEBHOOKS_ENCRYPTION_KEY:-check}" \
+  docker-compose config -q
+
+step "Tests (SQLite and PostgreSQL)"
+cargo nextest run --workspace --all-features --no-fail-fast
+
+step "Doctests"
+cargo test --workspace --all-features --doc
+
+step "All checks passed"
