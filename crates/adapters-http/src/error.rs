@@ -1,0 +1,83 @@
+//! One error type for every handler: each domain error becomes the seed's JSON
+//! `{ "error": "<message>" }` with its status code. Faults of ours answer 503
+//! and are logged; their text never reaches the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use webhooks_domain::{AdminError, WebhookError};
+
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+/// Builds the JSON error answer every part of the API uses.
+pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(ErrorBody { error: message })
+}
+
+/// What a handler answers when it does not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("Payload too large")]
+    PayloadTooLarge,
+    /// The request body could not be read (client went away, bad chunking).
+    #[error("Invalid request body")]
+    BadPayload,
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("Not found")]
+    NotFound,
+    /// A fault of ours; the detail is logged, the client sees a generic text.
+    #[error("unexpected: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn client_message(&self) -> String {
+        match self {
+            ApiError::Webhook(WebhookError::Unexpected(_))
+            | ApiError::Admin(AdminError::Unexpected(_))
+            | ApiError::Unavailable(_) => "Service unavailable".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Webhook(err) => match err {
+                WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
+                WebhookError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            ApiError::Admin(err) => match err {
+                AdminError::OrganizationNotFound | AdminError::ApiKeyNotFound => {
+                    StatusCode::NOT_FOUND
+                }
+                AdminError::GroupIdTaken => StatusCode::CONFLICT,
+                AdminError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadPayload => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "request failed on our side");
+        }
+        error_response(status, &self.client_message())
+    }
+}

@@ -1,0 +1,22 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use webhooks_domain::{TenancyService, WebhookService};
+
+/// Whether the storage answers, for `/readyz`.
+#[async_trait]
+pub trait ReadinessProbe: Send + Sync {
+    /// `Err` with a reason when a request would fail now.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Shared state of the API, built once by the application.
+pub struct ApiState {
+    pub webhooks: WebhookService,
+    pub tenancy: TenancyService,
+    pub readiness: Arc<dyn ReadinessProbe>,
+    /// Bearer token of `/admin`; `None` switches the admin API off.
+    pub admin_token: Option<String>,
+}
