@@ -30,8 +30,28 @@ pub struct WebhookUrl(String);
 
 impl WebhookUrl {
     pub fn new(raw: &str) -> Result<Self, WebhookError> {
-        // `Url::parse` forgives surrounding blanks; a stored URL should not.
-        if raw.len() > MAX_URL_BYTES || raw.trim() != raw {
+        // `Url::parse` forgives surrounding blanks, backslashes and a missing
+        // `//` (reading `http:///path` as host `path`); a stored URL must mean
+        // what it says, so the raw text itself must show `scheme://host`.
+        let head: Vec<u8> = raw
+            .bytes()
+            .take(8)
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        let scheme_len = if head.starts_with(b"https://") {
+            8
+        } else if head.starts_with(b"http://") {
+            7
+        } else {
+            return Err(WebhookError::InvalidUrl);
+        };
+        let authority = raw.get(scheme_len..).unwrap_or_default();
+        if raw.len() > MAX_URL_BYTES
+            || raw.trim() != raw
+            || raw.contains('\\')
+            || authority.is_empty()
+            || authority.starts_with('/')
+        {
             return Err(WebhookError::InvalidUrl);
         }
         let parsed = url::Url::parse(raw).map_err(|_| WebhookError::InvalidUrl)?;
@@ -390,6 +410,11 @@ mod tests {
             "file:///etc/passwd",
             "https://",
             "http:///path",
+            "http:/path",
+            "http:path",
+            "https:\\\\a.example",
+            "http://a.example\\x",
+            "http://",
             " https://a.example/",
         ] {
             assert_eq!(WebhookUrl::new(bad), Err(WebhookError::InvalidUrl), "{bad}");
@@ -397,6 +422,9 @@ mod tests {
         let long = format!("https://a.example/{}", "x".repeat(MAX_URL_BYTES));
         assert_eq!(WebhookUrl::new(&long), Err(WebhookError::InvalidUrl));
         assert!(WebhookUrl::new("http://127.0.0.1:8080/hook?x=1").is_ok());
+        assert!(WebhookUrl::new("HTTPS://Integration.Example/Hook").is_ok());
+        assert!(WebhookUrl::new("http://[::1]:9000/").is_ok());
+        assert!(WebhookUrl::new("http://écoute.example/").is_ok());
     }
 
     #[test]
