@@ -1,1 +1,29 @@
+//! Diesel implementations of the webhooks domain's storage ports, for
+//! PostgreSQL and SQLite with one code path.
+//!
+//! - [`Database`]: the connection pool (`sqlite://PATH` or `postgres://…`),
+//!   the embedded migrations, and the readiness [`Database::ping`].
+//! - [`DieselWebhookRepository`] and [`DieselTenancyRepository`]: the domain's
+//!   [`WebhookRepository`](webhooks_domain::WebhookRepository) and
+//!   [`TenancyRepository`](webhooks_domain::TenancyRepository).
+//! - With the `testing` feature, [`TestDatabase`]: a fresh, migrated database
+//!   per test on either backend.
+//!
+//! Every query is written once against [`DbConnection`], Diesel's
+//! `MultiConnection` over both backends. Diesel is synchronous: the
+//! repositories run their queries on Tokio's blocking pool, so callers only
+//! see `async` methods. Storage errors become the domain's `RepositoryError`;
+//! the database's own text stays in the error string for logs.
 
+mod database;
+mod schema;
+mod tenancy;
+#[cfg(feature = "testing")]
+mod testing;
+mod webhooks;
+
+pub use database::{Backend, Database, DatabaseError, DbConnection};
+pub use tenancy::DieselTenancyRepository;
+#[cfg(feature = "testing")]
+pub use testing::{TestDatabase, DEFAULT_TEST_DATABASE_URL};
+pub use webhooks::DieselWebhookRepository;

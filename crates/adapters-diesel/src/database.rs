@@ -1,0 +1,540 @@
+//! The connection pool, the migrations and the bridge from async callers to
+//! synchronous Diesel. Everything backend-specific about connecting lives here;
+//! the repositories write each query once against [`DbConnection`].
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, Pool, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use thiserror::Error;
+use webhooks_domain::RepositoryError;
+
+pub(crate) const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How long a checkout waits for a connection. Short, so that a dead database
+/// turns into an error (503 at the HTTP layer) instead of a hanging request.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// libpq's own connect timeout (seconds), added to PostgreSQL URLs that set
+/// none: libpq waits forever by default, which would pin a pool thread on an
+/// unreachable host.
+const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
+
+/// Applied to every SQLite connection. `busy_timeout` comes first so that the
+/// switch to WAL, which needs a moment of exclusive access, waits for other
+/// connections instead of failing. WAL lets readers run beside the one writer;
+/// SQLite leaves foreign keys off unless asked; `synchronous = NORMAL` is safe
+/// under WAL (a power cut may lose the last commits, never corrupt the file).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+                              PRAGMA journal_mode = WAL; \
+                              PRAGMA foreign_keys = ON; \
+                              PRAGMA synchronous = NORMAL;";
+
+/// Serializes migrations of processes that start together on one PostgreSQL:
+/// an arbitrary constant naming this service's advisory lock.
+const MIGRATION_LOCK_KEY: i64 = 0x7765_6268_6f6f_6b73; // "webhooks" in ASCII
+
+/// A connection to either backend. Queries are written once against this type;
+/// Diesel's derive dispatches them to the inner connection.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a [`Database`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// What can go wrong while connecting or migrating, at start-up. The texts
+/// are for operators; they never contain the URL's password.
+#[derive(Debug, Error)]
+pub enum DatabaseError {
+    #[error("unsupported database URL scheme `{0}`: use sqlite://PATH or postgres://…")]
+    UnsupportedScheme(String),
+    #[error("the database URL has no scheme: use sqlite://PATH or postgres://…")]
+    MissingScheme,
+    #[error("the SQLite URL names no file: use sqlite://PATH")]
+    MissingSqlitePath,
+    #[error("in-memory SQLite is not supported (each pooled connection would get its own empty database): use sqlite://PATH")]
+    InMemorySqlite,
+    #[error("cannot create the folder {path} of the SQLite database: {source}")]
+    CreateFolder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the database pool size must be at least 1")]
+    EmptyPool,
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// Where to connect, read from the URL once.
+#[derive(Debug, Clone)]
+enum Target {
+    Postgres { url: String },
+    Sqlite { path: String },
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, DatabaseError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            // Diesel would read a `file:` name as an SQLite URI, with its own
+            // query options; `./` keeps it a plain file name.
+            let path = if path.starts_with("file:") {
+                format!("./{path}")
+            } else {
+                path.to_owned()
+            };
+            return match path.as_str() {
+                "" => Err(DatabaseError::MissingSqlitePath),
+                ":memory:" => Err(DatabaseError::InMemorySqlite),
+                _ => Ok(Target::Sqlite { path }),
+            };
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres {
+                url: with_connect_timeout(url),
+            });
+        }
+        // Name only the scheme: the rest may hold a password.
+        match url.split_once(':') {
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                Err(DatabaseError::UnsupportedScheme(scheme.to_owned()))
+            }
+            _ => Err(DatabaseError::MissingScheme),
+        }
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Target::Postgres { .. } => Backend::Postgres,
+            Target::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+}
+
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        url.to_owned()
+    } else {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}connect_timeout={POSTGRES_CONNECT_TIMEOUT_SECS}")
+    }
+}
+
+/// Opens connections of the backend the URL named. Diesel's own
+/// `ConnectionManager<DbConnection>` would instead try every backend in turn
+/// with the raw URL, and SQLite accepts any string as a file name: a mistyped
+/// PostgreSQL URL would silently become a new SQLite file.
+#[derive(Debug)]
+struct Connector {
+    target: Target,
+}
+
+impl ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let connection = match &self.target {
+            Target::Postgres { url } => PgConnection::establish(url).map(DbConnection::Postgres),
+            Target::Sqlite { path } => SqliteConnection::establish(path).map(DbConnection::Sqlite),
+        };
+        connection.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, connection: &mut DbConnection) -> Result<(), Self::Error> {
+        connection.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, connection: &mut DbConnection) -> bool {
+        connection.is_broken()
+    }
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, connection: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        connection
+            .batch_execute(SQLITE_PRAGMAS)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// r2d2 reports failed connection attempts through the `log` crate, which the
+/// service does not collect; this sends them to `tracing` instead.
+#[derive(Debug)]
+struct TraceConnectionErrors;
+
+impl HandleError<diesel::r2d2::Error> for TraceConnectionErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(%error, "database connection attempt failed");
+    }
+}
+
+/// A pool of connections to PostgreSQL or SQLite. Cloning is cheap and shares
+/// the pool.
+///
+/// ```no_run
+/// # fn main() -> Result<(), webhooks_adapters_diesel::DatabaseError> {
+/// use webhooks_adapters_diesel::{Database, DieselWebhookRepository};
+/// let database = Database::connect("sqlite://data/webhooks.db", 8)?;
+/// database.migrate()?;
+/// let webhooks = DieselWebhookRepository::new(database.clone());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<Connector>,
+    backend: Backend,
+}
+
+impl Database {
+    /// Opens a pool of `pool_size` connections to `url`: `sqlite://PATH`
+    /// (relative or absolute; the folder is created if missing) or
+    /// `postgres://…` / `postgresql://…`. Fails within a few seconds when the
+    /// database cannot be reached.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Database, DatabaseError> {
+        if pool_size == 0 {
+            return Err(DatabaseError::EmptyPool);
+        }
+        let target = Target::parse(url)?;
+        let backend = target.backend();
+        if let Target::Sqlite { path } = &target {
+            create_parent_folder(path)?;
+        }
+        let mut builder = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(TraceConnectionErrors));
+        if backend == Backend::Sqlite {
+            builder = builder.connection_customizer(Box::new(SqlitePragmas));
+        }
+        let pool = builder
+            .build(Connector { target })
+            .map_err(|error| DatabaseError::Connect(error.to_string()))?;
+        Ok(Database { pool, backend })
+    }
+
+    /// Applies the embedded migrations not yet applied, from
+    /// `migrations/postgres` or `migrations/sqlite`. Blocks; call it at
+    /// start-up, before serving.
+    pub fn migrate(&self) -> Result<(), DatabaseError> {
+        let mut connection = self
+            .pool
+            .get()
+            .map_err(|error| DatabaseError::Connect(error.to_string()))?;
+        let applied = match &mut *connection {
+            DbConnection::Postgres(connection) => migrate_postgres(connection)?,
+            DbConnection::Sqlite(connection) => connection
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|applied| applied.len())
+                .map_err(|error| DatabaseError::Migration(error.to_string()))?,
+        };
+        tracing::info!(backend = ?self.backend, applied, "database migrations are up to date");
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers (`SELECT 1`), for readiness probes.
+    /// Errors: [`RepositoryError::Unavailable`].
+    pub async fn ping(&self) -> Result<(), RepositoryError> {
+        self.run(|connection| {
+            diesel::sql_query("SELECT 1")
+                .execute(connection)
+                .map(drop)
+                .map_err(storage_error)
+        })
+        .await
+    }
+
+    /// Runs `f` with a pooled connection on Tokio's blocking pool, inside the
+    /// caller's tracing span. Diesel is synchronous; this is the one place
+    /// that knows it. A failed checkout (database down, pool exhausted past
+    /// the timeout) is [`RepositoryError::Unavailable`].
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, RepositoryError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, RepositoryError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut connection = pool.get().map_err(|error| {
+                RepositoryError::Unavailable(format!("no database connection: {error}"))
+            })?;
+            f(&mut connection)
+        });
+        match task.await {
+            Ok(result) => result,
+            // A panic inside a query is a bug of ours; answer it as a fault
+            // (logged, 503) rather than taking the caller's task down with it.
+            Err(error) => Err(RepositoryError::Unavailable(format!(
+                "database task failed: {error}"
+            ))),
+        }
+    }
+
+    /// Undoes every migration, to prove the `down.sql` files work.
+    #[cfg(test)]
+    pub(crate) fn revert_all_migrations(&self) -> Result<(), DatabaseError> {
+        let mut connection = self
+            .pool
+            .get()
+            .map_err(|error| DatabaseError::Connect(error.to_string()))?;
+        let reverted = match &mut *connection {
+            DbConnection::Postgres(connection) => connection
+                .revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map(drop),
+            DbConnection::Sqlite(connection) => connection
+                .revert_all_migrations(SQLITE_MIGRATIONS)
+                .map(drop),
+        };
+        reverted.map_err(|error| DatabaseError::Migration(error.to_string()))
+    }
+}
+
+/// Runs the PostgreSQL migrations under an advisory lock, so that several
+/// processes starting at once on one database apply them one at a time.
+fn migrate_postgres(connection: &mut PgConnection) -> Result<usize, DatabaseError> {
+    let lock = |connection: &mut PgConnection, function: &str| {
+        connection
+            .batch_execute(&format!("SELECT {function}({MIGRATION_LOCK_KEY})"))
+            .map_err(|error| DatabaseError::Migration(error.to_string()))
+    };
+    lock(connection, "pg_advisory_lock")?;
+    let applied = connection
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|applied| applied.len())
+        .map_err(|error| DatabaseError::Migration(error.to_string()));
+    // Unlock even when a migration failed: the connection goes back to the pool.
+    let unlocked = lock(connection, "pg_advisory_unlock");
+    let applied = applied?;
+    unlocked?;
+    Ok(applied)
+}
+
+fn create_parent_folder(path: &str) -> Result<(), DatabaseError> {
+    match Path::new(path).parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => {
+            std::fs::create_dir_all(folder).map_err(|source| DatabaseError::CreateFolder {
+                path: folder.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Translates a Diesel error into the domain's terms. The database's own text
+/// goes into the error string, which is logged and never shown to a client.
+pub(crate) fn storage_error(error: DieselError) -> RepositoryError {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            RepositoryError::Conflict(info.message().to_owned())
+        }
+        DieselError::DeserializationError(error) => RepositoryError::Corrupt(error.to_string()),
+        other => RepositoryError::Unavailable(other.to_string()),
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.pool.state();
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .field("connections", &state.connections)
+            .field("idle_connections", &state.idle_connections)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration_names(backend: &str) -> Vec<String> {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.path().is_dir())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations_each_with_up_and_down() {
+        let postgres = migration_names("postgres");
+        assert!(!postgres.is_empty());
+        assert_eq!(postgres, migration_names("sqlite"));
+        for backend in ["postgres", "sqlite"] {
+            for name in &postgres {
+                for file in ["up.sql", "down.sql"] {
+                    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("migrations")
+                        .join(backend)
+                        .join(name)
+                        .join(file);
+                    assert!(path.is_file(), "missing {}", path.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urls_of_other_schemes_are_refused_naming_only_the_scheme() {
+        let refused = |url: &str| Target::parse(url).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            refused("mysql://root:hunter2@db/webhooks"),
+            "unsupported database URL scheme `mysql`: use sqlite://PATH or postgres://…"
+        );
+        assert_eq!(
+            refused("data/webhooks.db"),
+            "the database URL has no scheme: use sqlite://PATH or postgres://…"
+        );
+        assert!(matches!(
+            Target::parse("sqlite://"),
+            Err(DatabaseError::MissingSqlitePath)
+        ));
+        assert!(matches!(
+            Target::parse("sqlite://:memory:"),
+            Err(DatabaseError::InMemorySqlite)
+        ));
+    }
+
+    #[test]
+    fn sqlite_urls_become_plain_paths() {
+        let path = |url: &str| match Target::parse(url).unwrap() {
+            Target::Sqlite { path } => path,
+            Target::Postgres { .. } => panic!("{url} is not SQLite"),
+        };
+        assert_eq!(path("sqlite://data/webhooks.db"), "data/webhooks.db");
+        assert_eq!(
+            path("sqlite:///var/lib/webhooks.db"),
+            "/var/lib/webhooks.db"
+        );
+        assert_eq!(path("sqlite://file:x.db"), "./file:x.db");
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_unless_they_set_one() {
+        let url = |raw: &str| match Target::parse(raw).unwrap() {
+            Target::Postgres { url } => url,
+            Target::Sqlite { .. } => panic!("{raw} is not PostgreSQL"),
+        };
+        assert_eq!(
+            url("postgres://u@h/db"),
+            "postgres://u@h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            url("postgresql://u@h/db?sslmode=disable"),
+            "postgresql://u@h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            url("postgres://u@h/db?connect_timeout=1"),
+            "postgres://u@h/db?connect_timeout=1"
+        );
+    }
+
+    #[test]
+    fn a_zero_pool_is_refused() {
+        assert!(matches!(
+            Database::connect("sqlite://unused.db", 0),
+            Err(DatabaseError::EmptyPool)
+        ));
+    }
+
+    #[test]
+    fn sqlite_creates_the_missing_folder_and_applies_the_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nested/deeper/webhooks.db");
+        let database = Database::connect(&format!("sqlite://{}", file.display()), 2).unwrap();
+        database.migrate().unwrap();
+        assert!(file.is_file());
+        assert_eq!(database.backend(), Backend::Sqlite);
+
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct ForeignKeys {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            foreign_keys: i64,
+        }
+        let mut connection = database.pool.get().unwrap();
+        let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+            .get_result(&mut *connection)
+            .unwrap();
+        let keys: ForeignKeys = diesel::sql_query("PRAGMA foreign_keys")
+            .get_result(&mut *connection)
+            .unwrap();
+        assert_eq!(mode.journal_mode, "wal");
+        assert_eq!(keys.foreign_keys, 1);
+    }
+
+    #[test]
+    fn sqlite_migrations_revert_and_reapply() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("webhooks.db").display());
+        let database = Database::connect(&url, 1).unwrap();
+        database.migrate().unwrap();
+        database.revert_all_migrations().unwrap();
+        database.migrate().unwrap();
+    }
+
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn postgres_migrations_revert_and_reapply() {
+        let test_database = crate::TestDatabase::postgres().await;
+        let database = test_database.database().clone();
+        tokio::task::spawn_blocking(move || {
+            database.revert_all_migrations().unwrap();
+            database.migrate().unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_fails_fast() {
+        let started = std::time::Instant::now();
+        // Port 1 on loopback: nothing listens, so the connection is refused.
+        let result = tokio::task::spawn_blocking(|| {
+            Database::connect("postgres://postgres@127.0.0.1:1/none", 1)
+        })
+        .await
+        .unwrap();
+        assert!(matches!(result, Err(DatabaseError::Connect(_))));
+        assert!(started.elapsed() < Duration::from_secs(15));
+    }
+}

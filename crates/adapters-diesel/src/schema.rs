@@ -1,0 +1,53 @@
+//! The tables, written by hand to match `migrations/{postgres,sqlite}`. Only
+//! types both backends share (`BigInt`, `Text`, `Nullable`) appear here, which
+//! is what lets one query serve both through `DbConnection`.
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> BigInt,
+        organization_id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        organization_id -> Text,
+        key_hash -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        group_id -> BigInt,
+        url -> Text,
+        description -> Text,
+        status -> Text,
+        enabled_events -> Text,
+        rate_limit -> Nullable<BigInt>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(groups -> organizations (organization_id));
+diesel::joinable!(webhooks -> groups (group_id));
+
+diesel::allow_tables_to_appear_in_same_query!(organizations, groups, api_keys, webhooks);

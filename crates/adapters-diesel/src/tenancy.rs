@@ -1,0 +1,270 @@
+//! Organizations, groups and API keys: the tables behind [`TenancyRepository`].
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use webhooks_domain::{
+    ApiKey, ApiKeyHash, ApiKeyId, Group, GroupId, Organization, OrganizationId, RepositoryError,
+    TenancyRepository, UnixMillis,
+};
+
+use crate::database::{storage_error, Database};
+use crate::schema::{api_keys, groups, organizations};
+
+/// Stores tenancy in PostgreSQL or SQLite, whichever [`Database`] points at.
+#[derive(Debug, Clone)]
+pub struct DieselTenancyRepository {
+    db: Database,
+}
+
+impl DieselTenancyRepository {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organizations)]
+struct OrganizationRow {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl OrganizationRow {
+    fn into_organization(self) -> Result<Organization, RepositoryError> {
+        let id = OrganizationId::parse(&self.id).ok_or_else(|| {
+            RepositoryError::Corrupt(format!("organization {}: malformed id", self.id))
+        })?;
+        Ok(Organization {
+            id,
+            name: self.name,
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = groups)]
+struct GroupRow {
+    id: i64,
+    organization_id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl GroupRow {
+    fn into_group(self) -> Result<Group, RepositoryError> {
+        let corrupt = |what: &str| RepositoryError::Corrupt(format!("group {}: {what}", self.id));
+        Ok(Group {
+            id: GroupId::new(self.id).map_err(|_| corrupt("id is not positive"))?,
+            organization_id: OrganizationId::parse(&self.organization_id)
+                .ok_or_else(|| corrupt("malformed organization_id"))?,
+            name: self.name,
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+// Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
+#[diesel(treat_none_as_default_value = false)]
+struct ApiKeyRow {
+    id: String,
+    organization_id: String,
+    key_hash: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    fn from_api_key(key: &ApiKey) -> Self {
+        Self {
+            id: key.id.as_str().to_owned(),
+            organization_id: key.organization_id.as_str().to_owned(),
+            key_hash: key.hash.as_str().to_owned(),
+            created_at: key.created_at.as_millis(),
+            revoked_at: key.revoked_at.map(UnixMillis::as_millis),
+        }
+    }
+
+    fn into_api_key(self) -> Result<ApiKey, RepositoryError> {
+        let corrupt = |what: &str| RepositoryError::Corrupt(format!("api key {}: {what}", self.id));
+        Ok(ApiKey {
+            id: ApiKeyId::parse(&self.id).ok_or_else(|| corrupt("malformed id"))?,
+            organization_id: OrganizationId::parse(&self.organization_id)
+                .ok_or_else(|| corrupt("malformed organization_id"))?,
+            hash: ApiKeyHash::from_stored(self.key_hash),
+            created_at: UnixMillis(self.created_at),
+            revoked_at: self.revoked_at.map(UnixMillis),
+        })
+    }
+}
+
+#[async_trait]
+impl TenancyRepository for DieselTenancyRepository {
+    /// Errors: [`RepositoryError::Conflict`] if the id exists (ids are fresh
+    /// ULIDs, so only a bug gets there), [`RepositoryError::Unavailable`].
+    async fn insert_organization(
+        &self,
+        organization: &Organization,
+    ) -> Result<(), RepositoryError> {
+        let row = OrganizationRow {
+            id: organization.id.as_str().to_owned(),
+            name: organization.name.clone(),
+            created_at: organization.created_at.as_millis(),
+        };
+        self.db
+            .run(move |connection| {
+                diesel::insert_into(organizations::table)
+                    .values(&row)
+                    .execute(connection)
+                    .map(drop)
+                    .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Organization>, RepositoryError> {
+        let id = id.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                organizations::table
+                    .filter(organizations::id.eq(id))
+                    .select(OrganizationRow::as_select())
+                    .first(connection)
+                    .optional()
+                    .map_err(storage_error)?
+                    .map(OrganizationRow::into_organization)
+                    .transpose()
+            })
+            .await
+    }
+
+    /// `true` while no organization row exists (a brand-new database).
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn is_empty(&self) -> Result<bool, RepositoryError> {
+        self.db
+            .run(|connection| {
+                // Fetch one id rather than `SELECT EXISTS`: the multi-backend
+                // connection cannot load booleans.
+                let any = organizations::table
+                    .select(organizations::id)
+                    .first::<String>(connection)
+                    .optional()
+                    .map_err(storage_error)?;
+                Ok(any.is_none())
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
+    /// [`RepositoryError::Unavailable`] otherwise (including an organization
+    /// that does not exist, which the use cases check first).
+    async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError> {
+        let row = GroupRow {
+            id: group.id.get(),
+            organization_id: group.organization_id.as_str().to_owned(),
+            name: group.name.clone(),
+            created_at: group.created_at.as_millis(),
+        };
+        self.db
+            .run(move |connection| {
+                diesel::insert_into(groups::table)
+                    .values(&row)
+                    .execute(connection)
+                    .map(drop)
+                    .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_group(&self, id: GroupId) -> Result<Option<Group>, RepositoryError> {
+        let id = id.get();
+        self.db
+            .run(move |connection| {
+                groups::table
+                    .filter(groups::id.eq(id))
+                    .select(GroupRow::as_select())
+                    .first(connection)
+                    .optional()
+                    .map_err(storage_error)?
+                    .map(GroupRow::into_group)
+                    .transpose()
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Conflict`] when the hash (or the id) is
+    /// already stored, [`RepositoryError::Unavailable`] otherwise.
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), RepositoryError> {
+        let row = ApiKeyRow::from_api_key(key);
+        self.db
+            .run(move |connection| {
+                diesel::insert_into(api_keys::table)
+                    .values(&row)
+                    .execute(connection)
+                    .map(drop)
+                    .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// The key with this hash, revoked or not.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_api_key_by_hash(
+        &self,
+        hash: &ApiKeyHash,
+    ) -> Result<Option<ApiKey>, RepositoryError> {
+        let hash = hash.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                api_keys::table
+                    .filter(api_keys::key_hash.eq(hash))
+                    .select(ApiKeyRow::as_select())
+                    .first(connection)
+                    .optional()
+                    .map_err(storage_error)?
+                    .map(ApiKeyRow::into_api_key)
+                    .transpose()
+            })
+            .await
+    }
+
+    /// Sets `revoked_at` only if the key is not revoked yet, so the first
+    /// revocation time stays; `true` whenever the key exists.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: UnixMillis) -> Result<bool, RepositoryError> {
+        let id = id.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                connection
+                    .transaction(|connection| {
+                        let revoked = diesel::update(
+                            api_keys::table
+                                .filter(api_keys::id.eq(&id))
+                                .filter(api_keys::revoked_at.is_null()),
+                        )
+                        .set(api_keys::revoked_at.eq(Some(at.as_millis())))
+                        .execute(connection)?;
+                        if revoked > 0 {
+                            return Ok(true);
+                        }
+                        // Nothing changed: either already revoked or unknown.
+                        let existing = api_keys::table
+                            .filter(api_keys::id.eq(&id))
+                            .select(api_keys::id)
+                            .first::<String>(connection)
+                            .optional()?;
+                        Ok(existing.is_some())
+                    })
+                    .map_err(storage_error)
+            })
+            .await
+    }
+}

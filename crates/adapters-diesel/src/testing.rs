@@ -1,0 +1,200 @@
+//! Test support, behind the `testing` feature: a fresh, migrated database per
+//! test, so tests never share rows and can run in parallel.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use tempfile::TempDir;
+
+use crate::database::Database;
+
+/// The PostgreSQL server used when `TEST_DATABASE_URL` is not set.
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Connections per test database: enough for the concurrency a test exercises,
+/// few enough that parallel tests stay far below PostgreSQL's connection limit.
+const POOL_SIZE: u32 = 4;
+
+/// A database that exists for one test: migrated, empty, and removed when
+/// dropped. Set-up failures panic with the reason, as a test should.
+///
+/// - [`TestDatabase::sqlite`]: a file in a new temporary folder.
+/// - [`TestDatabase::postgres`]: a new database `test_<ulid>` on the server
+///   of `TEST_DATABASE_URL` (a `postgres://` URL whose user may create
+///   databases; default [`DEFAULT_TEST_DATABASE_URL`]), dropped `WITH (FORCE)`
+///   so connections still open elsewhere (say, an app started on
+///   [`TestDatabase::url`]) do not keep it alive.
+///
+/// ```
+/// use webhooks_adapters_diesel::{DieselTenancyRepository, TestDatabase};
+/// use webhooks_domain::TenancyRepository;
+///
+/// # async fn example() {
+/// let test_database = TestDatabase::sqlite().await;
+/// let tenancy = DieselTenancyRepository::new(test_database.database().clone());
+/// assert!(tenancy.is_empty().await.unwrap());
+/// // Or start a whole app on `test_database.url()`.
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TestDatabase {
+    // Declared before `_cleanup` so that our own pool closes before the
+    // database or its folder is removed.
+    database: Database,
+    url: String,
+    _cleanup: Cleanup,
+}
+
+impl TestDatabase {
+    /// A migrated SQLite database in a new temporary folder, deleted on drop.
+    pub async fn sqlite() -> TestDatabase {
+        let folder = tempfile::tempdir()
+            .unwrap_or_else(|error| panic!("cannot create a temporary folder: {error}"));
+        let url = format!("sqlite://{}", folder.path().join("webhooks.db").display());
+        let database = connect_and_migrate(url.clone()).await;
+        TestDatabase {
+            database,
+            url,
+            _cleanup: Cleanup::Sqlite { _folder: folder },
+        }
+    }
+
+    /// A migrated PostgreSQL database of its own on the server of
+    /// `TEST_DATABASE_URL`, dropped on drop.
+    pub async fn postgres() -> TestDatabase {
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned());
+        let name = format!(
+            "test_{}",
+            ulid::Ulid::new().to_string().to_ascii_lowercase()
+        );
+        let url = url_of_database(&admin_url, &name);
+
+        let create = {
+            let admin_url = admin_url.clone();
+            let name = name.clone();
+            tokio::task::spawn_blocking(move || {
+                admin_connection(&admin_url)
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .unwrap_or_else(|error| panic!("cannot create test database {name}: {error}"));
+            })
+        };
+        if let Err(error) = create.await {
+            panic!("creating the test database failed: {error}");
+        }
+        // From here on the guard drops the database, even if migrating panics.
+        let cleanup = Cleanup::Postgres {
+            _database: DroppedDatabase { admin_url, name },
+        };
+        let database = connect_and_migrate(url.clone()).await;
+        TestDatabase {
+            database,
+            url,
+            _cleanup: cleanup,
+        }
+    }
+
+    /// The migrated database, ready for the repositories.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// The URL of the database, as [`Database::connect`] takes it, for
+    /// starting a whole application on the same data.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// What to remove once a test is done.
+#[derive(Debug)]
+enum Cleanup {
+    /// Dropping the folder deletes the file and its WAL companions.
+    Sqlite {
+        _folder: TempDir,
+    },
+    Postgres {
+        _database: DroppedDatabase,
+    },
+}
+
+/// A PostgreSQL test database, dropped when this guard is.
+#[derive(Debug)]
+struct DroppedDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DroppedDatabase {
+    fn drop(&mut self) {
+        // Drop runs in sync code; a short blocking call is acceptable in tests.
+        // Never panic here: that would abort a test that is already unwinding.
+        let dropped = PgConnection::establish(&self.admin_url)
+            .map_err(|error| error.to_string())
+            .and_then(|mut connection| {
+                connection
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                        self.name
+                    ))
+                    .map_err(|error| error.to_string())
+            });
+        if let Err(error) = dropped {
+            eprintln!(
+                "warning: could not drop test database {}: {error}",
+                self.name
+            );
+        }
+    }
+}
+
+async fn connect_and_migrate(url: String) -> Database {
+    let task = tokio::task::spawn_blocking(move || {
+        let database = Database::connect(&url, POOL_SIZE)
+            .unwrap_or_else(|error| panic!("cannot open the test database: {error}"));
+        database
+            .migrate()
+            .unwrap_or_else(|error| panic!("cannot migrate the test database: {error}"));
+        database
+    });
+    match task.await {
+        Ok(database) => database,
+        Err(error) => panic!("setting up the test database failed: {error}"),
+    }
+}
+
+fn admin_connection(admin_url: &str) -> PgConnection {
+    PgConnection::establish(admin_url).unwrap_or_else(|error| {
+        panic!(
+            "cannot reach PostgreSQL through TEST_DATABASE_URL \
+             (default {DEFAULT_TEST_DATABASE_URL}): {error}"
+        )
+    })
+}
+
+/// The admin URL with its database name replaced, keeping user, host, port
+/// and query options.
+fn url_of_database(admin_url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(admin_url)
+        .unwrap_or_else(|error| panic!("TEST_DATABASE_URL must be a postgres:// URL: {error}"));
+    url.set_path(&format!("/{name}"));
+    url.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_database_url_keeps_everything_but_the_name() {
+        assert_eq!(
+            url_of_database("postgres://postgres@127.0.0.1:5432/test", "test_x"),
+            "postgres://postgres@127.0.0.1:5432/test_x"
+        );
+        assert_eq!(
+            url_of_database("postgresql://u:p@db/?sslmode=disable", "test_y"),
+            "postgresql://u:p@db/test_y?sslmode=disable"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Webhook endpoints: the `webhooks` table behind [`WebhookRepository`].
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use webhooks_domain::{
+    Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError, SealedSecret,
+    UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
+};
+
+use crate::database::{storage_error, Database};
+use crate::schema::webhooks;
+
+/// Stores webhooks in PostgreSQL or SQLite, whichever [`Database`] points at.
+#[derive(Debug, Clone)]
+pub struct DieselWebhookRepository {
+    db: Database,
+}
+
+impl DieselWebhookRepository {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// A `webhooks` row as stored. The `previous_secret*` columns belong to secret
+/// rotation and are left out: new rows get NULL there.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhooks)]
+// Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
+#[diesel(treat_none_as_default_value = false)]
+struct WebhookRow {
+    id: String,
+    group_id: i64,
+    url: String,
+    description: String,
+    status: String,
+    enabled_events: String,
+    rate_limit: Option<i64>,
+    secret: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl WebhookRow {
+    fn from_webhook(webhook: &Webhook) -> Self {
+        Self {
+            id: webhook.id.as_str().to_owned(),
+            group_id: webhook.group_id.get(),
+            url: webhook.url.as_str().to_owned(),
+            description: webhook.description.as_str().to_owned(),
+            status: webhook.status.as_str().to_owned(),
+            enabled_events: encode_events(&webhook.enabled_events),
+            rate_limit: webhook
+                .rate_limit
+                .map(|limit| i64::from(limit.per_second())),
+            secret: webhook.secret.as_str().to_owned(),
+            created_at: webhook.created_at.as_millis(),
+            updated_at: webhook.updated_at.as_millis(),
+        }
+    }
+
+    /// Parses the row back through the domain's constructors, so a row that
+    /// was edited by hand into something invalid is caught here, not later.
+    fn into_webhook(self) -> Result<Webhook, RepositoryError> {
+        // Name the row and the column, never the value: the error is logged.
+        let corrupt = |what: &str| RepositoryError::Corrupt(format!("webhook {}: {what}", self.id));
+        let id = WebhookId::parse(&self.id).ok_or_else(|| corrupt("malformed id"))?;
+        let group_id = GroupId::new(self.group_id).map_err(|_| corrupt("invalid group_id"))?;
+        let url = WebhookUrl::new(&self.url).map_err(|_| corrupt("invalid url"))?;
+        let description =
+            Description::new(&self.description).map_err(|_| corrupt("invalid description"))?;
+        let status = WebhookStatus::parse(&self.status).ok_or_else(|| corrupt("unknown status"))?;
+        let enabled_events =
+            decode_events(&self.enabled_events).ok_or_else(|| corrupt("invalid enabled_events"))?;
+        let rate_limit = self
+            .rate_limit
+            .map(RateLimit::new)
+            .transpose()
+            .map_err(|_| corrupt("invalid rate_limit"))?;
+        Ok(Webhook {
+            id,
+            group_id,
+            url,
+            description,
+            status,
+            enabled_events,
+            rate_limit,
+            secret: SealedSecret::from_stored(self.secret),
+            created_at: UnixMillis(self.created_at),
+            updated_at: UnixMillis(self.updated_at),
+        })
+    }
+}
+
+/// Event names joined by commas, e.g. `user.created,user.session.result`: a
+/// plain TEXT column reads the same on both backends, and names never contain
+/// a comma.
+fn encode_events(events: &EnabledEvents) -> String {
+    events
+        .iter()
+        .map(EventType::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn decode_events(raw: &str) -> Option<EnabledEvents> {
+    let events = raw
+        .split(',')
+        .map(EventType::parse)
+        .collect::<Option<Vec<_>>>()?;
+    EnabledEvents::new(events).ok()
+}
+
+#[async_trait]
+impl WebhookRepository for DieselWebhookRepository {
+    /// Oldest first: by `created_at`, then by id (ULIDs sort by creation too).
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn list_by_group(&self, group: GroupId) -> Result<Vec<Webhook>, RepositoryError> {
+        let group = group.get();
+        self.db
+            .run(move |connection| {
+                webhooks::table
+                    .filter(webhooks::group_id.eq(group))
+                    .order_by((webhooks::created_at.asc(), webhooks::id.asc()))
+                    .select(WebhookRow::as_select())
+                    .load(connection)
+                    .map_err(storage_error)?
+                    .into_iter()
+                    .map(WebhookRow::into_webhook)
+                    .collect()
+            })
+            .await
+    }
+
+    /// `None` when the id is unknown or belongs to another group.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find(
+        &self,
+        group: GroupId,
+        id: &WebhookId,
+    ) -> Result<Option<Webhook>, RepositoryError> {
+        let group = group.get();
+        let id = id.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                webhooks::table
+                    .filter(webhooks::group_id.eq(group))
+                    .filter(webhooks::id.eq(id))
+                    .select(WebhookRow::as_select())
+                    .first(connection)
+                    .optional()
+                    .map_err(storage_error)?
+                    .map(WebhookRow::into_webhook)
+                    .transpose()
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Conflict`] if the id exists,
+    /// [`RepositoryError::Unavailable`] otherwise (including a group that does
+    /// not exist, which the use cases check first).
+    async fn insert(&self, webhook: &Webhook) -> Result<(), RepositoryError> {
+        let row = WebhookRow::from_webhook(webhook);
+        self.db
+            .run(move |connection| {
+                diesel::insert_into(webhooks::table)
+                    .values(&row)
+                    .execute(connection)
+                    .map(drop)
+                    .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// Overwrites url, description, status, enabled events, rate limit and
+    /// `updated_at`; the id, group, secret and `created_at` stay. `false`
+    /// when no webhook has this id in this group.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn update(&self, webhook: &Webhook) -> Result<bool, RepositoryError> {
+        let row = WebhookRow::from_webhook(webhook);
+        self.db
+            .run(move |connection| {
+                let changed = diesel::update(
+                    webhooks::table
+                        .filter(webhooks::group_id.eq(row.group_id))
+                        .filter(webhooks::id.eq(row.id)),
+                )
+                .set((
+                    webhooks::url.eq(row.url),
+                    webhooks::description.eq(row.description),
+                    webhooks::status.eq(row.status),
+                    webhooks::enabled_events.eq(row.enabled_events),
+                    webhooks::rate_limit.eq(row.rate_limit),
+                    webhooks::updated_at.eq(row.updated_at),
+                ))
+                .execute(connection)
+                .map_err(storage_error)?;
+                Ok(changed > 0)
+            })
+            .await
+    }
+
+    /// `false` when no webhook has this id in this group.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn delete(&self, group: GroupId, id: &WebhookId) -> Result<bool, RepositoryError> {
+        let group = group.get();
+        let id = id.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                let deleted = diesel::delete(
+                    webhooks::table
+                        .filter(webhooks::group_id.eq(group))
+                        .filter(webhooks::id.eq(id)),
+                )
+                .execute(connection)
+                .map_err(storage_error)?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_column_text() {
+        let all = EnabledEvents::all();
+        assert_eq!(encode_events(&all), "user.created,user.session.result");
+        assert_eq!(decode_events("user.created,user.session.result"), Some(all));
+    }
+
+    #[test]
+    fn unknown_or_empty_event_text_does_not_decode() {
+        for raw in [
+            "",
+            "user.created,",
+            "user.deleted",
+            "user.created, user.session.result",
+        ] {
+            assert_eq!(decode_events(raw), None, "{raw}");
+        }
+    }
+}
