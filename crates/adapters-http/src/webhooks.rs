@@ -98,7 +98,11 @@ async fn missing_webhook_id(_caller: Caller, req: HttpRequest) -> Result<HttpRes
     Err(WebhookError::MissingWebhookId.into())
 }
 
-async fn list(caller: Caller, req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse> {
+async fn list(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse> {
     let webhooks = state.webhooks.list(&caller.0, group_param(&req)).await?;
     let views: Vec<WebhookView<'_>> = webhooks.iter().map(WebhookView::from).collect();
     Ok(HttpResponse::Ok().json(views))
@@ -146,7 +150,11 @@ async fn update(
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
 
-async fn delete(caller: Caller, req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse> {
+async fn delete(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse> {
     state
         .webhooks
         .delete(&caller.0, group_param(&req), webhook_param(&req))

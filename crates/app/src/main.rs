@@ -1,1 +1,56 @@
-fn main() {}
+//! `okaya-webhooks`: the binary. Parsing, configuration and dispatch only;
+//! the wiring is in `startup`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use okaya_webhooks::cli::{Cli, Command, ServeArgs};
+use okaya_webhooks::config::Settings;
+use okaya_webhooks::{admin, startup, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log.format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+            Command::Serve(args) => serve(settings, args).await,
+            Command::Migrate => startup::Services::connect(&settings).map(|_| {
+                tracing::info!("migrations applied");
+            }),
+            Command::Admin(command) => admin::run(&settings, command).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    let mut app = startup::Application::build(settings, args.role).await?;
+    if let Some(demo) = app.take_demo() {
+        admin::print_demo(&demo, app.port());
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -10,7 +10,9 @@
 //!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
 
 pub mod admin;
+pub mod delivery;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod ports;
 pub mod secret;
@@ -20,7 +22,12 @@ pub mod webhook;
 pub mod webhooks;
 
 pub use admin::{AdminError, DemoTenant, IssuedApiKey, TenancyService, DEMO_GROUP_ID};
+pub use delivery::{
+    Attempt, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth, NextStep,
+    RetryPolicy, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES, TEST_EVENT_TYPE,
+};
 pub use error::{RepositoryError, WebhookError};
+pub use event::{Event, IdempotencyKey, PublishError, PublishOutcome, PublishRequest};
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
 pub use ports::{Clock, IdSource, RandomIds, SystemClock, TenancyRepository, WebhookRepository};
 pub use secret::{SealedSecret, SecretCipher, SecretError, SigningSecret};

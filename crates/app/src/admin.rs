@@ -1,0 +1,44 @@
+//! `okaya-webhooks admin …`: the tenancy use cases straight on the database,
+//! each printing one JSON object.
+
+use serde_json::json;
+use webhooks_domain::DemoTenant;
+
+use crate::cli::AdminCommand;
+use crate::config::Settings;
+use crate::startup::Services;
+
+pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let tenancy = Services::connect(settings)?.tenancy;
+    let output = match command {
+        AdminCommand::CreateOrg { name } => {
+            let org = tenancy.create_organization(&name).await?;
+            json!({ "id": org.id.as_str(), "name": org.name })
+        }
+        AdminCommand::CreateGroup { org, name, id } => {
+            let group = tenancy.create_group(&org, &name, id).await?;
+            json!({ "id": group.id.get(), "name": group.name })
+        }
+        AdminCommand::CreateKey { org } => {
+            let issued = tenancy.create_api_key(&org).await?;
+            json!({ "id": issued.key.id.as_str(), "key": issued.secret.expose() })
+        }
+        AdminCommand::RevokeKey { id } => {
+            tenancy.revoke_api_key(&id).await?;
+            json!({ "id": id, "revoked": true })
+        }
+    };
+    println!("{output}");
+    Ok(())
+}
+
+/// Printed once, on the first start on an empty database, to standard output
+/// (never to the logs): enough to try the seed's examples at once.
+pub fn print_demo(demo: &DemoTenant, port: u16) {
+    let key = demo.api_key.secret.expose();
+    let group = demo.group.id;
+    println!(
+        "\nA demo tenant was created (shown once):\n  organization  {org}\n  group         {group}\n  API key       {key}\n\nTry it:\n  curl --location \"http://127.0.0.1:{port}/webhooks/{group}\" --header \"x-api-key: {key}\"\n",
+        org = demo.organization.id,
+    );
+}

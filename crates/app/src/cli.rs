@@ -1,0 +1,87 @@
+//! The command line: `serve` (the default), `migrate` and `admin …`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Okaya webhooks: register HTTP endpoints per group and deliver events to
+/// them, signed, retried and logged.
+#[derive(Debug, Parser)]
+#[command(name = "okaya-webhooks", version, about, long_about = None)]
+pub struct Cli {
+    /// A TOML configuration file; environment variables WEBHOOKS__SECTION__KEY override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and/or run the delivery workers (the default command).
+    #[command(
+        after_help = "Examples:\n  okaya-webhooks serve\n  okaya-webhooks serve --role worker --config prod.toml"
+    )]
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organizations, groups and API keys directly in the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// What this process does.
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    pub role: Role,
+}
+
+/// The parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Role {
+    /// The API and the delivery workers.
+    #[default]
+    All,
+    /// Only the HTTP API.
+    Api,
+    /// Only the delivery workers.
+    Worker,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization; prints {"id","name"}.
+    #[command(after_help = "Example:\n  okaya-webhooks admin create-org --name Acme")]
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a group of an organization; prints {"id","name"}.
+    #[command(
+        after_help = "Example:\n  okaya-webhooks admin create-group --org org_01j… --name Production --id 123456"
+    )]
+    CreateGroup {
+        /// The organization's id (org_…).
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// The groupID to use; chosen at random when absent.
+        #[arg(long)]
+        id: Option<i64>,
+    },
+    /// Create an API key of an organization; prints {"id","key"} (the key is shown only here).
+    #[command(after_help = "Example:\n  okaya-webhooks admin create-key --org org_01j…")]
+    CreateKey {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke an API key at once; prints {"id","revoked"}.
+    #[command(after_help = "Example:\n  okaya-webhooks admin revoke-key --id key_01j…")]
+    RevokeKey {
+        #[arg(long)]
+        id: String,
+    },
+}

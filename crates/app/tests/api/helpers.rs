@@ -1,0 +1,222 @@
+//! The test harness: the real application on a loopback port over a fresh
+//! database of either backend, with a tenant (organization, group, API key)
+//! made through the admin API.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use webhooks_adapters_diesel::TestDatabase;
+
+use okaya_webhooks::cli::Role;
+use okaya_webhooks::config::Settings;
+use okaya_webhooks::startup::Application;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// Generates one `#[tokio::test]` per backend for each named test body
+/// (an `async fn(TestApp)`).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A tenant of the running application.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub organization_id: String,
+    pub group_id: i64,
+    pub api_key_id: String,
+    pub api_key: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The tenant every helper call uses.
+    pub tenant: Tenant,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let database = match backend {
+            Backend::Sqlite => TestDatabase::sqlite().await,
+            Backend::Postgres => TestDatabase::postgres().await,
+        };
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.server.bind = "127.0.0.1:0".parse().expect("loopback");
+        settings.database.url = database.url().to_owned();
+        settings.database.pool_size = 4;
+        settings.auth.admin_token = Some(ADMIN_TOKEN.to_owned());
+        settings.secrets.encryption_key = Some(webhooks_domain::SecretCipher::generate_key());
+        let app = Application::build(settings, Role::Api)
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let mut app = TestApp {
+            address,
+            client,
+            tenant: Tenant {
+                organization_id: String::new(),
+                group_id: 0,
+                api_key_id: String::new(),
+                api_key: String::new(),
+            },
+            _database: database,
+        };
+        app.tenant = app.new_tenant().await;
+        app
+    }
+
+    /// A new organization with one group and one API key, via `/admin`.
+    pub async fn new_tenant(&self) -> Tenant {
+        let org = self
+            .admin(
+                Method::POST,
+                "/admin/organizations",
+                Some(json!({"name": "Acme"})),
+            )
+            .await;
+        assert_eq!(org.status(), StatusCode::CREATED);
+        let org: Value = org.json().await.expect("json");
+        let organization_id = org["id"].as_str().expect("org id").to_owned();
+        let group = self
+            .admin(
+                Method::POST,
+                &format!("/admin/organizations/{organization_id}/groups"),
+                Some(json!({"name": "Production"})),
+            )
+            .await;
+        assert_eq!(group.status(), StatusCode::CREATED);
+        let group: Value = group.json().await.expect("json");
+        let key = self
+            .admin(
+                Method::POST,
+                &format!("/admin/organizations/{organization_id}/api-keys"),
+                None,
+            )
+            .await;
+        assert_eq!(key.status(), StatusCode::CREATED);
+        let key: Value = key.json().await.expect("json");
+        Tenant {
+            organization_id,
+            group_id: group["id"].as_i64().expect("group id"),
+            api_key_id: key["id"].as_str().expect("key id").to_owned(),
+            api_key: key["key"].as_str().expect("key").to_owned(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// `/webhooks/{our group}` followed by `rest`.
+    pub fn group_path(&self, rest: &str) -> String {
+        format!("/webhooks/{}{}", self.tenant.group_id, rest)
+    }
+
+    /// A request with our API key and, when given, a JSON body.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.call_with_key(method, path, body, Some(&self.tenant.api_key))
+            .await
+    }
+
+    pub async fn call_with_key(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// A request with our API key and a raw body, sent with no content type.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .header("x-api-key", &self.tenant.api_key)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Creates a webhook in our group and returns its JSON.
+    pub async fn create_webhook(&self, url: &str, description: &str) -> Value {
+        let response = self
+            .call(
+                Method::POST,
+                &self.group_path(""),
+                Some(json!({"url": url, "description": description})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+}
+
+/// Asserts a response's status and exact JSON body.
+pub async fn assert_answer(response: Response, status: StatusCode, body: Value) {
+    let actual_status = response.status();
+    let text = response.text().await.expect("body");
+    let actual: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("not JSON ({actual_status}): {text}"));
+    assert_eq!((actual_status, actual), (status, body));
+}
+
+/// Asserts a 400 with the given seed error text.
+pub async fn assert_bad_request(response: Response, message: &str) {
+    assert_answer(
+        response,
+        StatusCode::BAD_REQUEST,
+        json!({ "error": message }),
+    )
+    .await;
+}

@@ -1,0 +1,10 @@
+//! HTTP integration tests: the real application on a loopback port, over a
+//! fresh SQLite file and a fresh PostgreSQL database, each test on both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod admin;
+mod errors;
+mod protocol;
+mod webhooks;

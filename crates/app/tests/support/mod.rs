@@ -1,0 +1,89 @@
+//! Runs the real `okaya-webhooks` binary for the tests that need a whole
+//! process: it reads the bound address from the log and the demo tenant from
+//! standard output.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct RunningBinary {
+    child: Child,
+    pub address: String,
+    /// The demo API key printed on the first start of an empty database.
+    pub demo_key: Option<String>,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl RunningBinary {
+    /// Starts `okaya-webhooks` with the given environment in `dir` and waits
+    /// for its `listening on http://ADDR` line.
+    pub fn start(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> RunningBinary {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_okaya-webhooks"));
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("WEBHOOKS__SERVER__BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        let (log_tx, log) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let out_tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line.clone());
+                let _ = log_tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let address = loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = lines.recv_timeout(remaining) else {
+                let _ = child.kill();
+                panic!("no `listening on` line; exit: {:?}", child.try_wait());
+            };
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let bound = rest.split_whitespace().next().unwrap_or("");
+                break format!("http://{bound}");
+            }
+        };
+        // The demo tenant is printed right after, on a brand-new database only.
+        let mut demo_key = None;
+        while let Ok(line) = lines.recv_timeout(Duration::from_millis(1500)) {
+            if let Some(rest) = line.trim().strip_prefix("API key") {
+                demo_key = Some(rest.trim().to_owned());
+                break;
+            }
+        }
+        RunningBinary {
+            child,
+            address,
+            demo_key,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
