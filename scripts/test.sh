@@ -24,6 +24,7 @@ if ! python3 -c 'import requests' 2>/dev/null; then
 fi
 packages=()
 have curl || packages+=(curl)
+have node || packages+=(nodejs)   # runs the seed's JavaScript example
 have docker-compose || packages+=(docker-compose)
 have pg_isready || packages+=(postgresql-client)
 [ -f /usr/include/postgresql/libpq-fe.h ] || packages+=(libpq-dev)

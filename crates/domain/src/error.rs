@@ -44,6 +44,19 @@ pub enum WebhookError {
     GroupNotFound,
     #[error("Webhook not found")]
     WebhookNotFound,
+    #[error("Delivery not found")]
+    DeliveryNotFound,
+    /// A `status` filter of the delivery log that is no delivery status.
+    #[error("Invalid status filter")]
+    InvalidStatusFilter,
+    #[error("Invalid cursor")]
+    InvalidCursor,
+    #[error("Invalid limit")]
+    InvalidLimit,
+    #[error("You are missing the body parameter since")]
+    MissingSince,
+    #[error("since must be an RFC 3339 date-time")]
+    InvalidSince,
     /// A fault of ours (storage unreachable, corrupt row). The text is for logs only.
     #[error("unexpected: {0}")]
     Unexpected(String),

@@ -3,8 +3,14 @@
 
 use async_trait::async_trait;
 
+use crate::delivery::{
+    Attempt, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth, NextStep,
+    SendOutcome, SignedRequest,
+};
 use crate::error::RepositoryError;
-use crate::ids::{ApiKeyId, GroupId, OrganizationId, WebhookId};
+use crate::event::{Event, PublishOutcome};
+use crate::ids::{ApiKeyId, DeliveryId, GroupId, OrganizationId, WebhookId};
+use crate::secret::SealedSecret;
 use crate::tenancy::{ApiKey, ApiKeyHash, Group, Organization};
 use crate::time::UnixMillis;
 use crate::webhook::Webhook;
@@ -34,9 +40,151 @@ pub trait WebhookRepository: Send + Sync {
     /// Errors: [`RepositoryError::Unavailable`].
     async fn update(&self, webhook: &Webhook) -> Result<bool, RepositoryError>;
 
-    /// Deletes a webhook; `false` when there was none.
+    /// Deletes a webhook (and its deliveries); `false` when there was none.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn delete(&self, group: GroupId, id: &WebhookId) -> Result<bool, RepositoryError>;
+
+    /// Makes `secret` the signing secret; the one it replaces keeps signing
+    /// until `previous_expires_at`. `false` when there is no such webhook.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn rotate_secret(
+        &self,
+        group: GroupId,
+        id: &WebhookId,
+        secret: &SealedSecret,
+        previous_expires_at: UnixMillis,
+    ) -> Result<bool, RepositoryError>;
+}
+
+/// Storage of events and their fan-out into deliveries.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// In one transaction: stores the event and one pending delivery, due at
+    /// once, for every enabled webhook of its group whose enabled events
+    /// include its type. When the event carries an idempotency key that the
+    /// group used for an event created at or after `idempotency_since`, stores
+    /// nothing and answers that event's id and delivery count.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn publish(
+        &self,
+        event: &Event,
+        idempotency_since: UnixMillis,
+    ) -> Result<PublishOutcome, RepositoryError>;
+
+    /// Stores the event and a single delivery of it to `webhook`, whatever the
+    /// webhook's filter (test sends).
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn publish_to(
+        &self,
+        event: &Event,
+        webhook: &WebhookId,
+    ) -> Result<DeliveryId, RepositoryError>;
+}
+
+/// The delivery queue and log.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
+    /// Claims up to `limit` pending deliveries due at `now`, oldest due first,
+    /// and hides them from other claims until `lease_until`; a claim whose
+    /// worker dies is thus due again then. Concurrent callers (any number of
+    /// processes) never get the same delivery while its lease runs.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+    ) -> Result<Vec<DeliveryJob>, RepositoryError>;
+
+    /// In one transaction: stores the attempt, moves the delivery to `next`,
+    /// and applies `health` to its webhook.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        next: NextStep,
+        health: EndpointHealth,
+    ) -> Result<(), RepositoryError>;
+
+    /// Hands a claimed delivery back, due at `at`, without counting an attempt
+    /// (endpoint busy, rate limited, shutting down).
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn release(&self, delivery: &DeliveryId, at: UnixMillis) -> Result<(), RepositoryError>;
+
+    /// Takes one slot of the webhook's rate limit in the one-second window
+    /// `second` (Unix seconds), shared by every process; `false` when the
+    /// window is full.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn take_rate_slot(
+        &self,
+        webhook: &WebhookId,
+        second: i64,
+        per_second: u32,
+    ) -> Result<bool, RepositoryError>;
+
+    /// A webhook's deliveries, newest first, optionally of one status, after
+    /// the cursor `before` (a delivery id), at most `limit`.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn list(
+        &self,
+        webhook: &WebhookId,
+        status: Option<DeliveryStatus>,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, RepositoryError>;
+
+    /// One delivery of a webhook with its attempts, oldest attempt first.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find(
+        &self,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+    ) -> Result<Option<DeliveryDetail>, RepositoryError>;
+
+    /// Makes a delivery of the webhook pending and due at `now` again, whatever
+    /// its status; `false` when there is no such delivery.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn requeue(
+        &self,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+        now: UnixMillis,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Makes every failed delivery of the webhook created at or after `since`
+    /// pending and due at `now`; answers how many.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn requeue_failed_since(
+        &self,
+        webhook: &WebhookId,
+        since: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<u64, RepositoryError>;
+
+    /// Pending deliveries due at `now` and later, for metrics and shutdown.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn depth(&self, now: UnixMillis) -> Result<QueueDepth, RepositoryError>;
+}
+
+/// How much work waits in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    /// Pending and due now.
+    pub due: u64,
+    /// Pending and due later.
+    pub scheduled: u64,
+    /// When the oldest due delivery became due.
+    pub oldest_due_at: Option<UnixMillis>,
+}
+
+/// Sends a signed request to a receiver. Never fails as a call: every
+/// outcome (an answer, a timeout, a refused or blocked connection) is data.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OutboundSender: Send + Sync {
+    async fn send(&self, request: &SignedRequest) -> SendOutcome;
 }
 
 /// Storage of organizations, groups and API keys.

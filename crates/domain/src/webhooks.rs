@@ -2,6 +2,7 @@
 //! API key, `groupID`, `webhookID`, body, group, webhook.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::WebhookError;
 use crate::ids::{GroupId, WebhookId};
@@ -37,7 +38,11 @@ pub struct WebhookService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     cipher: SecretCipher,
+    rotation_grace: Duration,
 }
+
+/// How long a replaced secret keeps signing, unless configured otherwise.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// A webhook just created, with its signing secret in the clear (shown once
 /// here, and later only through the secret endpoint).
@@ -61,7 +66,14 @@ impl WebhookService {
             clock,
             ids,
             cipher,
+            rotation_grace: DEFAULT_ROTATION_GRACE,
         }
+    }
+
+    /// Sets how long a replaced secret keeps signing after a rotation.
+    pub fn with_rotation_grace(mut self, grace: Duration) -> Self {
+        self.rotation_grace = grace;
+        self
     }
 
     /// Check 1: the `x-api-key` header. Missing, unknown or revoked →
@@ -166,6 +178,43 @@ impl WebhookService {
         let id = webhook.ok_or(WebhookError::WebhookNotFound)?;
         if self.webhooks.delete(group, &id).await? {
             Ok(())
+        } else {
+            Err(WebhookError::WebhookNotFound)
+        }
+    }
+
+    /// `GET /webhooks/{groupID}/{webhookID}/secret`: the current signing secret.
+    pub async fn secret(
+        &self,
+        caller: &Principal,
+        group: Option<&str>,
+        webhook: Option<&str>,
+    ) -> Result<SigningSecret, WebhookError> {
+        let webhook = self.get(caller, group, webhook).await?;
+        self.cipher
+            .open(&webhook.secret)
+            .map_err(|err| WebhookError::Unexpected(err.to_string()))
+    }
+
+    /// `POST /webhooks/{groupID}/{webhookID}/secret/rotate`: a new secret
+    /// signs from now on; the old one signs too until the grace period ends.
+    pub async fn rotate_secret(
+        &self,
+        caller: &Principal,
+        group: Option<&str>,
+        webhook: Option<&str>,
+    ) -> Result<SigningSecret, WebhookError> {
+        let webhook = self.get(caller, group, webhook).await?;
+        let secret = SigningSecret::generate();
+        let grace = i64::try_from(self.rotation_grace.as_millis()).unwrap_or(i64::MAX);
+        let expires = self.clock.now().plus_millis(grace);
+        let sealed = self.cipher.seal(&secret);
+        if self
+            .webhooks
+            .rotate_secret(webhook.group_id, &webhook.id, &sealed, expires)
+            .await?
+        {
+            Ok(secret)
         } else {
             Err(WebhookError::WebhookNotFound)
         }

@@ -1,0 +1,298 @@
+//! The dispatch loop: claim due deliveries, sign, send, record, reschedule.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+
+use crate::delivery::{
+    Attempt, DeliveryJob, EndpointHealth, NextStep, RetryPolicy, SendOutcome, SignedRequest,
+};
+use crate::ids::WebhookId;
+use crate::ports::{Clock, DeliveryQueue, OutboundSender};
+use crate::secret::SecretCipher;
+use crate::time::UnixMillis;
+use crate::wakeup::Wakeup;
+
+/// How a dispatcher shares out its work.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Deliveries in flight at once in this process.
+    pub workers: usize,
+    /// Deliveries in flight at once to one webhook, in this process.
+    pub per_endpoint: usize,
+    /// How long a claim hides a delivery from other workers: the attempt
+    /// timeout plus a margin. A worker that dies leaves its claims due again
+    /// after this.
+    pub lease: Duration,
+    /// Safety-net poll when no wake-up comes.
+    pub poll_interval: Duration,
+    /// A webhook failing for this long without one success is disabled.
+    pub disable_after: Duration,
+    /// How long after a busy or rate-limited endpoint a delivery is offered again.
+    pub busy_backoff: Duration,
+}
+
+impl DispatchSettings {
+    /// Sensible values for an attempt timeout.
+    pub fn for_timeout(timeout: Duration, workers: usize) -> Self {
+        Self {
+            workers: workers.max(1),
+            per_endpoint: 4,
+            lease: timeout + Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            busy_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Claims due deliveries and sends them, as many at once as the settings allow.
+pub struct Dispatcher {
+    queue: Arc<dyn DeliveryQueue>,
+    sender: Arc<dyn OutboundSender>,
+    clock: Arc<dyn Clock>,
+    cipher: SecretCipher,
+    policy: RetryPolicy,
+    settings: DispatchSettings,
+    wakeup: Wakeup,
+    slots: Arc<Semaphore>,
+    per_endpoint: Mutex<HashMap<WebhookId, usize>>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        queue: Arc<dyn DeliveryQueue>,
+        sender: Arc<dyn OutboundSender>,
+        clock: Arc<dyn Clock>,
+        cipher: SecretCipher,
+        policy: RetryPolicy,
+        settings: DispatchSettings,
+        wakeup: Wakeup,
+    ) -> Self {
+        let slots = Arc::new(Semaphore::new(settings.workers));
+        Self {
+            queue,
+            sender,
+            clock,
+            cipher,
+            policy,
+            settings,
+            wakeup,
+            slots,
+            per_endpoint: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then stops claiming and waits for the
+    /// deliveries in flight to finish (each is bounded by the attempt timeout).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(workers = self.settings.workers, "delivery workers started");
+        while !*shutdown.borrow() {
+            let free = self.slots.available_permits();
+            if free == 0 {
+                // Every slot busy: wait for one to free up (or for shutdown).
+                tokio::select! {
+                    permit = self.slots.acquire() => drop(permit),
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let now = self.clock.now();
+            let lease_until = now.plus_millis(millis(self.settings.lease));
+            let jobs = match self.queue.claim_due(now, free, lease_until).await {
+                Ok(jobs) => jobs,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim deliveries; retrying");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.wakeup.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let claimed = jobs.len();
+            for job in jobs {
+                self.start(job).await;
+            }
+            // A full batch means more may be due: claim again at once.
+            if claimed < free {
+                tokio::select! {
+                    _ = self.wakeup.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        let all = u32::try_from(self.settings.workers).unwrap_or(u32::MAX);
+        let _drained = self.slots.acquire_many(all).await;
+        tracing::info!("delivery workers stopped; nothing in flight");
+    }
+
+    /// Hands a claimed job to a task of its own, or back to the queue when
+    /// its endpoint already has its share in flight.
+    async fn start(self: &Arc<Self>, job: DeliveryJob) {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            self.release(&job).await;
+            return;
+        };
+        if !self.enter_endpoint(&job.webhook_id) {
+            self.release(&job).await;
+            return;
+        }
+        let dispatcher = Arc::clone(self);
+        tokio::spawn(async move {
+            let webhook = job.webhook_id.clone();
+            dispatcher.deliver(job).await;
+            dispatcher.leave_endpoint(&webhook);
+            drop(permit);
+        });
+    }
+
+    async fn release(&self, job: &DeliveryJob) {
+        let at = self
+            .clock
+            .now()
+            .plus_millis(millis(self.settings.busy_backoff));
+        if let Err(err) = self.queue.release(&job.delivery_id, at).await {
+            // The lease expires by itself; nothing is lost.
+            tracing::warn!(delivery = %job.delivery_id, error = %err, "cannot release a delivery");
+        }
+    }
+
+    fn enter_endpoint(&self, webhook: &WebhookId) -> bool {
+        let mut counts = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(webhook.clone()).or_insert(0);
+        if *count >= self.settings.per_endpoint {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn leave_endpoint(&self, webhook: &WebhookId) {
+        let mut counts = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(webhook) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(webhook);
+            }
+        }
+    }
+
+    /// One attempt at one delivery: rate limit, sign, send, record.
+    pub async fn deliver(&self, job: DeliveryJob) {
+        if let Some(limit) = job.rate_limit {
+            let second = self.clock.now().as_secs();
+            match self
+                .queue
+                .take_rate_slot(&job.webhook_id, second, limit.per_second())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    let next_second = UnixMillis((second + 1) * 1000);
+                    if let Err(err) = self.queue.release(&job.delivery_id, next_second).await {
+                        tracing::warn!(delivery = %job.delivery_id, error = %err, "cannot release a delivery");
+                    }
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot check the rate limit; trying later");
+                    self.release(&job).await;
+                    return;
+                }
+            }
+        }
+        let started = self.clock.now();
+        let outcome = match self.sign(&job, started) {
+            Some(request) => self.sender.send(&request).await,
+            None => SendOutcome {
+                error: Some("cannot decrypt the signing secret".to_owned()),
+                ..SendOutcome::default()
+            },
+        };
+        let attempt = Attempt {
+            delivery_id: job.delivery_id.clone(),
+            number: job.attempts_made + 1,
+            attempted_at: started,
+            duration_ms: outcome.duration_ms,
+            response_status: outcome.status,
+            response_body: outcome.body,
+            error: outcome.error,
+        };
+        let (next, health) = self.next_step(&attempt, outcome.retry_after);
+        tracing::debug!(
+            delivery = %attempt.delivery_id,
+            attempt = attempt.number,
+            status = ?attempt.response_status,
+            next = ?next,
+            "attempt made"
+        );
+        if let Err(err) = self.queue.record_attempt(&attempt, next, health).await {
+            // The claim's lease runs out and the delivery is sent again: at
+            // least once, never lost.
+            tracing::error!(delivery = %attempt.delivery_id, error = %err, "cannot record an attempt");
+        }
+    }
+
+    /// The Standard Webhooks request for this attempt: signed by the current
+    /// secret and, during a rotation's grace period, by the previous one too.
+    fn sign(&self, job: &DeliveryJob, now: UnixMillis) -> Option<SignedRequest> {
+        let timestamp = now.as_secs();
+        let current = self.cipher.open(&job.secret).ok()?;
+        let mut signature = current.sign(job.event_id.as_str(), timestamp, job.payload.as_bytes());
+        if let Some(previous) = job
+            .previous_secret
+            .as_ref()
+            .and_then(|s| self.cipher.open(s).ok())
+        {
+            signature.push(' ');
+            signature.push_str(&previous.sign(
+                job.event_id.as_str(),
+                timestamp,
+                job.payload.as_bytes(),
+            ));
+        }
+        Some(SignedRequest {
+            url: job.url.clone(),
+            body: job.payload.clone(),
+            webhook_id: job.event_id.as_str().to_owned(),
+            webhook_timestamp: timestamp,
+            webhook_signature: signature,
+        })
+    }
+
+    /// What follows an attempt: success ends the delivery; `410 Gone` fails it
+    /// and disables the webhook; other failures wait per the retry policy.
+    pub fn next_step(
+        &self,
+        attempt: &Attempt,
+        retry_after: Option<Duration>,
+    ) -> (NextStep, EndpointHealth) {
+        if attempt.succeeded() {
+            return (NextStep::Succeeded, EndpointHealth::Healthy);
+        }
+        if attempt.response_status == Some(410) {
+            return (NextStep::Failed, EndpointHealth::Gone);
+        }
+        let now = self.clock.now();
+        let health = EndpointHealth::Failing {
+            disable_if_failing_since: now.plus_millis(-millis(self.settings.disable_after)),
+        };
+        let next = match self.policy.wait_after(attempt.number, retry_after) {
+            Some(wait) => NextStep::RetryAt(now.plus_millis(millis(wait))),
+            None => NextStep::Failed,
+        };
+        (next, health)
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,96 @@
+//! Events in: the use case other services call to publish an event, in-process
+//! (linking this crate and a storage adapter) or through `POST /internal/events`.
+
+use std::sync::Arc;
+
+use crate::event::{
+    Event, PublishError, PublishOutcome, PublishRequest, IDEMPOTENCY_WINDOW_MILLIS,
+};
+use crate::ids::EventId;
+use crate::ports::{Clock, EventStore, IdSource, TenancyRepository};
+use crate::wakeup::Wakeup;
+
+/// Publishes events: stores each with its deliveries in one transaction, then
+/// wakes the dispatcher.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use webhooks_domain::*;
+/// # async fn example(events: Arc<dyn EventStore>, tenancy: Arc<dyn TenancyRepository>) -> Result<(), PublishError> {
+/// let publisher = EventPublisher::new(
+///     events,
+///     tenancy,
+///     Arc::new(SystemClock),
+///     Arc::new(RandomIds::default()),
+///     Wakeup::default(),
+/// );
+/// let mut data = serde_json::Map::new();
+/// data.insert("userID".into(), "u_123".into());
+/// let outcome = publisher
+///     .publish(PublishRequest {
+///         group_id: GroupId::new(123456)?,
+///         event_type: EventType::UserCreated,
+///         data,
+///         idempotency_key: Some(IdempotencyKey::new("signup-u_123")?),
+///     })
+///     .await?;
+/// println!("{} fanned out to {} webhooks", outcome.event_id, outcome.deliveries);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EventPublisher {
+    events: Arc<dyn EventStore>,
+    tenancy: Arc<dyn TenancyRepository>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    wakeup: Wakeup,
+}
+
+impl EventPublisher {
+    pub fn new(
+        events: Arc<dyn EventStore>,
+        tenancy: Arc<dyn TenancyRepository>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        wakeup: Wakeup,
+    ) -> Self {
+        Self {
+            events,
+            tenancy,
+            clock,
+            ids,
+            wakeup,
+        }
+    }
+
+    /// Stores the event and one delivery per enabled webhook of the group that
+    /// receives its type. An unknown group is [`PublishError::GroupNotFound`];
+    /// a repeated idempotency key within 24 hours answers the first event.
+    pub async fn publish(&self, request: PublishRequest) -> Result<PublishOutcome, PublishError> {
+        if self.tenancy.find_group(request.group_id).await?.is_none() {
+            return Err(PublishError::GroupNotFound);
+        }
+        let now = self.clock.now();
+        let event = Event::new(
+            EventId::from_ulid(self.ids.ulid()),
+            request.group_id,
+            request.event_type.as_str(),
+            &request.data,
+            now,
+            request.idempotency_key,
+        );
+        let outcome = self
+            .events
+            .publish(&event, now.plus_millis(-IDEMPOTENCY_WINDOW_MILLIS))
+            .await?;
+        if outcome.created && outcome.deliveries > 0 {
+            self.wakeup.notify();
+        }
+        Ok(outcome)
+    }
+
+    /// Parses and publishes a `POST /internal/events` body.
+    pub async fn publish_json(&self, body: &[u8]) -> Result<PublishOutcome, PublishError> {
+        self.publish(PublishRequest::from_json(body)?).await
+    }
+}
