@@ -225,11 +225,11 @@ mod tests {
     fn since_is_an_rfc3339_string() {
         assert_eq!(
             parse_since(br#"{"since":"2026-11-30T00:00:00Z"}"#),
-            Ok(UnixMillis(1_796_083_200_000))
+            Ok(UnixMillis(1_795_996_800_000))
         );
         assert_eq!(
             parse_since(br#"{"since":"2026-11-30T01:00:00+01:00"}"#),
-            Ok(UnixMillis(1_796_083_200_000))
+            Ok(UnixMillis(1_795_996_800_000))
         );
         assert_eq!(parse_since(b"{}"), Err(WebhookError::MissingSince));
         assert_eq!(

@@ -129,6 +129,9 @@ pub enum EndpointHealth {
     },
     /// `410 Gone`: the receiver asks us to stop; disable at once.
     Gone,
+    /// The attempt failed on our side (e.g. a secret that cannot be
+    /// decrypted): it says nothing about the endpoint.
+    Unchanged,
 }
 
 /// A signed request, ready for the outbound sender.

@@ -210,8 +210,9 @@ impl Dispatcher {
             }
         }
         let started = self.clock.now();
-        let outcome = match self.sign(&job, started) {
-            Some(request) => self.sender.send(&request).await,
+        let signed = self.sign(&job, started);
+        let outcome = match &signed {
+            Some(request) => self.sender.send(request).await,
             None => SendOutcome {
                 error: Some("cannot decrypt the signing secret".to_owned()),
                 ..SendOutcome::default()
@@ -226,7 +227,12 @@ impl Dispatcher {
             response_body: outcome.body,
             error: outcome.error,
         };
-        let (next, health) = self.next_step(&attempt, outcome.retry_after);
+        let (next, mut health) = self.next_step(&attempt, outcome.retry_after);
+        if signed.is_none() {
+            // Our fault (wrong encryption key?), not the endpoint's.
+            tracing::error!(delivery = %attempt.delivery_id, "cannot decrypt a signing secret: check secrets.encryption_key");
+            health = EndpointHealth::Unchanged;
+        }
         tracing::debug!(
             delivery = %attempt.delivery_id,
             attempt = attempt.number,

@@ -181,6 +181,8 @@ pub struct QueueDepth {
 
 /// Sends a signed request to a receiver. Never fails as a call: every
 /// outcome (an answer, a timeout, a refused or blocked connection) is data.
+/// Implementations keep at most [`crate::MAX_RESPONSE_BODY_BYTES`] of an
+/// answer's body and never read more than that.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboundSender: Send + Sync {

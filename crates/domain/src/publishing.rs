@@ -28,7 +28,7 @@ use crate::wakeup::Wakeup;
 /// data.insert("userID".into(), "u_123".into());
 /// let outcome = publisher
 ///     .publish(PublishRequest {
-///         group_id: GroupId::new(123456)?,
+///         group_id: GroupId::new(123456).map_err(|_| PublishError::GroupIdNotANumber)?,
 ///         event_type: EventType::UserCreated,
 ///         data,
 ///         idempotency_key: Some(IdempotencyKey::new("signup-u_123")?),

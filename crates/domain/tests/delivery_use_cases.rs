@@ -1137,7 +1137,7 @@ async fn deliver_passes_the_receivers_retry_after_to_the_schedule() {
 }
 
 #[tokio::test]
-async fn deliver_with_an_undecryptable_secret_sends_nothing_and_records_the_error() {
+async fn deliver_with_an_undecryptable_secret_sends_nothing_and_leaves_endpoint_health_alone() {
     let recorded = Recorded::new();
     let dispatcher = Ports {
         queue: queue_recording(Ok(()), &recorded),
@@ -1165,7 +1165,8 @@ async fn deliver_with_an_undecryptable_secret_sends_nothing_and_records_the_erro
                 error: Some("cannot decrypt the signing secret".to_owned()),
             },
             NextStep::RetryAt(now_plus(FIRST_WAIT)),
-            failing(),
+            // Our fault, not the endpoint's: its health is left alone.
+            EndpointHealth::Unchanged,
         )
     );
 }
