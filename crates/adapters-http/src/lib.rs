@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod error;
 mod health;
+pub mod sender;
 mod state;
 mod webhooks;
 
