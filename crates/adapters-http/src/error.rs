@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use webhooks_domain::{AdminError, WebhookError};
+use webhooks_domain::{AdminError, PublishError, WebhookError};
 
 #[derive(Debug, Serialize)]
 struct ErrorBody<'a> {
@@ -24,6 +24,8 @@ pub enum ApiError {
     Webhook(#[from] WebhookError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
     #[error("Payload too large")]
     PayloadTooLarge,
     /// The request body could not be read (client went away, bad chunking).
@@ -43,6 +45,7 @@ impl ApiError {
         match self {
             ApiError::Webhook(WebhookError::Unexpected(_))
             | ApiError::Admin(AdminError::Unexpected(_))
+            | ApiError::Publish(PublishError::Unexpected(_))
             | ApiError::Unavailable(_) => "Service unavailable".to_owned(),
             other => other.to_string(),
         }
@@ -65,6 +68,8 @@ impl ResponseError for ApiError {
                 AdminError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             },
+            ApiError::Publish(PublishError::Unexpected(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Publish(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadPayload => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -7,7 +7,9 @@
 mod admin;
 mod auth;
 mod body;
+mod deliveries;
 mod error;
+mod events;
 mod health;
 pub mod sender;
 mod state;
@@ -27,7 +29,18 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
     move |cfg| {
         cfg.app_data(state)
             .configure(webhooks::routes)
+            .configure(deliveries::routes)
+            .configure(events::routes)
             .configure(admin::routes)
+            .configure(health::routes)
+            .default_service(web::to(not_found));
+    }
+}
+
+/// Only `/healthz` and `/readyz`, for a worker-only process.
+pub fn configure_health(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
             .configure(health::routes)
             .default_service(web::to(not_found));
     }

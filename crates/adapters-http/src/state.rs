@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use webhooks_domain::{TenancyService, WebhookService};
+use webhooks_domain::{DeliveryService, EventPublisher, TenancyService, WebhookService};
 
 /// Whether the storage answers, for `/readyz`.
 #[async_trait]
@@ -16,7 +16,11 @@ pub trait ReadinessProbe: Send + Sync {
 pub struct ApiState {
     pub webhooks: WebhookService,
     pub tenancy: TenancyService,
+    pub deliveries: DeliveryService,
+    pub publisher: EventPublisher,
     pub readiness: Arc<dyn ReadinessProbe>,
     /// Bearer token of `/admin`; `None` switches the admin API off.
     pub admin_token: Option<String>,
+    /// Bearer token of `/internal/events`; `None` switches it off.
+    pub service_token: Option<String>,
 }
