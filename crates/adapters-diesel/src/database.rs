@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
@@ -346,6 +346,40 @@ fn create_parent_folder(path: &str) -> Result<(), DatabaseError> {
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Runs `f` in a transaction meant to write: committed when `f` answers `Ok`,
+/// rolled back otherwise.
+///
+/// SQLite begins it with `BEGIN IMMEDIATE`, taking the write lock up front. A
+/// plain (deferred) transaction that reads first and writes later must upgrade
+/// its lock, and when another writer got in between SQLite answers
+/// `SQLITE_BUSY` at once instead of waiting out the busy timeout. PostgreSQL
+/// locks rows as it goes, so its plain `BEGIN` is right.
+pub(crate) fn write_transaction<T>(
+    connection: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let begun = if let DbConnection::Sqlite(sqlite) = connection {
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+    } else {
+        Manager::begin_transaction(connection)
+    };
+    begun.map_err(storage_error)?;
+    match f(connection) {
+        Ok(value) => {
+            Manager::commit_transaction(connection).map_err(storage_error)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = Manager::rollback_transaction(connection) {
+                // The pool discards a connection left inside a transaction.
+                tracing::warn!(error = %rollback, "cannot roll back a transaction");
+            }
+            Err(error)
+        }
     }
 }
 

@@ -6,16 +6,25 @@
 //! - [`DieselWebhookRepository`] and [`DieselTenancyRepository`]: the domain's
 //!   [`WebhookRepository`](webhooks_domain::WebhookRepository) and
 //!   [`TenancyRepository`](webhooks_domain::TenancyRepository).
+//! - [`DieselEventStore`] and [`DieselDeliveryQueue`]: the domain's
+//!   [`EventStore`](webhooks_domain::EventStore) (events and their fan-out,
+//!   in one transaction) and [`DeliveryQueue`](webhooks_domain::DeliveryQueue)
+//!   (claims, attempts, rate slots and the delivery log).
 //! - With the `testing` feature, [`TestDatabase`]: a fresh, migrated database
 //!   per test on either backend.
 //!
 //! Every query is written once against [`DbConnection`], Diesel's
 //! `MultiConnection` over both backends. Diesel is synchronous: the
 //! repositories run their queries on Tokio's blocking pool, so callers only
-//! see `async` methods. Storage errors become the domain's `RepositoryError`;
-//! the database's own text stays in the error string for logs.
+//! see `async` methods. The few statements that must differ per backend
+//! (the claim's `SKIP LOCKED`, `NOTIFY`, advisory locks, `ON CONFLICT`, the
+//! SQLite write transaction) each sit in one function with both arms side by
+//! side. Storage errors become the domain's `RepositoryError`; the database's
+//! own text stays in the error string for logs.
 
 mod database;
+mod deliveries;
+mod events;
 mod schema;
 mod tenancy;
 #[cfg(feature = "testing")]
@@ -23,6 +32,8 @@ mod testing;
 mod webhooks;
 
 pub use database::{Backend, Database, DatabaseError, DbConnection};
+pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
+pub use events::DieselEventStore;
 pub use tenancy::DieselTenancyRepository;
 #[cfg(feature = "testing")]
 pub use testing::{TestDatabase, DEFAULT_TEST_DATABASE_URL};

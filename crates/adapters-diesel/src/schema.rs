@@ -43,11 +43,63 @@ diesel::table! {
         previous_secret_expires_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        failing_since -> Nullable<BigInt>,
+        rate_window -> Nullable<BigInt>,
+        rate_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        group_id -> BigInt,
+        event_type -> Text,
+        payload -> Text,
+        idempotency_key -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        event_id -> Text,
+        webhook_id -> Text,
+        group_id -> BigInt,
+        status -> Text,
+        attempt_count -> BigInt,
+        next_attempt_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    attempts (delivery_id, number) {
+        delivery_id -> Text,
+        number -> BigInt,
+        attempted_at -> BigInt,
+        duration_ms -> BigInt,
+        response_status -> Nullable<BigInt>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(groups -> organizations (organization_id));
 diesel::joinable!(webhooks -> groups (group_id));
+diesel::joinable!(events -> groups (group_id));
+diesel::joinable!(deliveries -> events (event_id));
+diesel::joinable!(deliveries -> webhooks (webhook_id));
+diesel::joinable!(attempts -> deliveries (delivery_id));
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, groups, api_keys, webhooks);
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    groups,
+    api_keys,
+    webhooks,
+    events,
+    deliveries,
+    attempts,
+);

@@ -7,7 +7,7 @@ use webhooks_domain::{
     UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
-use crate::database::{storage_error, Database};
+use crate::database::{storage_error, write_transaction, Database};
 use crate::schema::webhooks;
 
 /// Stores webhooks in PostgreSQL or SQLite, whichever [`Database`] points at.
@@ -23,7 +23,8 @@ impl DieselWebhookRepository {
 }
 
 /// A `webhooks` row as stored. The `previous_secret*` columns belong to secret
-/// rotation and are left out: new rows get NULL there.
+/// rotation, the failure streak and rate window to the delivery queue; they
+/// are left out, so new rows get their defaults.
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
 // Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
@@ -103,7 +104,7 @@ fn encode_events(events: &EnabledEvents) -> String {
         .join(",")
 }
 
-fn decode_events(raw: &str) -> Option<EnabledEvents> {
+pub(crate) fn decode_events(raw: &str) -> Option<EnabledEvents> {
     let events = raw
         .split(',')
         .map(EventType::parse)
@@ -173,34 +174,49 @@ impl WebhookRepository for DieselWebhookRepository {
     }
 
     /// Overwrites url, description, status, enabled events, rate limit and
-    /// `updated_at`; the id, group, secret and `created_at` stay. `false`
-    /// when no webhook has this id in this group.
+    /// `updated_at`; the id, group, secret and `created_at` stay. Enabling a
+    /// disabled webhook also ends its failure streak, so that the first
+    /// failure after a fix does not disable it again at once. `false` when no
+    /// webhook has this id in this group.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn update(&self, webhook: &Webhook) -> Result<bool, RepositoryError> {
         let row = WebhookRow::from_webhook(webhook);
         self.db
             .run(move |connection| {
-                let changed = diesel::update(
-                    webhooks::table
-                        .filter(webhooks::group_id.eq(row.group_id))
-                        .filter(webhooks::id.eq(row.id)),
-                )
-                .set((
-                    webhooks::url.eq(row.url),
-                    webhooks::description.eq(row.description),
-                    webhooks::status.eq(row.status),
-                    webhooks::enabled_events.eq(row.enabled_events),
-                    webhooks::rate_limit.eq(row.rate_limit),
-                    webhooks::updated_at.eq(row.updated_at),
-                ))
-                .execute(connection)
-                .map_err(storage_error)?;
-                Ok(changed > 0)
+                write_transaction(connection, |connection| {
+                    let this_webhook = || {
+                        webhooks::table
+                            .filter(webhooks::group_id.eq(row.group_id))
+                            .filter(webhooks::id.eq(&row.id))
+                    };
+                    if row.status == WebhookStatus::Enabled.as_str() {
+                        diesel::update(
+                            this_webhook()
+                                .filter(webhooks::status.eq(WebhookStatus::Disabled.as_str())),
+                        )
+                        .set(webhooks::failing_since.eq(None::<i64>))
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    }
+                    let changed = diesel::update(this_webhook())
+                        .set((
+                            webhooks::url.eq(&row.url),
+                            webhooks::description.eq(&row.description),
+                            webhooks::status.eq(&row.status),
+                            webhooks::enabled_events.eq(&row.enabled_events),
+                            webhooks::rate_limit.eq(row.rate_limit),
+                            webhooks::updated_at.eq(row.updated_at),
+                        ))
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    Ok(changed > 0)
+                })
             })
             .await
     }
 
-    /// `false` when no webhook has this id in this group.
+    /// Its deliveries and their attempts go with it (`ON DELETE CASCADE`, in
+    /// the same statement). `false` when no webhook has this id in this group.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn delete(&self, group: GroupId, id: &WebhookId) -> Result<bool, RepositoryError> {
         let group = group.get();
@@ -215,6 +231,40 @@ impl WebhookRepository for DieselWebhookRepository {
                 .execute(connection)
                 .map_err(storage_error)?;
                 Ok(deleted > 0)
+            })
+            .await
+    }
+
+    /// Moves the current secret to `previous_secret` (signing until
+    /// `previous_expires_at`) and stores the new one, in one statement: SQL
+    /// reads every right-hand side from the row as it was. A secret replaced
+    /// earlier, still in its grace period, stops signing now.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn rotate_secret(
+        &self,
+        group: GroupId,
+        id: &WebhookId,
+        secret: &SealedSecret,
+        previous_expires_at: UnixMillis,
+    ) -> Result<bool, RepositoryError> {
+        let group = group.get();
+        let id = id.as_str().to_owned();
+        let secret = secret.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                let rotated = diesel::update(
+                    webhooks::table
+                        .filter(webhooks::group_id.eq(group))
+                        .filter(webhooks::id.eq(id)),
+                )
+                .set((
+                    webhooks::previous_secret.eq(webhooks::secret.nullable()),
+                    webhooks::previous_secret_expires_at.eq(Some(previous_expires_at.as_millis())),
+                    webhooks::secret.eq(secret),
+                ))
+                .execute(connection)
+                .map_err(storage_error)?;
+                Ok(rotated > 0)
             })
             .await
     }

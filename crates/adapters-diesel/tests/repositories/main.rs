@@ -3,20 +3,25 @@
 //! an `async fn` and run on SQLite and on PostgreSQL (`TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/test`), each run on a fresh
 //! database: `cargo test` names them `<behaviour>::sqlite` and
-//! `<behaviour>::postgres`.
+//! `<behaviour>::postgres`. This file holds the shared helpers and the
+//! webhook and tenancy repositories; `events` and `deliveries` the event
+//! store and the delivery queue.
 
-use diesel::{Connection, RunQueryDsl};
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+use serde_json::{Map, Value};
 use webhooks_adapters_diesel::{
-    Database, DbConnection, DieselTenancyRepository, DieselWebhookRepository, TestDatabase,
+    Database, DbConnection, DieselEventStore, DieselTenancyRepository, DieselWebhookRepository,
+    TestDatabase,
 };
 use webhooks_domain::{
-    ApiKey, ApiKeyId, ApiKeySecret, Description, EnabledEvents, EventType, Group, GroupId,
-    Organization, OrganizationId, RateLimit, RepositoryError, SealedSecret, SecretCipher,
-    SigningSecret, TenancyRepository, UnixMillis, Webhook, WebhookId, WebhookRepository,
-    WebhookStatus, WebhookUrl,
+    ApiKey, ApiKeyId, ApiKeySecret, Description, EnabledEvents, Event, EventId, EventType, Group,
+    GroupId, IdempotencyKey, Organization, OrganizationId, RateLimit, RepositoryError,
+    SealedSecret, SecretCipher, SigningSecret, TenancyRepository, UnixMillis, Webhook, WebhookId,
+    WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
 /// One test module per behaviour, holding its `sqlite` and `postgres` runs.
+/// The behaviour gets the migrated [`Database`].
 macro_rules! on_both_backends {
     ($($test:ident),+ $(,)?) => {$(
         mod $test {
@@ -34,6 +39,29 @@ macro_rules! on_both_backends {
         }
     )+};
 }
+
+/// As [`on_both_backends`], for behaviours that also reach the database
+/// behind the repositories' back: they get the whole [`TestDatabase`].
+macro_rules! on_both_test_databases {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn sqlite() {
+                let test_database = super::TestDatabase::sqlite().await;
+                super::$test(&test_database).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let test_database = super::TestDatabase::postgres().await;
+                super::$test(&test_database).await;
+            }
+        }
+    )+};
+}
+
+mod deliveries;
+mod events;
 
 on_both_backends!(
     ping_answers_on_a_live_database,
@@ -126,6 +154,51 @@ fn api_key(organization: &Organization, secret: &ApiKeySecret) -> ApiKey {
 
 fn ids(webhooks: &[Webhook]) -> Vec<&str> {
     webhooks.iter().map(|webhook| webhook.id.as_str()).collect()
+}
+
+/// A `user.created` event of the group, made at `created_at`.
+fn event(group: GroupId, created_at: i64, key: Option<&str>) -> Event {
+    event_of_type(group, EventType::UserCreated.as_str(), created_at, key)
+}
+
+fn event_of_type(group: GroupId, event_type: &str, created_at: i64, key: Option<&str>) -> Event {
+    let mut data = Map::new();
+    data.insert("userID".into(), Value::from("u_1"));
+    Event::new(
+        ulid_id(EventId::from_ulid),
+        group,
+        event_type,
+        &data,
+        UnixMillis(created_at),
+        key.map(|key| IdempotencyKey::new(key).unwrap()),
+    )
+}
+
+/// Stores the webhooks and answers them back.
+async fn stored(db: &Database, webhooks: Vec<Webhook>) -> Vec<Webhook> {
+    let repository = DieselWebhookRepository::new(db.clone());
+    for webhook in &webhooks {
+        repository.insert(webhook).await.unwrap();
+    }
+    webhooks
+}
+
+fn events_store(db: &Database) -> DieselEventStore {
+    DieselEventStore::new(db.clone())
+}
+
+/// Counts the rows of a table, behind the repositories' back.
+fn count_rows(url: &str, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let mut connection = DbConnection::establish(url).unwrap();
+    diesel::sql_query(format!("SELECT COUNT(*) AS count FROM {table}"))
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count
 }
 
 // ---- the database ----------------------------------------------------------
@@ -513,19 +586,7 @@ async fn rows_that_no_longer_parse_are_corrupt(test_database: &TestDatabase) {
     }
 }
 
-mod rows_that_no_longer_parse_are_corrupt {
-    #[tokio::test]
-    async fn sqlite() {
-        let test_database = super::TestDatabase::sqlite().await;
-        super::rows_that_no_longer_parse_are_corrupt(&test_database).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        let test_database = super::TestDatabase::postgres().await;
-        super::rows_that_no_longer_parse_are_corrupt(&test_database).await;
-    }
-}
+on_both_test_databases!(rows_that_no_longer_parse_are_corrupt);
 
 // ---- the test harness itself -----------------------------------------------
 

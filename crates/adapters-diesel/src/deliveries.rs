@@ -1,0 +1,732 @@
+//! The delivery queue and log: the `deliveries` and `attempts` tables behind
+//! [`DeliveryQueue`].
+//!
+//! The queue is the table itself. A pending delivery is due once its
+//! `next_attempt_at` has passed; a claim moves `next_attempt_at` to the end of
+//! the claim's lease, so the claimed delivery is hidden from other claims
+//! while it is being sent, and due again if its worker dies.
+
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use diesel::connection::SimpleConnection;
+use diesel::dsl::{case_when, count_star, min};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use webhooks_domain::{
+    Attempt, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue, DeliveryStatus,
+    EndpointHealth, Event, EventId, GroupId, NextStep, QueueDepth, RateLimit, RepositoryError,
+    SealedSecret, UnixMillis, WebhookId, WebhookStatus,
+};
+
+use crate::database::{storage_error, write_transaction, Database, DbConnection};
+use crate::schema::{attempts, deliveries, events, webhooks};
+
+/// The PostgreSQL channel notified when deliveries become due now.
+pub const DELIVERIES_CHANNEL: &str = "webhooks_deliveries";
+
+/// The queue and log of deliveries in PostgreSQL or SQLite, whichever
+/// [`Database`] points at. Any number of processes may share one PostgreSQL
+/// database; on SQLite, claims of one file take turns.
+#[derive(Debug, Clone)]
+pub struct DieselDeliveryQueue {
+    db: Database,
+}
+
+impl DieselDeliveryQueue {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// Delivery ids of this process, in order: the log lists newest first by id,
+/// and ULIDs made within one millisecond sort at random unless one
+/// generator makes them all.
+static DELIVERY_IDS: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+
+pub(crate) fn new_delivery_id() -> DeliveryId {
+    let mut generator = DELIVERY_IDS.lock().unwrap_or_else(PoisonError::into_inner);
+    // Overflow needs 2^80 ids in one millisecond; fall back to a plain ULID.
+    let ulid = generator.generate().unwrap_or_else(|_| ulid::Ulid::new());
+    DeliveryId::from_ulid(ulid)
+}
+
+/// A new `deliveries` row, as publishing inserts it.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = deliveries)]
+// Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct NewDeliveryRow {
+    id: String,
+    event_id: String,
+    webhook_id: String,
+    group_id: i64,
+    status: String,
+    attempt_count: i64,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl NewDeliveryRow {
+    /// A pending delivery of `event` to the webhook, due when the event was created.
+    pub(crate) fn due_at_once(id: DeliveryId, event: &Event, webhook_id: String) -> Self {
+        let created_at = event.created_at.as_millis();
+        Self {
+            id: id.as_str().to_owned(),
+            event_id: event.id.as_str().to_owned(),
+            webhook_id,
+            group_id: event.group_id.get(),
+            status: DeliveryStatus::Pending.as_str().to_owned(),
+            attempt_count: 0,
+            next_attempt_at: Some(created_at),
+            created_at,
+            updated_at: created_at,
+        }
+    }
+}
+
+/// The columns of a [`DeliveryRow`]: the delivery and its event's type.
+type DeliveryColumns = (
+    deliveries::id,
+    deliveries::event_id,
+    events::event_type,
+    deliveries::webhook_id,
+    deliveries::group_id,
+    deliveries::status,
+    deliveries::attempt_count,
+    deliveries::next_attempt_at,
+    deliveries::created_at,
+    deliveries::updated_at,
+);
+
+const DELIVERY_COLUMNS: DeliveryColumns = (
+    deliveries::id,
+    deliveries::event_id,
+    events::event_type,
+    deliveries::webhook_id,
+    deliveries::group_id,
+    deliveries::status,
+    deliveries::attempt_count,
+    deliveries::next_attempt_at,
+    deliveries::created_at,
+    deliveries::updated_at,
+);
+
+/// A delivery as the log shows it, read from `deliveries` joined with `events`.
+#[derive(Debug, Queryable)]
+struct DeliveryRow {
+    id: String,
+    event_id: String,
+    event_type: String,
+    webhook_id: String,
+    group_id: i64,
+    status: String,
+    attempt_count: i64,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl DeliveryRow {
+    /// Parses the row back through the domain's constructors.
+    fn into_delivery(self) -> Result<Delivery, RepositoryError> {
+        // Name the row and the column, never the value: the error is logged.
+        let corrupt =
+            |what: &str| RepositoryError::Corrupt(format!("delivery {}: {what}", self.id));
+        Ok(Delivery {
+            id: DeliveryId::parse(&self.id).ok_or_else(|| corrupt("malformed id"))?,
+            event_id: EventId::parse(&self.event_id)
+                .ok_or_else(|| corrupt("malformed event_id"))?,
+            event_type: self.event_type.clone(),
+            webhook_id: WebhookId::parse(&self.webhook_id)
+                .ok_or_else(|| corrupt("malformed webhook_id"))?,
+            group_id: GroupId::new(self.group_id).map_err(|_| corrupt("invalid group_id"))?,
+            status: DeliveryStatus::parse(&self.status).ok_or_else(|| corrupt("unknown status"))?,
+            attempt_count: u32::try_from(self.attempt_count)
+                .map_err(|_| corrupt("invalid attempt_count"))?,
+            next_attempt_at: self.next_attempt_at.map(UnixMillis),
+            created_at: UnixMillis(self.created_at),
+            updated_at: UnixMillis(self.updated_at),
+        })
+    }
+}
+
+/// An `attempts` row.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = attempts)]
+// Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
+#[diesel(treat_none_as_default_value = false)]
+struct AttemptRow {
+    delivery_id: String,
+    number: i64,
+    attempted_at: i64,
+    duration_ms: i64,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    error: Option<String>,
+}
+
+impl AttemptRow {
+    fn from_attempt(attempt: &Attempt) -> Self {
+        Self {
+            delivery_id: attempt.delivery_id.as_str().to_owned(),
+            number: i64::from(attempt.number),
+            attempted_at: attempt.attempted_at.as_millis(),
+            duration_ms: attempt.duration_ms,
+            response_status: attempt.response_status.map(i64::from),
+            response_body: attempt.response_body.clone(),
+            error: attempt.error.clone(),
+        }
+    }
+
+    fn into_attempt(self) -> Result<Attempt, RepositoryError> {
+        let corrupt = |what: &str| {
+            RepositoryError::Corrupt(format!(
+                "attempt {} of delivery {}: {what}",
+                self.number, self.delivery_id
+            ))
+        };
+        Ok(Attempt {
+            delivery_id: DeliveryId::parse(&self.delivery_id)
+                .ok_or_else(|| corrupt("malformed delivery_id"))?,
+            number: u32::try_from(self.number).map_err(|_| corrupt("invalid number"))?,
+            attempted_at: UnixMillis(self.attempted_at),
+            duration_ms: self.duration_ms,
+            response_status: self
+                .response_status
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|_| corrupt("invalid response_status"))?,
+            response_body: self.response_body,
+            error: self.error,
+        })
+    }
+}
+
+/// A claimed delivery with its event and webhook, as a worker needs it.
+#[derive(Debug, Queryable)]
+struct JobRow {
+    delivery_id: String,
+    event_id: String,
+    attempt_count: i64,
+    payload: String,
+    webhook_id: String,
+    url: String,
+    secret: String,
+    previous_secret: Option<String>,
+    previous_secret_expires_at: Option<i64>,
+    rate_limit: Option<i64>,
+    created_at: i64,
+}
+
+impl JobRow {
+    /// Parses the row back through the domain's constructors; the previous
+    /// secret comes along only while it still signs at `now`.
+    fn into_job(self, now: UnixMillis) -> Result<DeliveryJob, RepositoryError> {
+        let corrupt =
+            |what: &str| RepositoryError::Corrupt(format!("delivery {}: {what}", self.delivery_id));
+        let previous_secret = match (self.previous_secret, self.previous_secret_expires_at) {
+            (Some(secret), Some(expires_at)) if expires_at > now.as_millis() => {
+                Some(SealedSecret::from_stored(secret))
+            }
+            _ => None,
+        };
+        Ok(DeliveryJob {
+            delivery_id: DeliveryId::parse(&self.delivery_id)
+                .ok_or_else(|| corrupt("malformed id"))?,
+            event_id: EventId::parse(&self.event_id)
+                .ok_or_else(|| corrupt("malformed event_id"))?,
+            attempts_made: u32::try_from(self.attempt_count)
+                .map_err(|_| corrupt("invalid attempt_count"))?,
+            payload: self.payload,
+            webhook_id: WebhookId::parse(&self.webhook_id)
+                .ok_or_else(|| corrupt("malformed webhook_id"))?,
+            url: self.url,
+            secret: SealedSecret::from_stored(self.secret),
+            previous_secret,
+            rate_limit: self
+                .rate_limit
+                .map(RateLimit::new)
+                .transpose()
+                .map_err(|_| corrupt("invalid rate_limit of its webhook"))?,
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for DieselDeliveryQueue {
+    /// One write transaction: picks the due deliveries (see
+    /// `select_due_for_claim`), moves their `next_attempt_at` to
+    /// `lease_until`, and reads what sending needs, in the order picked. A
+    /// row that no longer parses is logged and left claimed rather than
+    /// failing the whole claim, so it cannot block the queue: it comes back
+    /// after its lease, and is logged again.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+    ) -> Result<Vec<DeliveryJob>, RepositoryError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .db
+            .run(move |connection| {
+                write_transaction(connection, |connection| {
+                    let claimed =
+                        select_due_for_claim(connection, now, limit).map_err(storage_error)?;
+                    if claimed.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&claimed)))
+                        .set((
+                            deliveries::next_attempt_at.eq(Some(lease_until.as_millis())),
+                            deliveries::updated_at.eq(now.as_millis()),
+                        ))
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    let mut rows = deliveries::table
+                        .inner_join(events::table)
+                        .inner_join(webhooks::table)
+                        .filter(deliveries::id.eq_any(&claimed))
+                        .select((
+                            deliveries::id,
+                            deliveries::event_id,
+                            deliveries::attempt_count,
+                            events::payload,
+                            deliveries::webhook_id,
+                            webhooks::url,
+                            webhooks::secret,
+                            webhooks::previous_secret,
+                            webhooks::previous_secret_expires_at,
+                            webhooks::rate_limit,
+                            deliveries::created_at,
+                        ))
+                        .load::<JobRow>(connection)
+                        .map_err(storage_error)?;
+                    rows.sort_by_key(|row| claimed.iter().position(|id| *id == row.delivery_id));
+                    Ok(rows)
+                })
+            })
+            .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row.into_job(now) {
+                Ok(job) => jobs.push(job),
+                Err(error) => tracing::error!(%error, "cannot send a claimed delivery"),
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// One write transaction: stores the attempt (a second record of the same
+    /// attempt number, say after a lease ran out mid-send, keeps the first),
+    /// sets the delivery's attempt count, status and next attempt, and applies
+    /// `health` to its webhook: `Healthy` ends the failure streak; `Failing`
+    /// starts one at the attempt unless one runs, and disables the webhook
+    /// when the streak began at or before `disable_if_failing_since`; `Gone`
+    /// disables it; `Unchanged` leaves it as it is. A delivery deleted meanwhile (with its webhook) leaves
+    /// nothing to record.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        next: NextStep,
+        health: EndpointHealth,
+    ) -> Result<(), RepositoryError> {
+        let row = AttemptRow::from_attempt(attempt);
+        let (status, next_attempt_at) = match next {
+            NextStep::Succeeded => (DeliveryStatus::Succeeded, None),
+            NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(at.as_millis())),
+            NextStep::Failed => (DeliveryStatus::Failed, None),
+        };
+        self.db
+            .run(move |connection| {
+                write_transaction(connection, |connection| {
+                    let webhook = deliveries::table
+                        .filter(deliveries::id.eq(&row.delivery_id))
+                        .select(deliveries::webhook_id)
+                        .first::<String>(connection)
+                        .optional()
+                        .map_err(storage_error)?;
+                    let Some(webhook) = webhook else {
+                        return Ok(());
+                    };
+                    insert_attempt_once(connection, &row).map_err(storage_error)?;
+                    diesel::update(deliveries::table.filter(deliveries::id.eq(&row.delivery_id)))
+                        .set((
+                            deliveries::status.eq(status.as_str()),
+                            deliveries::attempt_count.eq(row.number),
+                            deliveries::next_attempt_at.eq(next_attempt_at),
+                            deliveries::updated_at.eq(row.attempted_at),
+                        ))
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    apply_health(connection, &webhook, health, row.attempted_at)
+                        .map_err(storage_error)
+                })
+            })
+            .await
+    }
+
+    /// Only a pending delivery moves; one that was meanwhile recorded final
+    /// stays final.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn release(&self, delivery: &DeliveryId, at: UnixMillis) -> Result<(), RepositoryError> {
+        let delivery = delivery.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                diesel::update(
+                    deliveries::table
+                        .filter(deliveries::id.eq(delivery))
+                        .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
+                )
+                .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
+                .execute(connection)
+                .map(drop)
+                .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// One `UPDATE` that takes the slot or changes nothing: a window older
+    /// than `second` starts over at 1; the current window counts up while
+    /// below `per_second`. Both backends apply an `UPDATE` to a row one
+    /// writer at a time (PostgreSQL re-checks the condition on the row a
+    /// concurrent writer left), so processes never overbook a window.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn take_rate_slot(
+        &self,
+        webhook: &WebhookId,
+        second: i64,
+        per_second: u32,
+    ) -> Result<bool, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        let per_second = i64::from(per_second);
+        self.db
+            .run(move |connection| {
+                let new_window = webhooks::rate_window
+                    .is_null()
+                    .or(webhooks::rate_window.lt(second));
+                let taken = diesel::update(
+                    webhooks::table
+                        .filter(webhooks::id.eq(webhook))
+                        .filter(new_window.or(webhooks::rate_count.lt(per_second).nullable())),
+                )
+                .set((
+                    webhooks::rate_window
+                        .eq(case_when(new_window, Some(second)).otherwise(webhooks::rate_window)),
+                    webhooks::rate_count.eq(case_when::<_, _, BigInt>(new_window, 1_i64)
+                        .otherwise(webhooks::rate_count + 1_i64)),
+                ))
+                .execute(connection)
+                .map_err(storage_error)?;
+                Ok(taken > 0)
+            })
+            .await
+    }
+
+    /// Newest first by id: delivery ids are ULIDs, which sort by creation.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn list(
+        &self,
+        webhook: &WebhookId,
+        status: Option<DeliveryStatus>,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .run(move |connection| {
+                let mut query = deliveries::table
+                    .inner_join(events::table)
+                    .filter(deliveries::webhook_id.eq(webhook))
+                    .select(DELIVERY_COLUMNS)
+                    .order_by(deliveries::id.desc())
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(status) = status {
+                    query = query.filter(deliveries::status.eq(status.as_str()));
+                }
+                if let Some(before) = before {
+                    query = query.filter(deliveries::id.lt(before.as_str().to_owned()));
+                }
+                query
+                    .load::<DeliveryRow>(connection)
+                    .map_err(storage_error)?
+                    .into_iter()
+                    .map(DeliveryRow::into_delivery)
+                    .collect()
+            })
+            .await
+    }
+
+    /// `None` when the delivery is unknown or belongs to another webhook.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find(
+        &self,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+    ) -> Result<Option<DeliveryDetail>, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        let delivery = delivery.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                let found = deliveries::table
+                    .inner_join(events::table)
+                    .filter(deliveries::webhook_id.eq(webhook))
+                    .filter(deliveries::id.eq(&delivery))
+                    .select((DELIVERY_COLUMNS, events::payload))
+                    .first::<(DeliveryRow, String)>(connection)
+                    .optional()
+                    .map_err(storage_error)?;
+                let Some((row, payload)) = found else {
+                    return Ok(None);
+                };
+                let attempts = attempts::table
+                    .filter(attempts::delivery_id.eq(&delivery))
+                    .order_by(attempts::number.asc())
+                    .select(AttemptRow::as_select())
+                    .load(connection)
+                    .map_err(storage_error)?
+                    .into_iter()
+                    .map(AttemptRow::into_attempt)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Some(DeliveryDetail {
+                    delivery: row.into_delivery()?,
+                    payload,
+                    attempts,
+                }))
+            })
+            .await
+    }
+
+    /// The attempt count stays (the next attempt continues the numbering),
+    /// so a failed delivery retried by hand gets one more attempt.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn requeue(
+        &self,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+        now: UnixMillis,
+    ) -> Result<bool, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        let delivery = delivery.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                let requeued = diesel::update(
+                    deliveries::table
+                        .filter(deliveries::webhook_id.eq(webhook))
+                        .filter(deliveries::id.eq(delivery)),
+                )
+                .set(due_again(now))
+                .execute(connection)
+                .map_err(storage_error)?;
+                if requeued > 0 {
+                    announce_new_deliveries(connection).map_err(storage_error)?;
+                }
+                Ok(requeued > 0)
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn requeue_failed_since(
+        &self,
+        webhook: &WebhookId,
+        since: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<u64, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                let requeued = diesel::update(
+                    deliveries::table
+                        .filter(deliveries::webhook_id.eq(webhook))
+                        .filter(deliveries::status.eq(DeliveryStatus::Failed.as_str()))
+                        .filter(deliveries::created_at.ge(since.as_millis())),
+                )
+                .set(due_again(now))
+                .execute(connection)
+                .map_err(storage_error)?;
+                if requeued > 0 {
+                    announce_new_deliveries(connection).map_err(storage_error)?;
+                }
+                Ok(requeued as u64)
+            })
+            .await
+    }
+
+    /// Counts the pending deliveries of enabled webhooks only: those are the
+    /// work a claim can take. A disabled webhook's deliveries wait, not
+    /// counted, until it is enabled again.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn depth(&self, now: UnixMillis) -> Result<QueueDepth, RepositoryError> {
+        self.db
+            .run(move |connection| {
+                let waiting = deliveries::table
+                    .inner_join(webhooks::table)
+                    .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+                    .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()));
+                let (due, oldest_due_at) = waiting
+                    .filter(deliveries::next_attempt_at.le(now.as_millis()))
+                    .select((count_star(), min(deliveries::next_attempt_at)))
+                    .get_result::<(i64, Option<i64>)>(connection)
+                    .map_err(storage_error)?;
+                let scheduled = waiting
+                    .filter(deliveries::next_attempt_at.gt(now.as_millis()))
+                    .select(count_star())
+                    .get_result::<i64>(connection)
+                    .map_err(storage_error)?;
+                Ok(QueueDepth {
+                    due: u64::try_from(due).unwrap_or(0),
+                    scheduled: u64::try_from(scheduled).unwrap_or(0),
+                    oldest_due_at: oldest_due_at.map(UnixMillis),
+                })
+            })
+            .await
+    }
+}
+
+/// The assignments of [`due_again`].
+type DueAgain = (
+    diesel::dsl::Eq<deliveries::status, &'static str>,
+    diesel::dsl::Eq<deliveries::next_attempt_at, Option<i64>>,
+    diesel::dsl::Eq<deliveries::updated_at, i64>,
+);
+
+/// Pending and due at `now`, whatever the delivery's status was.
+fn due_again(now: UnixMillis) -> DueAgain {
+    (
+        deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+        deliveries::next_attempt_at.eq(Some(now.as_millis())),
+        deliveries::updated_at.eq(now.as_millis()),
+    )
+}
+
+/// Applies what an attempt says about its webhook's health.
+fn apply_health(
+    connection: &mut DbConnection,
+    webhook: &str,
+    health: EndpointHealth,
+    attempted_at: i64,
+) -> QueryResult<()> {
+    let this_webhook = || webhooks::table.filter(webhooks::id.eq(webhook));
+    let disable = (
+        webhooks::status.eq(WebhookStatus::Disabled.as_str()),
+        webhooks::updated_at.eq(attempted_at),
+    );
+    let enabled = webhooks::status.eq(WebhookStatus::Enabled.as_str());
+    match health {
+        EndpointHealth::Healthy => {
+            diesel::update(this_webhook().filter(webhooks::failing_since.is_not_null()))
+                .set(webhooks::failing_since.eq(None::<i64>))
+                .execute(connection)?;
+        }
+        EndpointHealth::Failing {
+            disable_if_failing_since,
+        } => {
+            diesel::update(this_webhook().filter(webhooks::failing_since.is_null()))
+                .set(webhooks::failing_since.eq(Some(attempted_at)))
+                .execute(connection)?;
+            diesel::update(
+                this_webhook()
+                    .filter(enabled)
+                    .filter(webhooks::failing_since.le(disable_if_failing_since.as_millis())),
+            )
+            .set(disable)
+            .execute(connection)?;
+        }
+        EndpointHealth::Gone => {
+            diesel::update(this_webhook().filter(enabled))
+                .set(disable)
+                .execute(connection)?;
+        }
+        EndpointHealth::Unchanged => {}
+    }
+    Ok(())
+}
+
+/// Inserts the attempt unless its number is already stored for the delivery.
+/// Both backends say `ON CONFLICT DO NOTHING`, but Diesel's multi-backend
+/// connection cannot express it, so the same statement is built for each.
+fn insert_attempt_once(connection: &mut DbConnection, row: &AttemptRow) -> QueryResult<()> {
+    match connection {
+        DbConnection::Postgres(postgres) => diesel::insert_into(attempts::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(postgres),
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(attempts::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(sqlite),
+    }
+    .map(drop)
+}
+
+#[derive(Debug, QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Picks up to `limit` pending deliveries due at `now` whose webhook is
+/// enabled, oldest due first, and keeps them from other claims until the
+/// transaction ends. The one query that differs per backend:
+///
+/// - PostgreSQL locks the picked deliveries and skips those another claim
+///   holds (`FOR UPDATE OF d SKIP LOCKED`: the delivery rows only, so webhook
+///   rows stay free for rate slots and health), so any number of processes
+///   claim side by side without waiting for or overlapping each other.
+/// - SQLite has no row locks: the `BEGIN IMMEDIATE` transaction around the
+///   claim makes claimers take turns.
+fn select_due_for_claim(
+    connection: &mut DbConnection,
+    now: UnixMillis,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let picked = match connection {
+        DbConnection::Postgres(postgres) => diesel::sql_query(
+            "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled' \
+             ORDER BY d.next_attempt_at, d.id \
+             LIMIT $2 \
+             FOR UPDATE OF d SKIP LOCKED",
+        )
+        .bind::<BigInt, _>(now.as_millis())
+        .bind::<BigInt, _>(limit)
+        .load::<ClaimedId>(postgres)?,
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(
+            "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.status = 'enabled' \
+             ORDER BY d.next_attempt_at, d.id \
+             LIMIT ?",
+        )
+        .bind::<BigInt, _>(now.as_millis())
+        .bind::<BigInt, _>(limit)
+        .load::<ClaimedId>(sqlite)?,
+    };
+    Ok(picked.into_iter().map(|row| row.id).collect())
+}
+
+/// Tells every worker process that deliveries are due now.
+///
+/// - PostgreSQL: `NOTIFY` on [`DELIVERIES_CHANNEL`], which PostgreSQL sends
+///   when the transaction commits (never for one rolled back) and merges
+///   with the transaction's other notifications.
+/// - SQLite: nothing; processes sharing a file share no channel, and the
+///   process that made the work wakes its own workers (the domain's `Wakeup`).
+pub(crate) fn announce_new_deliveries(connection: &mut DbConnection) -> QueryResult<()> {
+    match connection {
+        DbConnection::Postgres(postgres) => {
+            postgres.batch_execute(&format!("NOTIFY {DELIVERIES_CHANNEL}"))
+        }
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}

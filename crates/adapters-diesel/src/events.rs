@@ -1,0 +1,263 @@
+//! Events in: the `events` table and each event's fan-out into `deliveries`,
+//! behind [`EventStore`].
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+use webhooks_domain::{
+    DeliveryId, Event, EventId, EventStore, GroupId, IdempotencyKey, PublishOutcome,
+    RepositoryError, UnixMillis, WebhookId, WebhookStatus,
+};
+
+use crate::database::{storage_error, write_transaction, Database, DbConnection};
+use crate::deliveries::{announce_new_deliveries, new_delivery_id, NewDeliveryRow};
+use crate::schema::{deliveries, events, webhooks};
+use crate::webhooks::decode_events;
+
+/// The first key of the PostgreSQL advisory locks taken on idempotency keys
+/// (the second is a hash of group and key): "whik" in ASCII. Locks with two
+/// keys never meet the one-key lock of the migrations.
+const IDEMPOTENCY_LOCK_SPACE: i32 = 0x7768_696b;
+
+/// Stores events and their deliveries in PostgreSQL or SQLite, whichever
+/// [`Database`] points at.
+///
+/// Another Rust service publishes events by linking the domain crate and this
+/// one; the service's workers pick the deliveries up from the database:
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use webhooks_adapters_diesel::{Database, DieselEventStore, DieselTenancyRepository};
+/// use webhooks_domain::{EventPublisher, RandomIds, SystemClock, Wakeup};
+///
+/// let database = Database::connect("postgres://webhooks@db.internal/webhooks", 4)?;
+/// let publisher = EventPublisher::new(
+///     Arc::new(DieselEventStore::new(database.clone())),
+///     Arc::new(DieselTenancyRepository::new(database)),
+///     Arc::new(SystemClock),
+///     Arc::new(RandomIds::default()),
+///     Wakeup::default(),
+/// );
+/// let body = br#"{"groupID":123456,"type":"user.created","data":{"userID":"u_1"}}"#;
+/// let outcome = publisher.publish_json(body).await?;
+/// println!("{} goes to {} webhooks", outcome.event_id, outcome.deliveries);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DieselEventStore {
+    db: Database,
+}
+
+impl DieselEventStore {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+// Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
+#[diesel(treat_none_as_default_value = false)]
+struct EventRow {
+    id: String,
+    group_id: i64,
+    event_type: String,
+    payload: String,
+    idempotency_key: Option<String>,
+    created_at: i64,
+}
+
+impl EventRow {
+    fn from_event(event: &Event) -> Self {
+        Self {
+            id: event.id.as_str().to_owned(),
+            group_id: event.group_id.get(),
+            event_type: event.event_type.clone(),
+            payload: event.payload.clone(),
+            idempotency_key: event
+                .idempotency_key
+                .as_ref()
+                .map(|key| key.as_str().to_owned()),
+            created_at: event.created_at.as_millis(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for DieselEventStore {
+    /// One write transaction: the idempotency check, the event, and one
+    /// pending delivery, due at the event's creation, per enabled webhook of
+    /// the group whose enabled events name the event's type. Delivery ids of
+    /// one process sort in the order made (within a publish, oldest webhook
+    /// first). On PostgreSQL a publish that made deliveries also notifies
+    /// [`DELIVERIES_CHANNEL`](crate::DELIVERIES_CHANNEL).
+    /// Errors: [`RepositoryError::Unavailable`], also for a group that does
+    /// not exist (the use case checks first); [`RepositoryError::Corrupt`]
+    /// when a webhook of the group has unreadable enabled events.
+    async fn publish(
+        &self,
+        event: &Event,
+        idempotency_since: UnixMillis,
+    ) -> Result<PublishOutcome, RepositoryError> {
+        let event = event.clone();
+        self.db
+            .run(move |connection| {
+                write_transaction(connection, |connection| {
+                    if let Some(key) = &event.idempotency_key {
+                        lock_idempotency_key(connection, event.group_id, key)
+                            .map_err(storage_error)?;
+                        if let Some(first) =
+                            event_with_key(connection, event.group_id, key, idempotency_since)?
+                        {
+                            return Ok(first);
+                        }
+                    }
+                    insert_event(connection, &event)?;
+                    let receivers = enabled_receivers(connection, &event)?;
+                    let rows: Vec<NewDeliveryRow> = receivers
+                        .into_iter()
+                        .map(|webhook_id| {
+                            NewDeliveryRow::due_at_once(new_delivery_id(), &event, webhook_id)
+                        })
+                        .collect();
+                    // One statement per row: the multi-backend connection
+                    // cannot batch an insert on SQLite.
+                    for row in &rows {
+                        diesel::insert_into(deliveries::table)
+                            .values(row)
+                            .execute(connection)
+                            .map_err(storage_error)?;
+                    }
+                    if !rows.is_empty() {
+                        announce_new_deliveries(connection).map_err(storage_error)?;
+                    }
+                    Ok(PublishOutcome {
+                        event_id: event.id.clone(),
+                        deliveries: rows.len() as u64,
+                        created: true,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// One write transaction: the event and a pending delivery to `webhook`,
+    /// due at the event's creation, whatever the webhook's filter or status
+    /// (a disabled webhook's delivery waits until it is enabled again).
+    /// Errors: [`RepositoryError::Unavailable`], also when the webhook does
+    /// not exist (the use cases check first).
+    async fn publish_to(
+        &self,
+        event: &Event,
+        webhook: &WebhookId,
+    ) -> Result<DeliveryId, RepositoryError> {
+        let event = event.clone();
+        let id = new_delivery_id();
+        let row = NewDeliveryRow::due_at_once(id.clone(), &event, webhook.as_str().to_owned());
+        self.db
+            .run(move |connection| {
+                write_transaction(connection, |connection| {
+                    insert_event(connection, &event)?;
+                    diesel::insert_into(deliveries::table)
+                        .values(&row)
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    announce_new_deliveries(connection).map_err(storage_error)
+                })
+            })
+            .await?;
+        Ok(id)
+    }
+}
+
+fn insert_event(connection: &mut DbConnection, event: &Event) -> Result<(), RepositoryError> {
+    diesel::insert_into(events::table)
+        .values(EventRow::from_event(event))
+        .execute(connection)
+        .map(drop)
+        .map_err(storage_error)
+}
+
+/// The latest event of the group that used `key` at or after `since`, with
+/// its delivery count, as the answer to a repeat.
+fn event_with_key(
+    connection: &mut DbConnection,
+    group: GroupId,
+    key: &IdempotencyKey,
+    since: UnixMillis,
+) -> Result<Option<PublishOutcome>, RepositoryError> {
+    let first = events::table
+        .filter(events::group_id.eq(group.get()))
+        .filter(events::idempotency_key.eq(key.as_str()))
+        .filter(events::created_at.ge(since.as_millis()))
+        .order_by((events::created_at.desc(), events::id.desc()))
+        .select(events::id)
+        .first::<String>(connection)
+        .optional()
+        .map_err(storage_error)?;
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    let count = deliveries::table
+        .filter(deliveries::event_id.eq(&first))
+        .count()
+        .get_result::<i64>(connection)
+        .map_err(storage_error)?;
+    let event_id = EventId::parse(&first)
+        .ok_or_else(|| RepositoryError::Corrupt(format!("event {first}: malformed id")))?;
+    Ok(Some(PublishOutcome {
+        event_id,
+        deliveries: u64::try_from(count).unwrap_or(0),
+        created: false,
+    }))
+}
+
+/// The ids of the group's enabled webhooks that receive the event's type,
+/// oldest webhook first.
+fn enabled_receivers(
+    connection: &mut DbConnection,
+    event: &Event,
+) -> Result<Vec<String>, RepositoryError> {
+    let candidates = webhooks::table
+        .filter(webhooks::group_id.eq(event.group_id.get()))
+        .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()))
+        .order_by((webhooks::created_at.asc(), webhooks::id.asc()))
+        .select((webhooks::id, webhooks::enabled_events))
+        .load::<(String, String)>(connection)
+        .map_err(storage_error)?;
+    let mut receivers = Vec::with_capacity(candidates.len());
+    for (id, enabled_events) in candidates {
+        let enabled = decode_events(&enabled_events).ok_or_else(|| {
+            RepositoryError::Corrupt(format!("webhook {id}: invalid enabled_events"))
+        })?;
+        if enabled.iter().any(|kind| kind.as_str() == event.event_type) {
+            receivers.push(id);
+        }
+    }
+    Ok(receivers)
+}
+
+/// Makes concurrent publishes with one group's idempotency key take turns, so
+/// that two cannot both find the key unused and both store an event.
+///
+/// PostgreSQL: a transaction-scoped advisory lock on a hash of group and key
+/// (a hash collision only makes two unrelated publishes wait for each other).
+/// SQLite: nothing to do; the `BEGIN IMMEDIATE` around the publish already
+/// admits one writer at a time.
+fn lock_idempotency_key(
+    connection: &mut DbConnection,
+    group: GroupId,
+    key: &IdempotencyKey,
+) -> QueryResult<()> {
+    match connection {
+        DbConnection::Postgres(postgres) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind::<Integer, _>(IDEMPOTENCY_LOCK_SPACE)
+                .bind::<Text, _>(format!("{group}:{}", key.as_str()))
+                .execute(postgres)
+                .map(drop)
+        }
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}

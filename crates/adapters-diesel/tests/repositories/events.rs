@@ -1,0 +1,337 @@
+//! The event store: fan-out, idempotency, test sends.
+
+use webhooks_adapters_diesel::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
+use webhooks_domain::{
+    DeliveryQueue, DeliveryStatus, EventStore, PublishOutcome, WebhookStatus, TEST_EVENT_TYPE,
+};
+
+use super::{
+    count_rows, event, event_of_type, events_store, group, stored, webhook, Database,
+    EnabledEvents, EventType, TestDatabase, UnixMillis,
+};
+
+on_both_backends!(
+    publish_fans_out_to_enabled_webhooks_whose_events_match,
+    publish_makes_deliveries_due_at_once,
+    publish_to_an_unknown_group_fails,
+    publish_to_reaches_one_webhook_whatever_its_filter,
+);
+
+on_both_test_databases!(
+    publish_in_a_group_without_webhooks_stores_the_event_alone,
+    repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing,
+    a_key_older_than_the_window_publishes_anew,
+    the_same_key_in_another_group_is_independent,
+    concurrent_publishes_with_one_key_store_one_event,
+);
+
+/// One day, the domain's idempotency window.
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
+async fn publish_fans_out_to_enabled_webhooks_whose_events_match(db: &Database) {
+    let group = group(db, 1).await;
+    let other_group = group_with_webhook(db, 2).await;
+    let mut sessions_only = webhook(&group, 1_000);
+    sessions_only.enabled_events = EnabledEvents::new([EventType::UserSessionResult]).unwrap();
+    let mut disabled = webhook(&group, 2_000);
+    disabled.status = WebhookStatus::Disabled;
+    let mut users_only = webhook(&group, 3_000);
+    users_only.enabled_events = EnabledEvents::new([EventType::UserCreated]).unwrap();
+    let everything = webhook(&group, 4_000);
+    stored(
+        db,
+        vec![
+            sessions_only.clone(),
+            disabled.clone(),
+            users_only.clone(),
+            everything.clone(),
+        ],
+    )
+    .await;
+
+    let published = event(group.id, 10_000, None);
+    let outcome = events_store(db).publish(&published, UnixMillis(0)).await;
+
+    assert_eq!(
+        outcome,
+        Ok(PublishOutcome {
+            event_id: published.id.clone(),
+            deliveries: 2,
+            created: true,
+        })
+    );
+    let queue = DieselDeliveryQueue::new(db.clone());
+    for (receiver, expected) in [
+        (&users_only, 1),
+        (&everything, 1),
+        (&sessions_only, 0),
+        (&disabled, 0),
+        (&other_group, 0),
+    ] {
+        let deliveries = queue.list(&receiver.id, None, None, 10).await.unwrap();
+        assert_eq!(
+            deliveries.len(),
+            expected,
+            "{}",
+            receiver.description.as_str()
+        );
+        for delivery in deliveries {
+            assert_eq!(delivery.event_id, published.id);
+            assert_eq!(delivery.event_type, "user.created");
+            assert_eq!(delivery.group_id, group.id);
+        }
+    }
+}
+
+async fn publish_makes_deliveries_due_at_once(db: &Database) {
+    let receiver = group_with_webhook(db, 3).await;
+    let published = event(receiver.group_id, 10_000, None);
+    events_store(db)
+        .publish(&published, UnixMillis(0))
+        .await
+        .unwrap();
+
+    let queue = DieselDeliveryQueue::new(db.clone());
+    let delivery = queue
+        .list(&receiver.id, None, None, 10)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    assert_eq!(delivery.attempt_count, 0);
+    assert_eq!(delivery.next_attempt_at, Some(UnixMillis(10_000)));
+    assert_eq!(delivery.created_at, UnixMillis(10_000));
+    assert_eq!(delivery.updated_at, UnixMillis(10_000));
+    let detail = queue
+        .find(&receiver.id, &delivery.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.payload, published.payload);
+    assert_eq!(detail.attempts, vec![]);
+}
+
+async fn publish_in_a_group_without_webhooks_stores_the_event_alone(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let group = group(db, 4).await;
+    let published = event(group.id, 10_000, None);
+
+    let outcome = events_store(db).publish(&published, UnixMillis(0)).await;
+
+    assert_eq!(
+        outcome,
+        Ok(PublishOutcome {
+            event_id: published.id,
+            deliveries: 0,
+            created: true,
+        })
+    );
+    assert_eq!(count_rows(test_database.url(), "events"), 1);
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 0);
+}
+
+async fn publish_to_an_unknown_group_fails(db: &Database) {
+    // The use case checks the group first; storage refuses it all the same.
+    let published = event(webhooks_domain::GroupId::new(404).unwrap(), 10_000, None);
+    assert!(events_store(db)
+        .publish(&published, UnixMillis(0))
+        .await
+        .is_err());
+}
+
+async fn repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing(
+    test_database: &TestDatabase,
+) {
+    let db = test_database.database();
+    let receiver = group_with_webhook(db, 5).await;
+    let store = events_store(db);
+    let first = event(receiver.group_id, 10_000, Some("signup-u_1"));
+    let first_outcome = store.publish(&first, UnixMillis(10_000 - DAY)).await;
+    assert_eq!(
+        first_outcome,
+        Ok(PublishOutcome {
+            event_id: first.id.clone(),
+            deliveries: 1,
+            created: true,
+        })
+    );
+    // A second webhook now would get a new event, but not a repeat.
+    stored(db, vec![webhook_in(&receiver, 2_000)]).await;
+
+    let repeat = event(receiver.group_id, 20_000, Some("signup-u_1"));
+    let outcome = store.publish(&repeat, UnixMillis(20_000 - DAY)).await;
+
+    assert_eq!(
+        outcome,
+        Ok(PublishOutcome {
+            event_id: first.id,
+            deliveries: 1,
+            created: false,
+        })
+    );
+    assert_eq!(count_rows(test_database.url(), "events"), 1);
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 1);
+}
+
+async fn a_key_older_than_the_window_publishes_anew(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = group_with_webhook(db, 6).await;
+    let store = events_store(db);
+    let old = event(receiver.group_id, 10_000, Some("nightly"));
+    store.publish(&old, UnixMillis(10_000 - DAY)).await.unwrap();
+
+    // The window starts just after the first event: its key is forgotten.
+    let later = event(receiver.group_id, 10_001 + DAY, Some("nightly"));
+    let outcome = store.publish(&later, UnixMillis(10_001)).await;
+
+    assert_eq!(
+        outcome,
+        Ok(PublishOutcome {
+            event_id: later.id.clone(),
+            deliveries: 1,
+            created: true,
+        })
+    );
+    // And the new event is the one a repeat now answers.
+    let repeat = event(receiver.group_id, 20_000 + DAY, Some("nightly"));
+    let outcome = store.publish(&repeat, UnixMillis(20_000)).await.unwrap();
+    assert_eq!((outcome.event_id, outcome.created), (later.id, false));
+    assert_eq!(count_rows(test_database.url(), "events"), 2);
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 2);
+}
+
+async fn the_same_key_in_another_group_is_independent(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let mine = group_with_webhook(db, 7).await;
+    let theirs = group_with_webhook(db, 8).await;
+    let store = events_store(db);
+
+    let first = event(mine.group_id, 10_000, Some("k"));
+    let second = event(theirs.group_id, 10_001, Some("k"));
+    let first_outcome = store.publish(&first, UnixMillis(0)).await.unwrap();
+    let second_outcome = store.publish(&second, UnixMillis(0)).await.unwrap();
+
+    assert_eq!(
+        (first_outcome.event_id, first_outcome.created),
+        (first.id, true)
+    );
+    assert_eq!(
+        (second_outcome.event_id, second_outcome.created),
+        (second.id, true)
+    );
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 2);
+}
+
+async fn concurrent_publishes_with_one_key_store_one_event(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = group_with_webhook(db, 9).await;
+    let store = events_store(db);
+
+    let mut publishers = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let store = store.clone();
+        let published = event(receiver.group_id, 10_000 + n, Some("once"));
+        publishers.spawn(async move { store.publish(&published, UnixMillis(0)).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(result) = publishers.join_next().await {
+        outcomes.push(result.unwrap().unwrap());
+    }
+
+    let created: Vec<_> = outcomes.iter().filter(|outcome| outcome.created).collect();
+    assert_eq!(created.len(), 1, "{outcomes:?}");
+    for outcome in &outcomes {
+        assert_eq!(outcome.event_id, created[0].event_id);
+        assert_eq!(outcome.deliveries, 1);
+    }
+    assert_eq!(count_rows(test_database.url(), "events"), 1);
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 1);
+}
+
+async fn publish_to_reaches_one_webhook_whatever_its_filter(db: &Database) {
+    let group = group(db, 10).await;
+    let mut target = webhook(&group, 1_000);
+    target.enabled_events = EnabledEvents::new([EventType::UserSessionResult]).unwrap();
+    let bystander = webhook(&group, 2_000);
+    stored(db, vec![target.clone(), bystander.clone()]).await;
+    let test_event = event_of_type(group.id, TEST_EVENT_TYPE, 10_000, None);
+
+    let delivery = events_store(db)
+        .publish_to(&test_event, &target.id)
+        .await
+        .unwrap();
+
+    let queue = DieselDeliveryQueue::new(db.clone());
+    let detail = queue.find(&target.id, &delivery).await.unwrap().unwrap();
+    assert_eq!(detail.delivery.event_id, test_event.id);
+    assert_eq!(detail.delivery.event_type, TEST_EVENT_TYPE);
+    assert_eq!(detail.delivery.status, DeliveryStatus::Pending);
+    assert_eq!(detail.delivery.next_attempt_at, Some(UnixMillis(10_000)));
+    assert_eq!(detail.payload, test_event.payload);
+    assert_eq!(queue.list(&bystander.id, None, None, 10).await, Ok(vec![]));
+}
+
+// ---- PostgreSQL only -------------------------------------------------------
+
+#[tokio::test]
+async fn a_postgres_publish_with_deliveries_notifies_the_channel() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let receiver = group_with_webhook(db, 11).await;
+    let empty_group = group(db, 12).await;
+    let mut listener = PgConnection::establish(test_database.url()).unwrap();
+    diesel::sql_query(format!("LISTEN {DELIVERIES_CHANNEL}"))
+        .execute(&mut listener)
+        .unwrap();
+
+    // No deliveries, no notification; then one publish that makes some.
+    let store = events_store(db);
+    store
+        .publish(&event(empty_group.id, 10_000, None), UnixMillis(0))
+        .await
+        .unwrap();
+    store
+        .publish(&event(receiver.group_id, 10_000, None), UnixMillis(0))
+        .await
+        .unwrap();
+
+    // Notifications arrive in commit order, so once one is here, a
+    // notification of the first publish would be here too.
+    let mut channels = Vec::new();
+    for _ in 0..50 {
+        diesel::sql_query("SELECT 1")
+            .execute(&mut listener)
+            .unwrap();
+        channels.extend(
+            listener
+                .notifications_iter()
+                .map(|notification| notification.unwrap().channel),
+        );
+        if !channels.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(channels, vec![DELIVERIES_CHANNEL.to_owned()]);
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+/// A group with one enabled webhook that receives every event.
+async fn group_with_webhook(db: &Database, id: i64) -> webhooks_domain::Webhook {
+    let group = group(db, id).await;
+    stored(db, vec![webhook(&group, 1_000)]).await.remove(0)
+}
+
+/// Another webhook of the same group.
+fn webhook_in(sibling: &webhooks_domain::Webhook, created_at: i64) -> webhooks_domain::Webhook {
+    webhooks_domain::Webhook {
+        id: webhooks_domain::WebhookId::from_ulid(ulid::Ulid::new()),
+        created_at: UnixMillis(created_at),
+        updated_at: UnixMillis(created_at),
+        ..sibling.clone()
+    }
+}
