@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Okaya webhooks: register HTTP endpoints per group and deliver events to
 /// them, signed, retried and logged.
 #[derive(Debug, Parser)]
-#[command(name = "okaya-webhooks", version, about, long_about = None)]
+#[command(
+    name = "okaya-webhooks",
+    version,
+    about = "Okaya webhooks: register HTTP endpoints per group and deliver events to them, signed, retried and logged.",
+    long_about = None
+)]
 pub struct Cli {
     /// A TOML configuration file; environment variables WEBHOOKS__SECTION__KEY override it.
     #[arg(long, global = true, value_name = "FILE")]

@@ -37,6 +37,8 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub delivery: DeliverySettings,
     pub log: LogSettings,
+    /// Whether the first start on an empty database creates a demo tenant.
+    pub demo_tenant: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -84,8 +86,10 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-/// The settings as read, before checking.
+/// The settings as read, before checking. Unknown keys are refused, so a
+/// misspelt setting stops start-up instead of being ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
     server: RawServer,
     database: RawDatabase,
@@ -94,32 +98,44 @@ struct Raw {
     secrets: RawSecrets,
     delivery: RawDelivery,
     log: RawLog,
+    bootstrap: RawBootstrap,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBootstrap {
+    demo_tenant: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawServer {
     bind: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: String,
     pool_size: i64,
 }
 
 #[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawAuth {
     admin_token: Option<String>,
     service_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSecrets {
     encryption_key: Option<String>,
     key_file: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawDelivery {
     retry_schedule: ListOrString,
     timeout: String,
@@ -131,6 +147,7 @@ struct RawDelivery {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawLog {
     format: String,
 }
@@ -195,7 +212,8 @@ impl Settings {
             .add_source(env)
             .build()
             .and_then(Config::try_deserialize)
-            .map_err(|err| SettingsError::Unreadable(err.to_string()))?;
+            // One line, whatever the parser printed.
+            .map_err(|err| SettingsError::Unreadable(one_line(&err.to_string())))?;
         Self::check(raw)
     }
 
@@ -253,6 +271,24 @@ impl Settings {
         if timeout.is_zero() {
             return Err(invalid("delivery.timeout", "must be longer than zero"));
         }
+        let demo_tenant = match raw.bootstrap.demo_tenant.trim() {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(invalid(
+                    "bootstrap.demo_tenant",
+                    format!("{other:?} is neither true nor false"),
+                ))
+            }
+        };
+        if encryption_key.is_none() && !url.starts_with("sqlite://") {
+            // Every process must seal and open secrets with the same key; a
+            // key file per machine would silently differ between processes.
+            return Err(invalid(
+                "secrets.encryption_key",
+                "must be set with PostgreSQL, the same in every process (e.g. openssl rand -base64 32)",
+            ));
+        }
         let format = match raw.log.format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -291,8 +327,13 @@ impl Settings {
                 )?,
             },
             log: LogSettings { format },
+            demo_tenant,
         })
     }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -396,6 +437,17 @@ mod tests {
                 "secrets.encryption_key",
             ),
             ("WEBHOOKS__LOG__FORMAT", "xml", "log.format"),
+            (
+                "WEBHOOKS__BOOTSTRAP__DEMO_TENANT",
+                "maybe",
+                "bootstrap.demo_tenant",
+            ),
+            (
+                "WEBHOOKS__DATABASE__URL",
+                "postgres://db/x",
+                "secrets.encryption_key",
+            ),
+            ("WEBHOOKS__SERVER__BINDX", "127.0.0.1:1", "bindx"),
         ];
         for (var, value, name) in cases {
             let err = load(&[(var, value)]).unwrap_err().to_string();

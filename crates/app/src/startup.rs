@@ -7,14 +7,23 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use async_trait::async_trait;
-use webhooks_adapters_diesel::{Database, DieselTenancyRepository, DieselWebhookRepository};
+use tokio::sync::watch;
+use webhooks_adapters_diesel::{
+    Database, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
+    DieselWebhookRepository,
+};
+use webhooks_adapters_http::sender::{HttpSender, SenderSettings};
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_domain::{
-    DemoTenant, RandomIds, SecretCipher, SystemClock, TenancyService, WebhookService,
+    DeliveryService, DemoTenant, DispatchSettings, Dispatcher, EventPublisher, RandomIds,
+    RetryPolicy, SecretCipher, SystemClock, TenancyService, Wakeup, WebhookService,
 };
 
 use crate::cli::Role;
 use crate::config::Settings;
+
+/// The `user-agent` of every delivery.
+pub const USER_AGENT: &str = concat!("okaya-webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// The storage and use cases every command works with.
 #[derive(Clone)]
@@ -22,6 +31,11 @@ pub struct Services {
     pub database: Database,
     pub webhooks: WebhookService,
     pub tenancy: TenancyService,
+    pub deliveries: DeliveryService,
+    pub publisher: EventPublisher,
+    pub cipher: SecretCipher,
+    pub wakeup: Wakeup,
+    queue: Arc<DieselDeliveryQueue>,
 }
 
 impl Services {
@@ -39,21 +53,78 @@ impl Services {
         let cipher = load_cipher(settings)?;
         let clock = Arc::new(SystemClock);
         let ids = Arc::new(RandomIds::default());
+        let wakeup = Wakeup::default();
         let tenancy_repository = Arc::new(DieselTenancyRepository::new(database.clone()));
+        let events = Arc::new(DieselEventStore::new(database.clone()));
+        let queue = Arc::new(DieselDeliveryQueue::new(database.clone()));
         let webhooks = WebhookService::new(
             Arc::new(DieselWebhookRepository::new(database.clone())),
             tenancy_repository.clone(),
             clock.clone(),
             ids.clone(),
-            cipher,
+            cipher.clone(),
+        )
+        .with_rotation_grace(settings.delivery.secret_rotation_grace);
+        let deliveries = DeliveryService::new(
+            webhooks.clone(),
+            queue.clone(),
+            events.clone(),
+            clock.clone(),
+            ids.clone(),
+            wakeup.clone(),
+        );
+        let publisher = EventPublisher::new(
+            events,
+            tenancy_repository.clone(),
+            clock.clone(),
+            ids.clone(),
+            wakeup.clone(),
         );
         let tenancy = TenancyService::new(tenancy_repository, clock, ids);
         Ok(Self {
             database,
             webhooks,
             tenancy,
+            deliveries,
+            publisher,
+            cipher,
+            wakeup,
+            queue,
         })
     }
+
+    /// The delivery workers of this process.
+    pub fn dispatcher(&self, settings: &Settings) -> anyhow::Result<Dispatcher> {
+        let delivery = &settings.delivery;
+        let sender = HttpSender::new(SenderSettings {
+            timeout: delivery.timeout,
+            allow_networks: delivery.allow_networks.clone(),
+            user_agent: USER_AGENT.to_owned(),
+        })
+        .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
+        let workers = match delivery.workers {
+            0 => default_workers(),
+            n => n,
+        };
+        let mut dispatch = DispatchSettings::for_timeout(delivery.timeout, workers);
+        dispatch.per_endpoint = delivery.per_endpoint_concurrency;
+        dispatch.disable_after = delivery.disable_after;
+        Ok(Dispatcher::new(
+            self.queue.clone(),
+            Arc::new(sender),
+            Arc::new(SystemClock),
+            self.cipher.clone(),
+            RetryPolicy::new(delivery.retry_schedule.clone()),
+            dispatch,
+            self.wakeup.clone(),
+        ))
+    }
+}
+
+/// Deliveries wait on the network, not the CPU: many per core.
+fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 32).max(64)
 }
 
 fn default_pool_size() -> u32 {
@@ -108,17 +179,20 @@ impl ReadinessProbe for DatabaseReadiness {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    dispatcher: Option<Arc<Dispatcher>>,
     demo: Option<DemoTenant>,
+    services: Services,
 }
 
 impl Application {
     /// Opens storage, seeds the demo tenant on an empty database, binds the
     /// listener. Nothing is served until [`Application::run_until_stopped`].
+    /// A worker-only process serves just `/healthz` and `/readyz`.
     pub async fn build(settings: Settings, role: Role) -> anyhow::Result<Self> {
         let services = Services::connect(&settings)?;
         // Only an API process seeds the demo tenant; should two start at once
         // on an empty database, the loser's attempt fails harmlessly.
-        let demo = if role == Role::Worker {
+        let demo = if role == Role::Worker || !settings.demo_tenant {
             None
         } else {
             services
@@ -130,26 +204,42 @@ impl Application {
                     None
                 })
         };
+        let dispatcher = match role {
+            Role::Api => None,
+            Role::All | Role::Worker => Some(Arc::new(services.dispatcher(&settings)?)),
+        };
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
         let address = listener.local_addr()?;
         let state = web::Data::new(ApiState {
             webhooks: services.webhooks.clone(),
             tenancy: services.tenancy.clone(),
+            deliveries: services.deliveries.clone(),
+            publisher: services.publisher.clone(),
             readiness: Arc::new(DatabaseReadiness(services.database.clone())),
             admin_token: settings.auth.admin_token.clone(),
+            service_token: settings.auth.service_token.clone(),
         });
+        let api = role != Role::Worker;
         let server = HttpServer::new(move || {
-            App::new().configure(webhooks_adapters_http::configure(state.clone()))
+            let app = App::new();
+            if api {
+                app.configure(webhooks_adapters_http::configure(state.clone()))
+            } else {
+                app.configure(webhooks_adapters_http::configure_health(state.clone()))
+            }
         })
         .listen(listener)?
-        .shutdown_timeout(settings.delivery.timeout.as_secs() + 5)
+        .disable_signals()
+        .shutdown_timeout(30)
         .run();
         tracing::info!(role = ?role, "listening on http://{address}");
         Ok(Self {
             port: address.port(),
             server,
+            dispatcher,
             demo,
+            services,
         })
     }
 
@@ -157,13 +247,64 @@ impl Application {
         self.port
     }
 
+    /// The use cases this application serves, for in-process publishing.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// The demo tenant, when this start created it (a brand-new database).
     pub fn take_demo(&mut self) -> Option<DemoTenant> {
         self.demo.take()
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// Serves until SIGINT or SIGTERM. Then it stops accepting requests and
+    /// claiming deliveries, and finishes what is in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
     }
+
+    /// Serves until `stop` resolves, then shuts down gracefully.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let workers = self
+            .dispatcher
+            .map(|dispatcher| tokio::spawn(dispatcher.run(shutdown_rx)));
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        stop.await;
+        tracing::info!("shutting down: finishing requests and deliveries in flight");
+        let _ = shutdown_tx.send(true);
+        handle.stop(true).await;
+        let _ = server.await;
+        if let Some(workers) = workers {
+            let _ = workers.await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

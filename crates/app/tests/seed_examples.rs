@@ -87,10 +87,7 @@ scope = {}
 exec(compile(ast.Module(body=body, type_ignores=[]), "example", "exec"), scope)
 print(json.dumps(eval(compile(ast.Expression(last.value), "example", "eval"), scope)))
 "#;
-    let program = format!("{wrapper}\n");
-    let mut child_input = String::new();
-    child_input.push_str(code);
-    run("python3", &["-c", &program], Some(&child_input))
+    run("python3", &["-c", wrapper], Some(code))
 }
 
 fn run_curl(code: &str) -> Value {
@@ -114,7 +111,8 @@ fn run_every_example(binary: &RunningBinary) {
     let examples = seed_examples();
     assert_eq!(examples.len(), 4, "GET, POST, PUT and DELETE");
     type Runner = fn(&str) -> Value;
-    let languages: [(&str, Runner, fn(&Examples) -> &str); 3] = [
+    type Pick = fn(&Examples) -> &str;
+    let languages: [(&str, Runner, Pick); 3] = [
         ("javascript", run_javascript, |e| &e.javascript),
         ("python", run_python, |e| &e.python),
         ("curl", run_curl, |e| &e.curl),
@@ -179,7 +177,12 @@ async fn the_seed_examples_work_as_written_on_postgres() {
     let database = TestDatabase::postgres().await;
     let dir = tempfile::tempdir().unwrap();
     let url = database.url().to_owned();
-    let binary = RunningBinary::start(dir.path(), &[("WEBHOOKS__DATABASE__URL", &url)], &["serve"]);
+    let key = webhooks_domain::SecretCipher::generate_key();
+    let env = [
+        ("WEBHOOKS__DATABASE__URL", url.as_str()),
+        ("WEBHOOKS__SECRETS__ENCRYPTION_KEY", key.as_str()),
+    ];
+    let binary = RunningBinary::start(dir.path(), &env, &["serve"]);
     tokio::task::spawn_blocking(move || run_every_example(&binary))
         .await
         .unwrap();

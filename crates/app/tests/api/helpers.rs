@@ -11,6 +11,7 @@ use okaya_webhooks::config::Settings;
 use okaya_webhooks::startup::Application;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const SERVICE_TOKEN: &str = "test-service-token";
 
 /// Generates one `#[tokio::test]` per backend for each named test body
 /// (an `async fn(TestApp)`).
@@ -31,6 +32,26 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// Like `on_both_backends!`, for test bodies that start the application
+/// themselves: an `async fn(Backend)`.
+macro_rules! for_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use for_both_backends;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -56,7 +77,15 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The application with API and delivery workers, deliveries allowed to
+    /// loopback receivers, a 1 s attempt timeout and retries after 100 ms and
+    /// 200 ms.
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// As [`TestApp::spawn`], with settings changed by `configure` first.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let database = match backend {
             Backend::Sqlite => TestDatabase::sqlite().await,
             Backend::Postgres => TestDatabase::postgres().await,
@@ -66,8 +95,16 @@ impl TestApp {
         settings.database.url = database.url().to_owned();
         settings.database.pool_size = 4;
         settings.auth.admin_token = Some(ADMIN_TOKEN.to_owned());
+        settings.auth.service_token = Some(SERVICE_TOKEN.to_owned());
         settings.secrets.encryption_key = Some(webhooks_domain::SecretCipher::generate_key());
-        let app = Application::build(settings, Role::Api)
+        settings.delivery.allow_networks = vec!["127.0.0.0/8".parse().expect("cidr")];
+        settings.delivery.timeout = std::time::Duration::from_secs(1);
+        settings.delivery.retry_schedule = vec![
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_millis(200),
+        ];
+        configure(&mut settings);
+        let app = Application::build(settings, Role::All)
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -186,6 +223,55 @@ impl TestApp {
             request = request.json(&body);
         }
         request.send().await.expect("request sent")
+    }
+
+    /// Publishes an event through `POST /internal/events`.
+    pub async fn publish(&self, body: Value) -> Response {
+        self.client
+            .post(self.url("/internal/events"))
+            .bearer_auth(SERVICE_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Publishes a `user.created` event to our group; answers its JSON.
+    pub async fn publish_user_created(&self, data: Value) -> Value {
+        let response = self
+            .publish(json!({"groupID": self.tenant.group_id, "type": "user.created", "data": data}))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        response.json().await.expect("json")
+    }
+
+    /// The JSON of `GET` on a path of ours, asserting a 200.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.call(Method::GET, path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    /// Polls the delivery log of a webhook until `done` accepts it.
+    pub async fn wait_for_deliveries(
+        &self,
+        webhook_id: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let path = self.group_path(&format!("/{webhook_id}/deliveries"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let page = self.get_json(&path).await;
+            let deliveries = page["data"].as_array().cloned().unwrap_or_default();
+            if done(&deliveries) {
+                return deliveries;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "deliveries never settled: {page}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Creates a webhook in our group and returns its JSON.

@@ -3,8 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+#[path = "../support/receiver.rs"]
+mod receiver;
 
 mod admin;
+mod delivery;
 mod errors;
 mod protocol;
 mod webhooks;

@@ -48,25 +48,35 @@ impl RunningBinary {
                 let _ = log_tx.send(line);
             }
         });
+        // Standard output and the log are read by two threads, so the demo
+        // block may come through before the `listening on` line or after it.
+        let demo_key_in = |line: &str| {
+            line.trim()
+                .strip_prefix("API key")
+                .map(|rest| rest.trim().to_owned())
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut demo_key = None;
         let address = loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
             let Ok(line) = lines.recv_timeout(remaining) else {
                 let _ = child.kill();
                 panic!("no `listening on` line; exit: {:?}", child.try_wait());
             };
+            if let Some(key) = demo_key_in(&line) {
+                demo_key = Some(key);
+            }
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let bound = rest.split_whitespace().next().unwrap_or("");
                 break format!("http://{bound}");
             }
         };
-        // The demo tenant is printed right after, on a brand-new database only.
-        let mut demo_key = None;
-        while let Ok(line) = lines.recv_timeout(Duration::from_millis(1500)) {
-            if let Some(rest) = line.trim().strip_prefix("API key") {
-                demo_key = Some(rest.trim().to_owned());
+        // On a brand-new database the demo tenant is printed right after.
+        while demo_key.is_none() {
+            let Ok(line) = lines.recv_timeout(Duration::from_millis(1500)) else {
                 break;
-            }
+            };
+            demo_key = demo_key_in(&line);
         }
         RunningBinary {
             child,
@@ -78,6 +88,12 @@ impl RunningBinary {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
