@@ -13,6 +13,7 @@ use crate::ports::{Clock, DeliveryQueue, EventStore, IdSource};
 use crate::tenancy::Principal;
 use crate::time::UnixMillis;
 use crate::wakeup::Wakeup;
+use crate::webhook::WebhookStatus;
 use crate::webhooks::WebhookService;
 
 /// Page size of the delivery log unless asked otherwise.
@@ -155,6 +156,7 @@ impl DeliveryService {
     }
 
     /// `POST …/test`: a signed `webhook.test` event to this webhook alone.
+    /// A disabled webhook is refused: nothing would ever deliver it.
     pub async fn send_test(
         &self,
         caller: &Principal,
@@ -162,6 +164,9 @@ impl DeliveryService {
         webhook: Option<&str>,
     ) -> Result<TestSend, WebhookError> {
         let webhook = self.webhooks.get(caller, group, webhook).await?;
+        if webhook.status == WebhookStatus::Disabled {
+            return Err(WebhookError::WebhookDisabled);
+        }
         let mut data = Map::new();
         data.insert("message".into(), Value::from("This is a test event."));
         data.insert("webhookID".into(), Value::from(webhook.id.as_str()));

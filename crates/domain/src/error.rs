@@ -46,6 +46,9 @@ pub enum WebhookError {
     WebhookNotFound,
     #[error("Delivery not found")]
     DeliveryNotFound,
+    /// A test send to a disabled webhook, which would never be delivered.
+    #[error("Webhook is disabled")]
+    WebhookDisabled,
     /// A `status` filter of the delivery log that is no delivery status.
     #[error("Invalid status filter")]
     InvalidStatusFilter,

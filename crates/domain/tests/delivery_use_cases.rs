@@ -1813,6 +1813,28 @@ async fn send_test_to_unknown_webhook_is_webhook_not_found_and_stores_nothing() 
 }
 
 #[tokio::test]
+async fn send_test_to_a_disabled_webhook_is_refused_and_stores_nothing() {
+    let disabled = Webhook {
+        status: WebhookStatus::Disabled,
+        ..webhook()
+    };
+    let service = Ports {
+        tenancy: tenancy_with_group_of(org_id()),
+        webhooks: webhooks_finding(Some(disabled)),
+        ..Ports::untouched()
+    }
+    .delivery_service(&Wakeup::default());
+
+    assert_rejected(
+        service
+            .send_test(&principal(), Some(GROUP_PARAM), Some(WEBHOOK_ID))
+            .await,
+        WebhookError::WebhookDisabled,
+        "Webhook is disabled",
+    );
+}
+
+#[tokio::test]
 async fn send_test_in_group_of_another_organization_is_group_not_found() {
     let service = ports_of_other_organization().delivery_service(&Wakeup::default());
 
