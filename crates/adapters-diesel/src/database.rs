@@ -206,9 +206,16 @@ impl HandleError<diesel::r2d2::Error> for TraceConnectionErrors {
 pub struct Database {
     pool: Pool<Connector>,
     backend: Backend,
+    /// The PostgreSQL URL, kept for the notification listener.
+    postgres_url: Option<std::sync::Arc<str>>,
 }
 
 impl Database {
+    /// The PostgreSQL URL this database connects to; `None` for SQLite.
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_deref()
+    }
+
     /// Opens a pool of `pool_size` connections to `url`: `sqlite://PATH`
     /// (relative or absolute; the folder is created if missing) or
     /// `postgres://…` / `postgresql://…`. Fails within a few seconds when the
@@ -229,10 +236,18 @@ impl Database {
         if backend == Backend::Sqlite {
             builder = builder.connection_customizer(Box::new(SqlitePragmas));
         }
+        let postgres_url = match &target {
+            Target::Postgres { url } => Some(url.as_str().into()),
+            Target::Sqlite { .. } => None,
+        };
         let pool = builder
             .build(Connector { target })
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
-        Ok(Database { pool, backend })
+        Ok(Database {
+            pool,
+            backend,
+            postgres_url,
+        })
     }
 
     /// Applies the embedded migrations not yet applied, from
@@ -250,7 +265,11 @@ impl Database {
                 .map(|applied| applied.len())
                 .map_err(|error| DatabaseError::Migration(error.to_string()))?,
         };
-        tracing::info!(backend = ?self.backend, applied, "database migrations are up to date");
+        if applied > 0 {
+            tracing::info!(backend = ?self.backend, applied, "database migrations applied");
+        } else {
+            tracing::info!(backend = ?self.backend, "database schema is up to date");
+        }
         Ok(())
     }
 

@@ -25,6 +25,7 @@
 mod database;
 mod deliveries;
 mod events;
+mod listener;
 mod schema;
 mod tenancy;
 #[cfg(feature = "testing")]

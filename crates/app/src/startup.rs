@@ -206,7 +206,11 @@ impl Application {
         };
         let dispatcher = match role {
             Role::Api => None,
-            Role::All | Role::Worker => Some(Arc::new(services.dispatcher(&settings)?)),
+            Role::All | Role::Worker => {
+                // Publications of other processes wake this one's workers.
+                services.database.spawn_listener(services.wakeup.clone());
+                Some(Arc::new(services.dispatcher(&settings)?))
+            }
         };
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;

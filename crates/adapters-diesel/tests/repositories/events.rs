@@ -318,6 +318,38 @@ async fn a_postgres_publish_with_deliveries_notifies_the_channel() {
     assert_eq!(channels, vec![DELIVERIES_CHANNEL.to_owned()]);
 }
 
+#[tokio::test]
+async fn the_listener_of_another_database_handle_wakes_on_a_publish() {
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let receiver = group_with_webhook(db, 13).await;
+    // A second handle, as another process would open.
+    let other_process = Database::connect(test_database.url(), 1).unwrap();
+    let wakeup = webhooks_domain::Wakeup::default();
+    other_process.spawn_listener(wakeup.clone());
+    // The listener fires once when it starts listening; wait for that.
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakeup.notified())
+        .await
+        .expect("the listener starts");
+
+    events_store(db)
+        .publish(&event(receiver.group_id, 10_000, None), UnixMillis(0))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakeup.notified())
+        .await
+        .expect("the publish wakes the other handle");
+}
+
+#[tokio::test]
+async fn the_listener_does_nothing_on_sqlite() {
+    let test_database = TestDatabase::sqlite().await;
+    let wakeup = webhooks_domain::Wakeup::default();
+    test_database.database().spawn_listener(wakeup.clone());
+    let woke = tokio::time::timeout(std::time::Duration::from_millis(300), wakeup.notified()).await;
+    assert!(woke.is_err());
+}
+
 // ---- helpers ---------------------------------------------------------------
 
 /// A group with one enabled webhook that receives every event.
