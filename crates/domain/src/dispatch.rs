@@ -146,10 +146,13 @@ impl Dispatcher {
             return;
         }
         let dispatcher = Arc::clone(self);
+        let in_flight = metrics::gauge!("webhooks_deliveries_in_flight");
+        in_flight.increment(1.0);
         tokio::spawn(async move {
             let webhook = job.webhook_id.clone();
             dispatcher.deliver(job).await;
             dispatcher.leave_endpoint(&webhook);
+            in_flight.decrement(1.0);
             drop(permit);
         });
     }
@@ -240,6 +243,14 @@ impl Dispatcher {
             next = ?next,
             "attempt made"
         );
+        metrics::histogram!("webhooks_delivery_attempt_duration_seconds")
+            .record(attempt.duration_ms as f64 / 1000.0);
+        let outcome = match next {
+            NextStep::Succeeded => "succeeded",
+            NextStep::RetryAt(_) => "retry",
+            NextStep::Failed => "failed",
+        };
+        metrics::counter!("webhooks_delivery_attempts_total", "outcome" => outcome).increment(1);
         if let Err(err) = self.queue.record_attempt(&attempt, next, health).await {
             // The claim's lease runs out and the delivery is sent again: at
             // least once, never lost.

@@ -83,8 +83,12 @@ impl EventPublisher {
             .events
             .publish(&event, now.plus_millis(-IDEMPOTENCY_WINDOW_MILLIS))
             .await?;
-        if outcome.created && outcome.deliveries > 0 {
-            self.wakeup.notify();
+        if outcome.created {
+            metrics::counter!("webhooks_events_published_total", "type" => request.event_type.as_str())
+                .increment(1);
+            if outcome.deliveries > 0 {
+                self.wakeup.notify();
+            }
         }
         Ok(outcome)
     }
