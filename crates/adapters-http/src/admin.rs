@@ -2,65 +2,79 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use webhooks_domain::AdminError;
 
 use crate::auth::check_bearer;
 use crate::body::read_body;
 use crate::error::ApiError;
+use crate::openapi::{error_responses, ApiKeyIdParam, OrganizationIdParam, FAULT};
+use crate::routes::{Operation, RouteTable, TrailingSlash};
 use crate::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-#[derive(Debug, Deserialize)]
+/// A new organization.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewOrganization)]
+#[schema(example = json!({ "name": "Acme" }))]
 struct NameBody {
+    /// 1 to 200 characters once trimmed; need not be unique.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new group.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewGroup)]
+#[schema(example = json!({ "name": "Production", "id": 123456 }))]
 struct GroupBody {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// The groupID to use; the service picks one when absent.
+    #[schema(minimum = 1)]
     id: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+/// An organization: it owns groups and API keys.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Organization)]
 struct OrganizationView<'a> {
+    /// `org_` and 26 characters of `[0-9a-z]`.
     id: &'a str,
     name: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+/// A group of webhooks.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Group)]
 struct GroupView<'a> {
+    /// The groupID of the public API.
     id: i64,
     name: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+/// A new API key. The key itself is shown here only; the service keeps its hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = IssuedApiKey)]
 struct ApiKeyView<'a> {
+    /// `key_` and 26 characters of `[0-9a-z]`: what revocation takes.
     id: &'a str,
+    /// What clients send as `x-api-key`.
     key: &'a str,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/admin/organizations")
-            .route(web::post().to(create_organization))
-            .default_service(web::to(crate::method_not_allowed)),
-    )
-    .service(
-        web::resource("/admin/organizations/{orgID}/groups")
-            .route(web::post().to(create_group))
-            .default_service(web::to(crate::method_not_allowed)),
-    )
-    .service(
-        web::resource("/admin/organizations/{orgID}/api-keys")
-            .route(web::post().to(create_api_key))
-            .default_service(web::to(crate::method_not_allowed)),
-    )
-    .service(
-        web::resource("/admin/api-keys/{keyID}")
-            .route(web::delete().to(revoke_api_key))
-            .default_service(web::to(crate::method_not_allowed)),
-    );
+pub(crate) fn routes() -> RouteTable {
+    RouteTable {
+        operations: vec![
+            Operation::documented(__path_create_organization, web::to(create_organization)),
+            Operation::documented(__path_create_group, web::to(create_group)),
+            Operation::documented(__path_create_api_key, web::to(create_api_key)),
+            Operation::documented(__path_revoke_api_key, web::to(revoke_api_key)),
+        ],
+        trailing_slash: TrailingSlash::Strict,
+    }
 }
 
 fn authorize(req: &HttpRequest, state: &ApiState) -> Result<()> {
@@ -76,6 +90,13 @@ fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
 }
 
+/// Create an organization
+#[utoipa::path(
+    post, path = "/admin/organizations", operation_id = "createOrganization", tag = "admin",
+    security(("adminToken" = [])),
+    request_body(content = NameBody, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = OrganizationView), OrganizationErrors),
+)]
 async fn create_organization(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -90,6 +111,13 @@ async fn create_organization(
     }))
 }
 
+/// Create a group
+#[utoipa::path(
+    post, path = "/admin/organizations/{orgID}/groups", operation_id = "createGroup", tag = "admin",
+    params(OrganizationIdParam), security(("adminToken" = [])),
+    request_body(content = GroupBody, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = GroupView), GroupErrors),
+)]
 async fn create_group(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -107,6 +135,12 @@ async fn create_group(
     }))
 }
 
+/// Issue an API key
+#[utoipa::path(
+    post, path = "/admin/organizations/{orgID}/api-keys", operation_id = "createApiKey", tag = "admin",
+    params(OrganizationIdParam), security(("adminToken" = [])),
+    responses((status = 201, description = "Created", body = ApiKeyView), ApiKeyErrors),
+)]
 async fn create_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse> {
     authorize(&req, &state)?;
     let issued = state.tenancy.create_api_key(param(&req, "orgID")).await?;
@@ -116,8 +150,54 @@ async fn create_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<
     }))
 }
 
+/// Revoke an API key
+///
+/// The key stops working at once.
+#[utoipa::path(
+    delete, path = "/admin/api-keys/{keyID}", operation_id = "revokeApiKey", tag = "admin",
+    params(ApiKeyIdParam), security(("adminToken" = [])),
+    responses((status = 204, description = "Revoked"), RevokeErrors),
+)]
 async fn revoke_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse> {
     authorize(&req, &state)?;
     state.tenancy.revoke_api_key(param(&req, "keyID")).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+// OpenAPI: the error answers the annotations above name. `ApiError::NotFound`
+// is the answer of every admin route while no admin token is configured.
+
+error_responses!(OrganizationErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    AdminError::InvalidJsonBody,
+    AdminError::InvalidName,
+    ApiError::PayloadTooLarge,
+    FAULT,
+);
+
+error_responses!(GroupErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    AdminError::InvalidJsonBody,
+    AdminError::InvalidName,
+    AdminError::InvalidGroupId,
+    AdminError::OrganizationNotFound,
+    AdminError::GroupIdTaken,
+    ApiError::PayloadTooLarge,
+    FAULT,
+);
+
+error_responses!(ApiKeyErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    AdminError::OrganizationNotFound,
+    FAULT,
+);
+
+error_responses!(RevokeErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    AdminError::ApiKeyNotFound,
+    FAULT,
+);

@@ -3,28 +3,34 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use webhooks_domain::{Attempt, Delivery, DeliveryQuery, UnixMillis};
+use utoipa::{IntoParams, ToSchema};
+use webhooks_domain::{
+    Attempt, Delivery, DeliveryQuery, DeliveryStatus, EventType, UnixMillis, WebhookError,
+    TEST_EVENT_TYPE,
+};
 
 use crate::auth::Caller;
 use crate::body::read_body;
 use crate::error::ApiError;
+use crate::openapi::{error_responses, DeliveryIdParam, GroupIdParam, WebhookIdParam, FAULT};
+use crate::routes::{Operation, RouteTable, TrailingSlash};
 use crate::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-const BASE: &str = "/webhooks/{groupID}/{webhookID}";
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    let resource = |path: &str| {
-        web::resource(format!("{BASE}{path}")).default_service(web::to(crate::method_not_allowed))
-    };
-    cfg.service(resource("/secret").route(web::get().to(secret)))
-        .service(resource("/secret/rotate").route(web::post().to(rotate_secret)))
-        .service(resource("/deliveries").route(web::get().to(list)))
-        .service(resource("/deliveries/{deliveryID}").route(web::get().to(get_one)))
-        .service(resource("/deliveries/{deliveryID}/retry").route(web::post().to(retry)))
-        .service(resource("/test").route(web::post().to(send_test)))
-        .service(resource("/recover").route(web::post().to(recover)));
+pub(crate) fn routes() -> RouteTable {
+    RouteTable {
+        operations: vec![
+            Operation::documented(__path_secret, web::to(secret)),
+            Operation::documented(__path_rotate_secret, web::to(rotate_secret)),
+            Operation::documented(__path_list, web::to(list)),
+            Operation::documented(__path_get_one, web::to(get_one)),
+            Operation::documented(__path_retry, web::to(retry)),
+            Operation::documented(__path_send_test, web::to(send_test)),
+            Operation::documented(__path_recover, web::to(recover)),
+        ],
+        trailing_slash: TrailingSlash::Strict,
+    }
 }
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-30T10:00:00.000Z`.
@@ -34,19 +40,31 @@ fn rfc3339(at: UnixMillis) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+/// One event on its way to one webhook.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Delivery)]
 struct DeliveryView<'a> {
+    /// `dlv_` and 26 characters of `[0-9a-z]`.
     id: &'a str,
+    /// Always `delivery`.
+    #[schema(schema_with = delivery_object_schema)]
     object: &'static str,
+    /// The event's id, also its `webhook-id` header: the same on every attempt.
     event_id: &'a str,
+    #[schema(schema_with = event_type_schema)]
     event_type: &'a str,
     #[serde(rename = "webhookID")]
     webhook_id: &'a str,
+    #[schema(schema_with = delivery_status_schema)]
     status: &'static str,
     attempt_count: u32,
+    /// When the next attempt is due; `null` once the delivery has succeeded or failed.
+    #[schema(format = DateTime, required = true)]
     next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -67,14 +85,36 @@ impl<'a> From<&'a Delivery> for DeliveryView<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One delivery with the event body it sends and its attempts so far.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeliveryDetail)]
+struct DeliveryDetailView<'a> {
+    #[serde(flatten)]
+    delivery: DeliveryView<'a>,
+    /// The body the receiver gets: `{ id, object, type, created, groupID, data }`.
+    #[schema(value_type = Object)]
+    payload: Value,
+    attempts: Vec<AttemptView<'a>>,
+}
+
+/// One try at sending a delivery.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Attempt)]
 struct AttemptView<'a> {
+    /// 1 for the first attempt.
     number: u32,
+    #[schema(format = DateTime)]
     attempted_at: String,
     duration_ms: i64,
+    /// The receiver's HTTP status, when it answered.
+    #[schema(required = true)]
     response_status: Option<u16>,
+    /// The first 4 KiB of its answer.
+    #[schema(required = true)]
     response_body: Option<&'a str>,
+    /// Why the attempt failed without an HTTP answer (timeout, refused, blocked).
+    #[schema(required = true)]
     error: Option<&'a str>,
 }
 
@@ -91,10 +131,61 @@ impl<'a> From<&'a Attempt> for AttemptView<'a> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A page of the delivery log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = DeliveryPage)]
+struct DeliveryPageView<'a> {
+    data: Vec<DeliveryView<'a>>,
+    /// The `cursor` of the next (older) page; `null` on the last one.
+    #[schema(required = true)]
+    next_cursor: Option<&'a str>,
+}
+
+/// A webhook's signing secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Secret)]
+struct SecretView {
+    /// `whsec_` and base64 of the key, as Standard Webhooks verifiers take it.
+    secret: String,
+}
+
+/// A delivery queued again.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RetriedDelivery)]
+struct RetryView<'a> {
+    id: &'a str,
+    /// Always `pending`.
+    status: &'static str,
+}
+
+/// A test event queued for the webhook alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TestSend)]
+struct TestSendView<'a> {
+    event_id: &'a str,
+    delivery_id: &'a str,
+}
+
+/// How many failed deliveries are due again.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Recovered)]
+struct RecoveredView {
+    requeued: u64,
+}
+
+/// The query of the delivery log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only deliveries in this status.
+    #[param(schema_with = status_filter_schema, required = false)]
     status: Option<String>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Deliveries per page, from 1 to 250; 50 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 250)]
     limit: Option<String>,
 }
 
@@ -102,6 +193,12 @@ fn path<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.match_info().get(name)
 }
 
+/// Get a webhook's signing secret
+#[utoipa::path(
+    get, path = "/webhooks/{groupID}/{webhookID}/secret", operation_id = "getSecret", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    responses((status = 200, description = "The current secret", body = SecretView), WebhookErrors),
+)]
 async fn secret(
     caller: Caller,
     req: HttpRequest,
@@ -111,9 +208,20 @@ async fn secret(
         .webhooks
         .secret(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "secret": secret.expose() })))
+    Ok(HttpResponse::Ok().json(SecretView {
+        secret: secret.expose(),
+    }))
 }
 
+/// Rotate a webhook's signing secret
+///
+/// The new secret signs from now on; the old one keeps signing too (a second
+/// signature) for 24 hours, so receivers can switch without losing events.
+#[utoipa::path(
+    post, path = "/webhooks/{groupID}/{webhookID}/secret/rotate", operation_id = "rotateSecret", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    responses((status = 200, description = "The new secret", body = SecretView), WebhookErrors),
+)]
 async fn rotate_secret(
     caller: Caller,
     req: HttpRequest,
@@ -123,9 +231,19 @@ async fn rotate_secret(
         .webhooks
         .rotate_secret(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "secret": secret.expose() })))
+    Ok(HttpResponse::Ok().json(SecretView {
+        secret: secret.expose(),
+    }))
 }
 
+/// List a webhook's deliveries
+///
+/// Newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/webhooks/{groupID}/{webhookID}/deliveries", operation_id = "listDeliveries", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam, ListQuery), security(("apiKey" = [])),
+    responses((status = 200, description = "A page of deliveries", body = DeliveryPageView), ListErrors),
+)]
 async fn list(
     caller: Caller,
     req: HttpRequest,
@@ -146,13 +264,18 @@ async fn list(
             query,
         )
         .await?;
-    let data: Vec<DeliveryView<'_>> = page.deliveries.iter().map(DeliveryView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "data": data,
-        "nextCursor": page.next_cursor.as_ref().map(|c| c.as_str()),
-    })))
+    Ok(HttpResponse::Ok().json(DeliveryPageView {
+        data: page.deliveries.iter().map(DeliveryView::from).collect(),
+        next_cursor: page.next_cursor.as_ref().map(|c| c.as_str()),
+    }))
 }
 
+/// Get a delivery with its attempts
+#[utoipa::path(
+    get, path = "/webhooks/{groupID}/{webhookID}/deliveries/{deliveryID}", operation_id = "getDelivery", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam, DeliveryIdParam), security(("apiKey" = [])),
+    responses((status = 200, description = "The delivery", body = DeliveryDetailView), DeliveryErrors),
+)]
 async fn get_one(
     caller: Caller,
     req: HttpRequest,
@@ -167,20 +290,19 @@ async fn get_one(
             path(&req, "deliveryID"),
         )
         .await?;
-    let mut view = serde_json::to_value(DeliveryView::from(&detail.delivery))
-        .map_err(|err| ApiError::Unavailable(err.to_string()))?;
-    let payload: Value = serde_json::from_str(&detail.payload).unwrap_or(Value::Null);
-    let attempts: Vec<AttemptView<'_>> = detail.attempts.iter().map(AttemptView::from).collect();
-    if let Some(fields) = view.as_object_mut() {
-        fields.insert("payload".into(), payload);
-        fields.insert(
-            "attempts".into(),
-            serde_json::to_value(attempts).map_err(|err| ApiError::Unavailable(err.to_string()))?,
-        );
-    }
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(DeliveryDetailView {
+        delivery: DeliveryView::from(&detail.delivery),
+        payload: serde_json::from_str(&detail.payload).unwrap_or(Value::Null),
+        attempts: detail.attempts.iter().map(AttemptView::from).collect(),
+    }))
 }
 
+/// Retry a delivery now
+#[utoipa::path(
+    post, path = "/webhooks/{groupID}/{webhookID}/deliveries/{deliveryID}/retry", operation_id = "retryDelivery", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam, DeliveryIdParam), security(("apiKey" = [])),
+    responses((status = 202, description = "Queued again", body = RetryView), DeliveryErrors),
+)]
 async fn retry(
     caller: Caller,
     req: HttpRequest,
@@ -195,12 +317,20 @@ async fn retry(
             path(&req, "deliveryID"),
         )
         .await?;
-    Ok(
-        HttpResponse::Accepted()
-            .json(serde_json::json!({ "id": id.as_str(), "status": "pending" })),
-    )
+    Ok(HttpResponse::Accepted().json(RetryView {
+        id: id.as_str(),
+        status: "pending",
+    }))
 }
 
+/// Send a test event
+///
+/// A signed `webhook.test` event to this webhook alone.
+#[utoipa::path(
+    post, path = "/webhooks/{groupID}/{webhookID}/test", operation_id = "sendTestEvent", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    responses((status = 202, description = "Queued", body = TestSendView), WebhookErrors),
+)]
 async fn send_test(
     caller: Caller,
     req: HttpRequest,
@@ -210,12 +340,19 @@ async fn send_test(
         .deliveries
         .send_test(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "eventId": sent.event_id.as_str(),
-        "deliveryId": sent.delivery_id.as_str(),
-    })))
+    Ok(HttpResponse::Accepted().json(TestSendView {
+        event_id: sent.event_id.as_str(),
+        delivery_id: sent.delivery_id.as_str(),
+    }))
 }
 
+/// Retry every failed delivery since a time
+#[utoipa::path(
+    post, path = "/webhooks/{groupID}/{webhookID}/recover", operation_id = "recoverDeliveries", tag = "deliveries",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    request_body(content = Recover, content_type = "application/json"),
+    responses((status = 202, description = "Failed deliveries due again", body = RecoveredView), RecoverErrors),
+)]
 async fn recover(
     caller: Caller,
     req: HttpRequest,
@@ -232,5 +369,91 @@ async fn recover(
             &body,
         )
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "requeued": requeued })))
+    Ok(HttpResponse::Accepted().json(RecoveredView { requeued }))
+}
+
+// OpenAPI: the request body and the error answers the annotations above name.
+
+/// Which failed deliveries to send again.
+// Only described: the domain parses the raw body.
+#[derive(ToSchema)]
+#[schema(example = json!({ "since": "2026-11-30T00:00:00Z" }))]
+#[allow(dead_code)]
+struct Recover {
+    /// Failed deliveries created at or after this time are due again.
+    #[schema(format = DateTime)]
+    since: String,
+}
+
+error_responses!(WebhookErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    WebhookError::WebhookNotFound,
+    FAULT,
+);
+
+error_responses!(ListErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    WebhookError::WebhookNotFound,
+    WebhookError::InvalidStatusFilter,
+    WebhookError::InvalidCursor,
+    WebhookError::InvalidLimit,
+    FAULT,
+);
+
+error_responses!(DeliveryErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    WebhookError::WebhookNotFound,
+    WebhookError::DeliveryNotFound,
+    FAULT,
+);
+
+error_responses!(RecoverErrors:
+    WebhookError::Unauthorized,
+    WebhookError::InvalidJsonBody,
+    WebhookError::MissingSince,
+    WebhookError::InvalidSince,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    WebhookError::WebhookNotFound,
+    ApiError::PayloadTooLarge,
+    FAULT,
+);
+
+fn delivery_object_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(["delivery"])
+}
+
+fn delivery_status_schema() -> utoipa::openapi::schema::Object {
+    let statuses = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed,
+    ];
+    crate::openapi::one_of_strings(statuses.map(DeliveryStatus::as_str))
+}
+
+fn status_filter_schema() -> utoipa::openapi::schema::Object {
+    let mut schema = delivery_status_schema();
+    schema.description = Some("Only deliveries in this status.".to_owned());
+    schema
+}
+
+/// The supported event types, and the test event's.
+fn event_type_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(
+        EventType::ALL
+            .map(EventType::as_str)
+            .into_iter()
+            .chain([TEST_EVENT_TYPE]),
+    )
 }

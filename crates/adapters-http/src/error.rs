@@ -5,10 +5,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 use webhooks_domain::{AdminError, PublishError, WebhookError};
 
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({ "error": "Group not found" }))]
+pub(crate) struct ErrorBody<'a> {
+    /// What went wrong.
     error: &'a str,
 }
 
@@ -41,7 +45,8 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn client_message(&self) -> String {
+    /// The text the client sees; a fault of ours never shows its detail.
+    pub(crate) fn client_message(&self) -> String {
         match self {
             ApiError::Webhook(WebhookError::Unexpected(_))
             | ApiError::Admin(AdminError::Unexpected(_))

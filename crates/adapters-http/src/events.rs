@@ -3,28 +3,45 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
+use webhooks_domain::{EventType, PublishError};
 
 use crate::auth::check_bearer;
 use crate::body::read_body;
 use crate::error::ApiError;
+use crate::openapi::{error_responses, FAULT};
+use crate::routes::{Operation, RouteTable, TrailingSlash};
 use crate::state::ApiState;
 
-#[derive(Debug, Serialize)]
+/// An event accepted.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PublishedEvent)]
+#[schema(example = json!({ "id": "evt_01jf3z5h0b8m3c1y4k7q2w9e6r", "deliveries": 2 }))]
 struct Published<'a> {
+    /// `evt_` and 26 characters of `[0-9a-z]`; the first event's on an idempotent repeat.
     id: &'a str,
+    /// How many webhooks it goes to.
     deliveries: u64,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/internal/events")
-            .route(web::post().to(publish))
-            .default_service(web::to(crate::method_not_allowed)),
-    );
+pub(crate) fn routes() -> RouteTable {
+    RouteTable {
+        operations: vec![Operation::documented(__path_publish, web::to(publish))],
+        trailing_slash: TrailingSlash::Strict,
+    }
 }
 
-/// 202 with the event's id and its delivery count; an idempotent repeat
-/// answers the first event's figures.
+/// Publish an event
+///
+/// Stores the event and one delivery per enabled webhook of the group that
+/// receives its type. A repeated `idempotencyKey` within 24 hours answers the
+/// first event's figures and makes no new deliveries.
+#[utoipa::path(
+    post, path = "/internal/events", operation_id = "publishEvent", tag = "events",
+    security(("serviceToken" = [])),
+    request_body(content = NewEvent, content_type = "application/json"),
+    responses((status = 202, description = "Accepted", body = Published), PublishErrors),
+)]
 async fn publish(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -37,4 +54,49 @@ async fn publish(
         id: outcome.event_id.as_str(),
         deliveries: outcome.deliveries,
     }))
+}
+
+// OpenAPI: the request body and the error answers the annotation above names.
+
+/// An event of the platform, for the webhooks of one group.
+// Only described: the domain parses the raw body (`PublishRequest::from_json`).
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "groupID": 123456,
+    "type": "user.created",
+    "data": { "userID": "u_1" },
+    "idempotencyKey": "signup-u_1"
+}))]
+#[allow(dead_code)]
+struct NewEvent {
+    /// The group whose webhooks get the event.
+    #[schema(rename = "groupID", minimum = 1)]
+    group_id: i64,
+    #[schema(rename = "type", schema_with = event_type_schema)]
+    event_type: String,
+    /// Any object, sent to the receivers as is; `{}` when absent.
+    #[schema(value_type = Object, required = false)]
+    data: Option<serde_json::Value>,
+    /// 1 to 255 characters; remembered per group for 24 hours.
+    #[schema(rename = "idempotencyKey", min_length = 1, max_length = 255)]
+    idempotency_key: Option<String>,
+}
+
+error_responses!(PublishErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    PublishError::InvalidJsonBody,
+    PublishError::MissingGroupId,
+    PublishError::GroupIdNotANumber,
+    PublishError::MissingType,
+    PublishError::UnknownType,
+    PublishError::DataNotAnObject,
+    PublishError::InvalidIdempotencyKey,
+    PublishError::GroupNotFound,
+    ApiError::PayloadTooLarge,
+    FAULT,
+);
+
+fn event_type_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(EventType::ALL.map(EventType::as_str))
 }

@@ -1,26 +1,72 @@
 //! `/healthz` (the process runs) and `/readyz` (the database answers).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::openapi::{RefOr, Response};
+use utoipa::ToSchema;
 
 use crate::error::error_response;
+use crate::routes::{Operation, RouteTable, TrailingSlash};
 use crate::state::ApiState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+pub(crate) fn routes() -> RouteTable {
+    RouteTable {
+        operations: vec![
+            Operation::documented(__path_healthz, web::to(healthz)),
+            Operation::documented(__path_readyz, web::to(readyz)),
+        ],
+        trailing_slash: TrailingSlash::Strict,
+    }
 }
 
+/// The process's state.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// `ok` from `/healthz`, `ready` from `/readyz`.
+    status: &'static str,
+}
+
+/// Liveness
+///
+/// 200 while the process runs.
+#[utoipa::path(
+    get, path = "/healthz", operation_id = "getHealth", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health, example = json!({ "status": "ok" }))),
+)]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// Readiness
+///
+/// 200 while the database answers, else 503.
+#[utoipa::path(
+    get, path = "/readyz", operation_id = "getReadiness", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health, example = json!({ "status": "ready" })),
+        NotReady,
+    ),
+)]
 async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     match state.readiness.check().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
+            error_response(StatusCode::SERVICE_UNAVAILABLE, NOT_READY)
         }
+    }
+}
+
+const NOT_READY: &str = "Database unavailable";
+
+/// The 503 of `/readyz`, for its OpenAPI annotation.
+struct NotReady;
+
+impl utoipa::IntoResponses for NotReady {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        crate::openapi::error_responses_of(StatusCode::SERVICE_UNAVAILABLE, &[NOT_READY])
     }
 }

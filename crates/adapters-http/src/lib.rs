@@ -1,5 +1,6 @@
 //! The HTTP side of the webhooks service: the actix-web API (routes,
-//! extractors, the mapping of domain errors to the seed's JSON).
+//! extractors, the mapping of domain errors to the seed's JSON), its OpenAPI
+//! document and reference page, and the outbound HTTP sender.
 //!
 //! [`configure`] mounts every route on an actix `App`; the `app` crate builds
 //! the [`ApiState`] and runs the server.
@@ -8,9 +9,12 @@ mod admin;
 mod auth;
 mod body;
 mod deliveries;
+mod docs;
 mod error;
 mod events;
 mod health;
+mod openapi;
+mod routes;
 pub mod sender;
 mod state;
 mod webhooks;
@@ -20,36 +24,56 @@ use actix_web::{web, HttpResponse};
 
 pub use body::MAX_BODY_BYTES;
 pub use error::{error_response, ApiError};
+pub use openapi::openapi;
+pub use routes::MountedRoute;
 pub use state::{ApiState, ReadinessProbe};
 pub use webhooks::WebhookView;
 
-/// Mounts every route and the JSON answers for unknown routes (404) and
+use routes::RouteTable;
+
+/// Every route table [`configure`] mounts, in matching order.
+fn api_tables() -> Vec<RouteTable> {
+    vec![
+        webhooks::routes(),
+        deliveries::routes(),
+        events::routes(),
+        admin::routes(),
+        health::routes(),
+        openapi::routes(),
+        docs::routes(),
+    ]
+}
+
+/// Mounts every route, the OpenAPI document (`/openapi.json`) and its
+/// reference page (`/docs`), and the JSON answers for unknown routes (404) and
 /// methods (405).
 pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(state)
-            .configure(webhooks::routes)
-            .configure(deliveries::routes)
-            .configure(events::routes)
-            .configure(admin::routes)
-            .configure(health::routes)
-            .default_service(web::to(not_found));
+        cfg.app_data(state);
+        for table in api_tables() {
+            routes::mount(cfg, table);
+        }
+        cfg.default_service(web::to(not_found));
     }
 }
 
 /// Only `/healthz` and `/readyz`, for a worker-only process.
 pub fn configure_health(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(state)
-            .configure(health::routes)
-            .default_service(web::to(not_found));
+        cfg.app_data(state);
+        routes::mount(cfg, health::routes());
+        cfg.default_service(web::to(not_found));
     }
+}
+
+/// Every (method, path) [`configure`] mounts, each marked with whether the
+/// OpenAPI document must describe it. For the test that compares the router
+/// with the document; the route tables are the only way routes are mounted.
+#[doc(hidden)]
+pub fn mounted_routes() -> Vec<MountedRoute> {
+    api_tables().iter().flat_map(RouteTable::mounted).collect()
 }
 
 async fn not_found() -> HttpResponse {
     error_response(StatusCode::NOT_FOUND, "Not found")
-}
-
-pub(crate) async fn method_not_allowed() -> HttpResponse {
-    error_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }

@@ -1,30 +1,49 @@
 //! The seed's public API: `/webhooks/{groupID}[/{webhookID}]`.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use webhooks_domain::{GroupId, Webhook, WebhookError};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use webhooks_domain::{EventType, GroupId, Webhook, WebhookError, WebhookStatus};
 
 use crate::auth::Caller;
 use crate::body::read_body;
 use crate::error::ApiError;
+use crate::openapi::{error_responses, GroupIdParam, WebhookIdParam, FAULT};
+use crate::routes::{Operation, RouteTable, TrailingSlash};
 use crate::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// A webhook as the API shows it, keys in the seed's order.
-#[derive(Debug, Serialize)]
+/// A webhook endpoint of a group.
+// Keys in the seed's order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Webhook, example = json!(seed_webhook()))]
 pub struct WebhookView<'a> {
+    /// `we_` and 26 characters of `[0-9a-z]`.
+    #[schema(pattern = "^we_[0-9a-z]{26}$")]
     pub id: &'a str,
     pub description: &'a str,
+    /// Always `webhook_endpoint`.
+    #[schema(schema_with = object_schema)]
     pub object: &'static str,
+    /// Only `enabled` webhooks receive events.
+    #[schema(schema_with = status_schema)]
     pub status: &'static str,
+    #[schema(format = "uri")]
     pub url: &'a str,
+    /// The event types this webhook receives.
     #[serde(rename = "enabledEvents")]
+    #[schema(schema_with = event_types_schema)]
     pub enabled_events: Vec<&'static str>,
+    /// Deliveries per second at most; the key is there only while a limit is set.
     #[serde(rename = "rateLimit", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 1)]
     pub rate_limit: Option<u32>,
-    /// Only in the answer to create.
+    /// The signing secret, `whsec_` and base64; only in the answer to create.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub secret: Option<String>,
 }
 
@@ -43,40 +62,33 @@ impl<'a> From<&'a Webhook> for WebhookView<'a> {
     }
 }
 
-/// Mounts the routes. Paths with a trailing slash answer like those without;
-/// a path that lacks a parameter answers the seed's "missing" error for the
-/// methods that would need it.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/webhooks", "/webhooks/", "/webhooks//{webhookID}"])
-            .route(web::route().guard(seed_methods()).to(missing_group_id))
-            .default_service(web::to(crate::method_not_allowed)),
-    )
-    .service(
-        web::resource(["/webhooks/{groupID}", "/webhooks/{groupID}/"])
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .route(web::put().to(missing_webhook_id))
-            .route(web::delete().to(missing_webhook_id))
-            .default_service(web::to(crate::method_not_allowed)),
-    )
-    .service(
-        web::resource([
-            "/webhooks/{groupID}/{webhookID}",
-            "/webhooks/{groupID}/{webhookID}/",
-        ])
-        .route(web::get().to(get_one))
-        .route(web::put().to(update))
-        .route(web::delete().to(delete))
-        .default_service(web::to(crate::method_not_allowed)),
-    );
-}
-
-fn seed_methods() -> impl actix_web::guard::Guard {
-    actix_web::guard::Any(actix_web::guard::Get())
-        .or(actix_web::guard::Post())
-        .or(actix_web::guard::Put())
-        .or(actix_web::guard::Delete())
+/// The routes. Paths with a trailing slash answer like those without; a path
+/// that lacks a parameter answers the seed's "missing" error for the methods
+/// that would need it. Those aliases only answer errors, so the OpenAPI
+/// document leaves them out.
+pub(crate) fn routes() -> RouteTable {
+    let seed_methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+    RouteTable {
+        operations: vec![
+            Operation::documented(__path_list, web::to(list)),
+            Operation::documented(__path_create, web::to(create)),
+            Operation::documented(__path_get_one, web::to(get_one)),
+            Operation::documented(__path_update, web::to(update)),
+            Operation::documented(__path_delete, web::to(delete)),
+            Operation::undocumented(&seed_methods, "/webhooks", web::to(missing_group_id)),
+            Operation::undocumented(
+                &seed_methods,
+                "/webhooks//{webhookID}",
+                web::to(missing_group_id),
+            ),
+            Operation::undocumented(
+                &[Method::PUT, Method::DELETE],
+                "/webhooks/{groupID}",
+                web::to(missing_webhook_id),
+            ),
+        ],
+        trailing_slash: TrailingSlash::Alias,
+    }
 }
 
 fn group_param(req: &HttpRequest) -> Option<&str> {
@@ -98,6 +110,18 @@ async fn missing_webhook_id(_caller: Caller, req: HttpRequest) -> Result<HttpRes
     Err(WebhookError::MissingWebhookId.into())
 }
 
+/// List a group's webhooks
+///
+/// Every webhook of the group, oldest first.
+#[utoipa::path(
+    get, path = "/webhooks/{groupID}", operation_id = "listWebhooks", tag = "webhooks",
+    params(GroupIdParam), security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The group's webhooks, oldest first",
+            body = [WebhookView], example = json!([seed_webhook()])),
+        ListErrors,
+    ),
+)]
 async fn list(
     caller: Caller,
     req: HttpRequest,
@@ -108,6 +132,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(views))
 }
 
+/// Get a webhook
+#[utoipa::path(
+    get, path = "/webhooks/{groupID}/{webhookID}", operation_id = "getWebhook", tag = "webhooks",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    responses((status = 200, description = "The webhook", body = WebhookView), GetErrors),
+)]
 async fn get_one(
     caller: Caller,
     req: HttpRequest,
@@ -120,6 +150,21 @@ async fn get_one(
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
 
+/// Create a webhook
+///
+/// Currently supported events are `user.created` and `user.session.result`;
+/// a new webhook receives all of them unless `enabledEvents` says otherwise.
+/// The answer carries the signing secret, shown only here.
+#[utoipa::path(
+    post, path = "/webhooks/{groupID}", operation_id = "createWebhook", tag = "webhooks",
+    params(GroupIdParam), security(("apiKey" = [])),
+    request_body(content = NewWebhook, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new webhook, with its signing secret",
+            body = WebhookView, example = json!(seed_webhook())),
+        CreateErrors,
+    ),
+)]
 async fn create(
     caller: Caller,
     req: HttpRequest,
@@ -136,6 +181,20 @@ async fn create(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Update a webhook
+///
+/// `url` and `description` are required as on create; `enabledEvents`,
+/// `status` and `rateLimit` change only when present.
+#[utoipa::path(
+    put, path = "/webhooks/{groupID}/{webhookID}", operation_id = "updateWebhook", tag = "webhooks",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    request_body(content = WebhookUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated webhook",
+            body = WebhookView, example = json!(seed_updated_webhook())),
+        UpdateErrors,
+    ),
+)]
 async fn update(
     caller: Caller,
     req: HttpRequest,
@@ -150,6 +209,16 @@ async fn update(
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
 
+/// Delete a webhook
+#[utoipa::path(
+    delete, path = "/webhooks/{groupID}/{webhookID}", operation_id = "deleteWebhook", tag = "webhooks",
+    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = inline(Deleted),
+            example = json!({ "message": "success" })),
+        DeleteErrors,
+    ),
+)]
 async fn delete(
     caller: Caller,
     req: HttpRequest,
@@ -159,5 +228,171 @@ async fn delete(
         .webhooks
         .delete(&caller.0, group_param(&req), webhook_param(&req))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "message": "success" })))
+    Ok(HttpResponse::Ok().json(Deleted { message: "success" }))
+}
+
+/// The answer to delete.
+#[derive(Debug, Serialize, ToSchema)]
+struct Deleted {
+    /// Always `success`.
+    message: &'static str,
+}
+
+// OpenAPI: the request bodies and the error answers the annotations above name.
+
+/// A new webhook. `url` is checked first, then `description`, then `enabledEvents`.
+// Only described: the handler passes the raw body to the domain
+// (`NewWebhookRequest::from_json`), whatever its content type.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "url": "https://integration.example/webhook",
+    "description": "Webhook Description"
+}))]
+#[allow(dead_code)]
+struct NewWebhook {
+    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes.
+    #[schema(format = "uri", max_length = 2048)]
+    url: String,
+    /// May be empty; at most 1,024 characters.
+    #[schema(max_length = 1024)]
+    description: String,
+    /// A non-empty list of supported event types; all of them when absent.
+    #[schema(rename = "enabledEvents", schema_with = event_types_body_schema, required = false)]
+    enabled_events: Option<Vec<String>>,
+}
+
+/// A webhook's new state. `url` and `description` are required; the other
+/// fields change only when present.
+// Only described: the domain parses the raw body (`WebhookUpdateRequest::from_json`).
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "url": "https://integration.example/newWebhook",
+    "description": "New Webhook Description"
+}))]
+#[allow(dead_code)]
+struct WebhookUpdate {
+    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes.
+    #[schema(format = "uri", max_length = 2048)]
+    url: String,
+    /// May be empty; at most 1,024 characters.
+    #[schema(max_length = 1024)]
+    description: String,
+    /// A non-empty list of supported event types; unchanged when absent.
+    #[schema(rename = "enabledEvents", schema_with = event_types_body_schema, required = false)]
+    enabled_events: Option<Vec<String>>,
+    /// `enabled` or `disabled`; unchanged when absent.
+    #[schema(schema_with = status_schema, required = false)]
+    status: Option<String>,
+    /// Deliveries per second at most, or `null` for no limit; unchanged when absent.
+    #[schema(rename = "rateLimit", minimum = 1, maximum = 4294967295_u64)]
+    rate_limit: Option<u32>,
+}
+
+error_responses!(ListErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    FAULT,
+);
+
+error_responses!(GetErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    WebhookError::WebhookNotFound,
+    FAULT,
+);
+
+error_responses!(CreateErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::InvalidJsonBody,
+    WebhookError::MissingUrl,
+    WebhookError::UrlNotAString,
+    WebhookError::InvalidUrl,
+    WebhookError::MissingDescription,
+    WebhookError::DescriptionNotAString,
+    WebhookError::InvalidDescription,
+    WebhookError::InvalidEnabledEvents,
+    WebhookError::GroupNotFound,
+    ApiError::PayloadTooLarge,
+    FAULT,
+);
+
+error_responses!(UpdateErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::MissingWebhookId,
+    WebhookError::InvalidJsonBody,
+    WebhookError::MissingUrl,
+    WebhookError::UrlNotAString,
+    WebhookError::InvalidUrl,
+    WebhookError::MissingDescription,
+    WebhookError::DescriptionNotAString,
+    WebhookError::InvalidDescription,
+    WebhookError::InvalidEnabledEvents,
+    WebhookError::InvalidStatus,
+    WebhookError::InvalidRateLimit,
+    WebhookError::WebhookNotFound,
+    WebhookError::GroupNotFound,
+    ApiError::PayloadTooLarge,
+    FAULT,
+);
+
+error_responses!(DeleteErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::MissingWebhookId,
+    WebhookError::WebhookNotFound,
+    WebhookError::GroupNotFound,
+    FAULT,
+);
+
+/// The webhook object of the seed document's examples.
+fn seed_webhook() -> Value {
+    json!({
+        "id": "we_abcdefghijklmnopqrstuvwxyz",
+        "description": "Webhook Description",
+        "object": "webhook_endpoint",
+        "status": "enabled",
+        "url": "https://integration.example/webhook",
+        "enabledEvents": ["user.created", "user.session.result"]
+    })
+}
+
+/// The seed's example answer to `PUT`.
+fn seed_updated_webhook() -> Value {
+    json!({
+        "id": "we_abcdefghijklmnopqrstuvwxyz",
+        "description": "New Webhook Description",
+        "object": "webhook_endpoint",
+        "status": "enabled",
+        "url": "https://integration.example/newWebhook",
+        "enabledEvents": ["user.created", "user.session.result"]
+    })
+}
+
+fn object_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(["webhook_endpoint"])
+}
+
+fn status_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(
+        [WebhookStatus::Enabled, WebhookStatus::Disabled].map(WebhookStatus::as_str),
+    )
+}
+
+fn event_types_schema() -> utoipa::openapi::schema::Array {
+    crate::openapi::array_of_strings(EventType::ALL.map(EventType::as_str))
+}
+
+fn event_types_body_schema() -> utoipa::openapi::schema::Array {
+    let mut schema = event_types_schema();
+    schema.min_items = Some(1);
+    schema
 }
