@@ -1,4 +1,5 @@
-//! `/healthz` (the process runs) and `/readyz` (the database answers).
+//! `/healthz` (the process runs), `/readyz` (the database answers) and
+//! `/metrics` (Prometheus).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ pub(crate) fn routes() -> RouteTable {
         operations: vec![
             Operation::documented(__path_healthz, web::to(healthz)),
             Operation::documented(__path_readyz, web::to(readyz)),
+            Operation::documented(__path_metrics, web::to(metrics)),
         ],
         trailing_slash: TrailingSlash::Strict,
     }
@@ -58,6 +60,22 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
             error_response(StatusCode::SERVICE_UNAVAILABLE, NOT_READY)
         }
     }
+}
+
+/// Prometheus metrics
+///
+/// The Prometheus text exposition: HTTP requests by route, method and status
+/// with latency histograms; events published by type; delivery attempts by
+/// outcome and their latency; queue depth (due and scheduled) and the age of
+/// the oldest due delivery; deliveries in flight in this process.
+#[utoipa::path(
+    get, path = "/metrics", operation_id = "getMetrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)),
+)]
+async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render().await)
 }
 
 const NOT_READY: &str = "Database unavailable";

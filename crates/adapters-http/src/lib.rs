@@ -17,6 +17,7 @@ mod openapi;
 mod routes;
 pub mod sender;
 mod state;
+mod telemetry;
 mod webhooks;
 
 use actix_web::http::StatusCode;
@@ -26,7 +27,8 @@ pub use body::MAX_BODY_BYTES;
 pub use error::{error_response, ApiError};
 pub use openapi::openapi;
 pub use routes::MountedRoute;
-pub use state::{ApiState, ReadinessProbe};
+pub use state::{ApiState, MetricsSource, ReadinessProbe};
+pub use telemetry::observe;
 pub use webhooks::WebhookView;
 
 use routes::RouteTable;
@@ -57,7 +59,7 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
-/// Only `/healthz` and `/readyz`, for a worker-only process.
+/// Only `/healthz`, `/readyz` and `/metrics`, for a worker-only process.
 pub fn configure_health(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(state);

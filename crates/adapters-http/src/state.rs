@@ -12,6 +12,12 @@ pub trait ReadinessProbe: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
+/// The Prometheus text of `/metrics`, rendered on each scrape.
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    async fn render(&self) -> String;
+}
+
 /// Shared state of the API, built once by the application.
 pub struct ApiState {
     pub webhooks: WebhookService,
@@ -19,6 +25,7 @@ pub struct ApiState {
     pub deliveries: DeliveryService,
     pub publisher: EventPublisher,
     pub readiness: Arc<dyn ReadinessProbe>,
+    pub metrics: Arc<dyn MetricsSource>,
     /// Bearer token of `/admin`; `None` switches the admin API off.
     pub admin_token: Option<String>,
     /// Bearer token of `/internal/events`; `None` switches it off.

@@ -17,7 +17,9 @@ use actix_web::test::{call_service, init_service, TestRequest};
 use actix_web::{web, App};
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use webhooks_adapters_http::{configure, mounted_routes, openapi, ApiState, ReadinessProbe};
+use webhooks_adapters_http::{
+    configure, mounted_routes, openapi, ApiState, MetricsSource, ReadinessProbe,
+};
 use webhooks_domain::ports::{
     MockClock, MockDeliveryQueue, MockEventStore, MockIdSource, MockTenancyRepository,
     MockWebhookRepository,
@@ -86,6 +88,7 @@ fn state() -> web::Data<ApiState> {
         tenancy: TenancyService::new(tenancy_repo, clock, ids),
         webhooks,
         readiness: Arc::new(AlwaysReady),
+        metrics: Arc::new(NoMetrics),
         admin_token: Some("admin-token".into()),
         service_token: Some("service-token".into()),
     })
@@ -97,6 +100,15 @@ struct AlwaysReady;
 impl ReadinessProbe for AlwaysReady {
     async fn check(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+struct NoMetrics;
+
+#[async_trait]
+impl MetricsSource for NoMetrics {
+    async fn render(&self) -> String {
+        String::new()
     }
 }
 

@@ -4,5 +4,6 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;

@@ -21,6 +21,7 @@ use webhooks_domain::{
 
 use crate::cli::Role;
 use crate::config::Settings;
+use crate::metrics::PrometheusMetrics;
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("okaya-webhooks/", env!("CARGO_PKG_VERSION"));
@@ -221,12 +222,15 @@ impl Application {
             deliveries: services.deliveries.clone(),
             publisher: services.publisher.clone(),
             readiness: Arc::new(DatabaseReadiness(services.database.clone())),
+            metrics: Arc::new(PrometheusMetrics::install(services.queue.clone())),
             admin_token: settings.auth.admin_token.clone(),
             service_token: settings.auth.service_token.clone(),
         });
         let api = role != Role::Worker;
         let server = HttpServer::new(move || {
-            let app = App::new();
+            let app = App::new().wrap(actix_web::middleware::from_fn(
+                webhooks_adapters_http::observe,
+            ));
             if api {
                 app.configure(webhooks_adapters_http::configure(state.clone()))
             } else {
