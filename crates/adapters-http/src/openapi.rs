@@ -65,6 +65,7 @@ const SERVICE_TOKEN: &str = "serviceToken";
         admin::revoke_api_key,
         health::healthz,
         health::readyz,
+        health::metrics,
         openapi_json,
         docs::page,
     ),
