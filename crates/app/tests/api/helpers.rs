@@ -166,6 +166,13 @@ impl TestApp {
         }
     }
 
+    /// The name of this test's database (PostgreSQL) or file (SQLite).
+    pub fn database_name(&self) -> String {
+        let url = self._database.url();
+        let tail = url.rsplit('/').next().unwrap_or_default();
+        tail.split('?').next().unwrap_or_default().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -9,5 +9,6 @@ mod receiver;
 mod admin;
 mod delivery;
 mod errors;
+mod observability;
 mod protocol;
 mod webhooks;

@@ -67,7 +67,11 @@ impl RunningBinary {
                 demo_key = Some(key);
             }
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                let bound = rest.split_whitespace().next().unwrap_or("");
+                // In a JSON log the address ends at the message's closing quote.
+                let bound: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
                 break format!("http://{bound}");
             }
         };

@@ -1,0 +1,185 @@
+//! What operators watch: `/metrics` moves with traffic, request ids are
+//! echoed, `/readyz` follows the database.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{on_both_backends, Backend, TestApp};
+use crate::receiver::Receiver;
+
+on_both_backends!(
+    metrics_count_requests_publications_and_attempts,
+    request_ids_are_echoed_or_made_up,
+);
+
+/// The value of the first sample of `name` whose labels include all `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    response.text().await.unwrap()
+}
+
+async fn metrics_count_requests_publications_and_attempts(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let webhook = app.create_webhook(&receiver.url("/ok"), "metrics").await;
+    let webhook = webhook["id"].as_str().unwrap();
+    app.publish_user_created(json!({})).await;
+    app.wait_for_deliveries(webhook, |d| d.len() == 1 && d[0]["status"] == "succeeded")
+        .await;
+    let text = metrics_text(&app).await;
+    let created = sample(
+        &text,
+        "webhooks_http_requests_total",
+        &[
+            r#"route="/webhooks/{groupID}""#,
+            r#"method="POST""#,
+            r#"status="200""#,
+        ],
+    );
+    assert_eq!(created, Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "webhooks_events_published_total",
+            &[r#"type="user.created""#]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "webhooks_delivery_attempts_total",
+            &[r#"outcome="succeeded""#]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "webhooks_delivery_attempt_duration_seconds_count",
+            &[]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "webhooks_queue_due", &[]), Some(0.0));
+    assert_eq!(
+        sample(&text, "webhooks_deliveries_in_flight", &[]),
+        Some(0.0)
+    );
+    assert!(text.contains("webhooks_http_request_duration_seconds_bucket"));
+
+    // A failing request moves its own series.
+    app.call_with_key(Method::GET, &app.group_path(""), None, Some("wrong"))
+        .await;
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            "webhooks_http_requests_total",
+            &[
+                r#"route="/webhooks/{groupID}""#,
+                r#"method="GET""#,
+                r#"status="401""#
+            ],
+        ),
+        Some(1.0)
+    );
+}
+
+async fn request_ids_are_echoed_or_made_up(app: TestApp) {
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42");
+    let made = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = made.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 26, "{id}");
+    let refused = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "two words")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(refused.headers()["x-request-id"], "two words");
+}
+
+/// `/readyz` answers 503 while PostgreSQL refuses the service's database and
+/// recovers by itself once it accepts connections again.
+#[tokio::test]
+async fn readiness_follows_the_database_and_recovers_by_itself() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let ready = |expected: StatusCode| {
+        let app = &app;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+                if response.status() == expected {
+                    return response.text().await.unwrap();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "/readyz never answered {expected}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    ready(StatusCode::OK).await;
+    let database = app.database_name();
+    admin_sql(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+    ))
+    .await;
+    let body = ready(StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({"error": "Database unavailable"})
+    );
+    // Liveness does not depend on the database.
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    admin_sql(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"
+    ))
+    .await;
+    ready(StatusCode::OK).await;
+}
+
+/// Runs SQL on the test server's administrative database.
+async fn admin_sql(sql: &str) {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| webhooks_adapters_diesel::DEFAULT_TEST_DATABASE_URL.to_owned());
+    let sql = sql.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute(&sql).unwrap();
+    })
+    .await
+    .unwrap();
+}
