@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate` and `admin …`.
+//! The command line: `serve` (the default), `migrate`, `admin …` and
+//! `config check`. Every command's `--help` ends with an example.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "okaya-webhooks",
     version,
     about = "Okaya webhooks: register HTTP endpoints per group and deliver events to them, signed, retried and logged.",
-    long_about = None
+    long_about = None,
+    after_help = "Examples:\n  okaya-webhooks\n  okaya-webhooks --config prod.toml serve --role api\n  okaya-webhooks config check --format json\n\nEvery setting is also an environment variable WEBHOOKS__SECTION__KEY, e.g. WEBHOOKS__SERVER__BIND=0.0.0.0:8080."
 )]
 pub struct Cli {
     /// A TOML configuration file; environment variables WEBHOOKS__SECTION__KEY override it.
@@ -30,10 +32,48 @@ pub enum Command {
     )]
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
+    #[command(after_help = "Example:\n  okaya-webhooks --config prod.toml migrate")]
     Migrate,
     /// Manage organizations, groups and API keys directly in the database.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  okaya-webhooks admin create-org --name Acme\n  okaya-webhooks admin create-key --org org_01j…"
+    )]
     Admin(AdminCommand),
+    /// Inspect the configuration.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  okaya-webhooks --config prod.toml config check"
+    )]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    ///
+    /// The settings every other command would run with: built-in defaults,
+    /// then the --config file, then WEBHOOKS__SECTION__KEY variables. Tokens,
+    /// the encryption key and database passwords print as ****. Nothing is
+    /// opened or created. A bad setting prints one line naming it and exits
+    /// with code 2.
+    #[command(
+        after_help = "Examples:\n  okaya-webhooks config check\n  WEBHOOKS__LOG__FORMAT=json okaya-webhooks --config prod.toml config check --format json"
+    )]
+    Check {
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = ConfigFormat::Toml)]
+        format: ConfigFormat,
+    },
+}
+
+/// The output of `config check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFormat {
+    /// A TOML file that `--config` reads back (masked values aside).
+    Toml,
+    /// One JSON object, a member per section.
+    Json,
 }
 
 #[derive(Debug, Args, Default)]

@@ -1,6 +1,7 @@
 //! Settings: built-in defaults (`config/default.toml`), then the `--config`
 //! file, then `WEBHOOKS__SECTION__KEY` environment variables. Everything is
 //! checked here, once; a bad value stops start-up with one line naming it.
+//! [`Settings::effective`] is what `okaya-webhooks config check` prints.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -332,6 +334,266 @@ impl Settings {
     }
 }
 
+/// What `config check` shows instead of a secret that is set.
+pub const MASK: &str = "****";
+
+/// One setting's value as `config check` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    Unset,
+    Text(String),
+    Number(u64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+/// The effective configuration with its secrets masked, section by section
+/// in the order of `config/default.toml`: what `okaya-webhooks config check`
+/// prints, and the list of settings the documentation is checked against.
+#[derive(Debug, Clone)]
+pub struct EffectiveConfig {
+    sections: Vec<(&'static str, Vec<(&'static str, SettingValue)>)>,
+}
+
+impl Settings {
+    /// These settings as `config check` shows them: durations in humantime
+    /// syntax, tokens, the encryption key and the database password as
+    /// [`MASK`].
+    pub fn effective(&self) -> EffectiveConfig {
+        // Destructured without `..`: a new setting does not compile until it
+        // is shown here, and so in `config check` and in the documentation
+        // test that compares docs/configuration.md with this list.
+        let Settings {
+            server: ServerSettings { bind },
+            database: DatabaseSettings { url, pool_size },
+            auth:
+                AuthSettings {
+                    admin_token,
+                    service_token,
+                },
+            secrets:
+                SecretSettings {
+                    encryption_key,
+                    key_file,
+                },
+            delivery:
+                DeliverySettings {
+                    retry_schedule,
+                    timeout,
+                    allow_networks,
+                    workers,
+                    per_endpoint_concurrency,
+                    disable_after,
+                    secret_rotation_grace,
+                },
+            log: LogSettings { format },
+            demo_tenant,
+        } = self;
+        let text = |value: String| SettingValue::Text(value);
+        let time = |value: &Duration| text(humantime::format_duration(*value).to_string());
+        let secret = |value: &Option<String>| match value {
+            Some(_) => text(MASK.to_owned()),
+            None => SettingValue::Unset,
+        };
+        let number = |value: usize| SettingValue::Number(value as u64);
+        EffectiveConfig {
+            sections: vec![
+                ("server", vec![("bind", text(bind.to_string()))]),
+                (
+                    "database",
+                    vec![
+                        ("url", text(mask_database_url(url))),
+                        ("pool_size", SettingValue::Number(u64::from(*pool_size))),
+                    ],
+                ),
+                (
+                    "auth",
+                    vec![
+                        ("admin_token", secret(admin_token)),
+                        ("service_token", secret(service_token)),
+                    ],
+                ),
+                (
+                    "secrets",
+                    vec![
+                        ("encryption_key", secret(encryption_key)),
+                        ("key_file", text(key_file.display().to_string())),
+                    ],
+                ),
+                (
+                    "delivery",
+                    vec![
+                        (
+                            "retry_schedule",
+                            SettingValue::List(
+                                retry_schedule
+                                    .iter()
+                                    .map(|wait| humantime::format_duration(*wait).to_string())
+                                    .collect(),
+                            ),
+                        ),
+                        ("timeout", time(timeout)),
+                        (
+                            "allow_networks",
+                            SettingValue::List(
+                                allow_networks.iter().map(ToString::to_string).collect(),
+                            ),
+                        ),
+                        ("workers", number(*workers)),
+                        (
+                            "per_endpoint_concurrency",
+                            number(*per_endpoint_concurrency),
+                        ),
+                        ("disable_after", time(disable_after)),
+                        ("secret_rotation_grace", time(secret_rotation_grace)),
+                    ],
+                ),
+                (
+                    "bootstrap",
+                    vec![("demo_tenant", SettingValue::Bool(*demo_tenant))],
+                ),
+                (
+                    "log",
+                    vec![(
+                        "format",
+                        text(
+                            match format {
+                                LogFormat::Text => "text",
+                                LogFormat::Json => "json",
+                            }
+                            .to_owned(),
+                        ),
+                    )],
+                ),
+            ],
+        }
+    }
+}
+
+impl EffectiveConfig {
+    /// Every setting as (`section.key`, value), in order.
+    pub fn settings(&self) -> impl Iterator<Item = (String, &SettingValue)> + '_ {
+        self.sections.iter().flat_map(|(section, settings)| {
+            settings
+                .iter()
+                .map(move |(key, value)| (format!("{section}.{key}"), value))
+        })
+    }
+
+    /// A TOML file that `--config` reads back, masked values aside; unset
+    /// settings appear as comments.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        for (index, (section, settings)) in self.sections.iter().enumerate() {
+            if index > 0 {
+                out.push('\n');
+            }
+            out.push_str(&format!("[{section}]\n"));
+            for (key, value) in settings {
+                let line = match value {
+                    SettingValue::Unset => format!("# {key} is unset"),
+                    SettingValue::Text(text) => format!("{key} = {}", toml_string(text)),
+                    SettingValue::Number(number) => format!("{key} = {number}"),
+                    SettingValue::Bool(flag) => format!("{key} = {flag}"),
+                    SettingValue::List(items) => {
+                        let items: Vec<String> = items.iter().map(|i| toml_string(i)).collect();
+                        format!("{key} = [{}]", items.join(", "))
+                    }
+                };
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// A TOML basic string. JSON's escapes are a subset of TOML's, and
+/// serde_json escapes every control character.
+fn toml_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// One JSON object per section, unset settings as `null`, in order.
+impl Serialize for EffectiveConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Section<'a>(&'a [(&'static str, SettingValue)]);
+        impl Serialize for Section<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (key, value) in self.0 {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(self.sections.len()))?;
+        for (section, settings) in &self.sections {
+            map.serialize_entry(section, &Section(settings))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for SettingValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SettingValue::Unset => serializer.serialize_none(),
+            SettingValue::Text(text) => serializer.serialize_str(text),
+            SettingValue::Number(number) => serializer.serialize_u64(*number),
+            SettingValue::Bool(flag) => serializer.serialize_bool(*flag),
+            SettingValue::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// A PostgreSQL URL with its password replaced by [`MASK`], both the one of
+/// `user:password@host` and a `password=` query parameter (libpq reads
+/// either). SQLite URLs carry no password and stay as they are.
+fn mask_database_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if !scheme.starts_with("postgres") {
+        return url.to_owned();
+    }
+    let mut masked = format!("{scheme}://");
+    // The last `@`: a password may hold an unencoded `@`, a host never does.
+    // Should a later part hold one, more is masked, never less.
+    let after_userinfo = match rest.rfind('@') {
+        Some(at) => {
+            match rest[..at].split_once(':') {
+                Some((user, _password)) => masked.push_str(&format!("{user}:{MASK}@")),
+                None => masked.push_str(&rest[..=at]),
+            }
+            &rest[at + 1..]
+        }
+        None => rest,
+    };
+    match after_userinfo.split_once('?') {
+        Some((location, query)) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                        format!("{name}={MASK}")
+                    }
+                    _ => parameter.to_owned(),
+                })
+                .collect();
+            masked.push_str(&format!("{location}?{}", parameters.join("&")));
+        }
+        None => masked.push_str(after_userinfo),
+    }
+    masked
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -453,5 +715,104 @@ mod tests {
             let err = load(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn effective_configuration_masks_every_secret() {
+        let key = webhooks_domain::SecretCipher::generate_key();
+        let settings = load(&[
+            ("WEBHOOKS__AUTH__ADMIN_TOKEN", "admin-t0ken-value"),
+            ("WEBHOOKS__AUTH__SERVICE_TOKEN", "service-t0ken-value"),
+            ("WEBHOOKS__SECRETS__ENCRYPTION_KEY", key.as_str()),
+            (
+                "WEBHOOKS__DATABASE__URL",
+                "postgres://webhooks:db-pa55word@db:5432/webhooks?password=query-pa55&sslmode=require",
+            ),
+        ])
+        .unwrap();
+        let effective = settings.effective();
+        let toml = effective.to_toml();
+        let json = serde_json::to_string(&effective).unwrap();
+        for secret in [
+            "admin-t0ken-value",
+            "service-t0ken-value",
+            key.as_str(),
+            "db-pa55word",
+            "query-pa55",
+        ] {
+            assert!(!toml.contains(secret), "{secret} in\n{toml}");
+            assert!(!json.contains(secret), "{secret} in\n{json}");
+        }
+        assert!(toml.contains("admin_token = \"****\""), "{toml}");
+        assert!(toml.contains("service_token = \"****\""), "{toml}");
+        assert!(toml.contains("encryption_key = \"****\""), "{toml}");
+        assert!(
+            toml.contains(
+                "url = \"postgres://webhooks:****@db:5432/webhooks?password=****&sslmode=require\""
+            ),
+            "{toml}"
+        );
+    }
+
+    #[test]
+    fn unset_secrets_are_shown_unset_not_masked() {
+        let effective = load(&[]).unwrap().effective();
+        let toml = effective.to_toml();
+        assert!(toml.contains("# admin_token is unset"), "{toml}");
+        assert!(toml.contains("# encryption_key is unset"), "{toml}");
+        let json = serde_json::to_value(&effective).unwrap();
+        assert_eq!(json["auth"]["admin_token"], serde_json::Value::Null);
+        assert_eq!(json["database"]["url"], "sqlite://data/webhooks.db");
+        assert_eq!(json["delivery"]["timeout"], "15s");
+    }
+
+    #[test]
+    fn database_passwords_are_masked_wherever_libpq_reads_them() {
+        let cases = [
+            ("sqlite://data/webhooks.db", "sqlite://data/webhooks.db"),
+            ("sqlite:///srv/a:b@c.db", "sqlite:///srv/a:b@c.db"),
+            ("postgres://db/webhooks", "postgres://db/webhooks"),
+            ("postgres://user@db/webhooks", "postgres://user@db/webhooks"),
+            (
+                "postgres://user:pw@db/webhooks",
+                "postgres://user:****@db/webhooks",
+            ),
+            (
+                "postgresql://:pw@db/webhooks",
+                "postgresql://:****@db/webhooks",
+            ),
+            // An unencoded `@`, `/` or `?` in the password.
+            (
+                "postgres://u:p@s/s?w@db:5432/x",
+                "postgres://u:****@db:5432/x",
+            ),
+            (
+                "postgres://db/x?sslmode=require&PASSWORD=pw",
+                "postgres://db/x?sslmode=require&PASSWORD=****",
+            ),
+        ];
+        for (url, masked) in cases {
+            assert_eq!(mask_database_url(url), masked, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_printed_toml_reads_back_as_the_same_configuration() {
+        let settings = load(&[
+            ("WEBHOOKS__SERVER__BIND", "0.0.0.0:9000"),
+            ("WEBHOOKS__DELIVERY__ALLOW_NETWORKS", "10.0.0.0/8,::1/128"),
+            ("WEBHOOKS__DELIVERY__RETRY_SCHEDULE", "1s,90s,2h"),
+            ("WEBHOOKS__DELIVERY__DISABLE_AFTER", "3d"),
+            ("WEBHOOKS__BOOTSTRAP__DEMO_TENANT", "false"),
+            ("WEBHOOKS__LOG__FORMAT", "json"),
+        ])
+        .unwrap();
+        let printed = settings.effective().to_toml();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("printed.toml");
+        std::fs::write(&file, &printed).unwrap();
+        let no_variables = Environment::with_prefix("WEBHOOKS").source(Some(HashMap::new()));
+        let again = Settings::load_from(Some(&file), no_variables).unwrap();
+        assert_eq!(again.effective().to_toml(), printed);
     }
 }

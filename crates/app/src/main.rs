@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use okaya_webhooks::cli::{Cli, Command, ServeArgs};
+use okaya_webhooks::cli::{Cli, Command, ConfigCommand, ConfigFormat, ServeArgs};
 use okaya_webhooks::config::Settings;
 use okaya_webhooks::{admin, startup, telemetry};
 
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
                 tracing::info!("migrations applied");
             }),
             Command::Admin(command) => admin::run(&settings, command).await,
+            Command::Config(ConfigCommand::Check { format }) => print_config(&settings, format),
         }
     });
     match outcome {
@@ -52,5 +53,15 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         admin::print_demo(&demo, app.port());
     }
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `config check`: the settings loaded, so valid; printed with secrets masked.
+fn print_config(settings: &Settings, format: ConfigFormat) -> anyhow::Result<()> {
+    let effective = settings.effective();
+    match format {
+        ConfigFormat::Toml => print!("{}", effective.to_toml()),
+        ConfigFormat::Json => println!("{}", serde_json::to_string_pretty(&effective)?),
+    }
     Ok(())
 }
