@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command, also run by CI (.ci/run): installs what is
 # missing, makes sure PostgreSQL answers, then checks formatting, lints,
-# docker-compose.yml, and runs every test on SQLite and on PostgreSQL.
+# docker-compose.yml, runs every test on SQLite and on PostgreSQL, and
+# property-tests the running binary against its own OpenAPI document.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,6 +30,8 @@ have docker-compose || packages+=(docker-compose)
 have pg_isready || packages+=(postgresql-client)
 [ -f /usr/include/postgresql/libpq-fe.h ] || packages+=(libpq-dev)
 python3 -c 'import requests' 2>/dev/null || packages+=(python3-requests)
+# scripts/schemathesis.sh installs schemathesis into a virtualenv.
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "installing: ${packages[*]}"
   as_root apt-get update -qq
@@ -74,5 +77,8 @@ cargo nextest run --workspace --all-features --no-fail-fast
 
 step "Doctests"
 cargo test --workspace --all-features --doc
+
+step "Schemathesis (property-based API test from /openapi.json)"
+bash scripts/schemathesis.sh
 
 step "All checks passed"
