@@ -32,7 +32,7 @@ fi
 "$venv/bin/st" --version
 
 # The same debug binary the integration tests run; cargo says where it is.
-binary="$(cargo build --quiet -p okaya-webhooks --message-format=json |
+binary="$(cargo build --quiet -p okaya-webhooks --message-format=json-render-diagnostics |
   sed -n 's/.*"executable":"\([^"]*okaya-webhooks\)".*/\1/p' | tail -n1)"
 [ -x "$binary" ] || fail "cargo build did not report the okaya-webhooks binary"
 
