@@ -35,7 +35,8 @@ mod webhooks;
 pub use database::{Backend, Database, DatabaseError, DbConnection};
 pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
 pub use events::DieselEventStore;
-pub use tenancy::DieselTenancyRepository;
+pub use listener::ListenerHooks;
+pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]
 pub use testing::{TestDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use webhooks::DieselWebhookRepository;

@@ -253,6 +253,8 @@ impl TenancyRepository for DieselTenancyRepository {
                         .set(api_keys::revoked_at.eq(Some(at.as_millis())))
                         .execute(connection)?;
                         if revoked > 0 {
+                            // Other processes drop their cached copy of the key.
+                            announce_revocation(connection)?;
                             return Ok(true);
                         }
                         // Nothing changed: either already revoked or unknown.
@@ -266,5 +268,21 @@ impl TenancyRepository for DieselTenancyRepository {
                     .map_err(storage_error)
             })
             .await
+    }
+}
+
+/// The channel a revocation is announced on (PostgreSQL), so every process
+/// forgets its cached keys at once.
+pub const API_KEYS_CHANNEL: &str = "webhooks_api_keys";
+
+/// `NOTIFY` on [`API_KEYS_CHANNEL`] (sent at commit); nothing on SQLite, where
+/// other processes see a revocation within their cache's time-to-live.
+fn announce_revocation(connection: &mut crate::DbConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    match connection {
+        crate::DbConnection::Postgres(postgres) => {
+            postgres.batch_execute(&format!("NOTIFY {API_KEYS_CHANNEL}"))
+        }
+        crate::DbConnection::Sqlite(_) => Ok(()),
     }
 }

@@ -8,7 +8,12 @@ use tempfile::TempDir;
 use crate::database::Database;
 
 /// The PostgreSQL server used when `TEST_DATABASE_URL` is not set.
-pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+///
+/// TLS is off: the server is on loopback, and a test process that exits while
+/// a pool thread is inside OpenSSL (libpq's TLS) can crash in OpenSSL's
+/// at-exit clean-up.
+pub const DEFAULT_TEST_DATABASE_URL: &str =
+    "postgres://postgres@127.0.0.1:5432/test?sslmode=disable";
 
 /// Connections per test database: enough for the concurrency a test exercises,
 /// few enough that parallel tests stay far below PostgreSQL's connection limit.

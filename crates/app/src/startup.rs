@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use webhooks_adapters_diesel::{
     Database, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
-    DieselWebhookRepository,
+    DieselWebhookRepository, ListenerHooks,
 };
 use webhooks_adapters_http::sender::{HttpSender, SenderSettings};
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_domain::{
-    DeliveryService, DemoTenant, DispatchSettings, Dispatcher, EventPublisher, RandomIds,
-    RetryPolicy, SecretCipher, SystemClock, TenancyService, Wakeup, WebhookService,
+    CachedTenancy, DeliveryService, DemoTenant, DispatchSettings, Dispatcher, EventPublisher,
+    RandomIds, RetryPolicy, SecretCipher, SystemClock, TenancyRepository, TenancyService, Wakeup,
+    WebhookService, DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -37,6 +38,7 @@ pub struct Services {
     pub cipher: SecretCipher,
     pub wakeup: Wakeup,
     queue: Arc<DieselDeliveryQueue>,
+    cached_tenancy: Arc<CachedTenancy>,
 }
 
 impl Services {
@@ -55,7 +57,13 @@ impl Services {
         let clock = Arc::new(SystemClock);
         let ids = Arc::new(RandomIds::default());
         let wakeup = Wakeup::default();
-        let tenancy_repository = Arc::new(DieselTenancyRepository::new(database.clone()));
+        // Keys and groups are read on every request: keep them in memory
+        // (a revocation elsewhere is seen within DEFAULT_API_KEY_TTL).
+        let cached_tenancy = Arc::new(CachedTenancy::new(
+            Arc::new(DieselTenancyRepository::new(database.clone())),
+            DEFAULT_API_KEY_TTL,
+        ));
+        let tenancy_repository: Arc<dyn TenancyRepository> = cached_tenancy.clone();
         let events = Arc::new(DieselEventStore::new(database.clone()));
         let queue = Arc::new(DieselDeliveryQueue::new(database.clone()));
         let webhooks = WebhookService::new(
@@ -91,6 +99,7 @@ impl Services {
             cipher,
             wakeup,
             queue,
+            cached_tenancy,
         })
     }
 
@@ -207,12 +216,16 @@ impl Application {
         };
         let dispatcher = match role {
             Role::Api => None,
-            Role::All | Role::Worker => {
-                // Publications of other processes wake this one's workers.
-                services.database.spawn_listener(services.wakeup.clone());
-                Some(Arc::new(services.dispatcher(&settings)?))
-            }
+            Role::All | Role::Worker => Some(Arc::new(services.dispatcher(&settings)?)),
         };
+        // Publications of other processes wake this one's workers; their
+        // revocations empty this one's key cache.
+        let cache = services.cached_tenancy.clone();
+        services.database.spawn_listener(ListenerHooks {
+            deliveries: dispatcher.as_ref().map(|_| services.wakeup.clone()),
+            api_key_revoked: (role != Role::Worker)
+                .then(|| Arc::new(move || cache.forget_api_keys()) as Arc<dyn Fn() + Send + Sync>),
+        });
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
         let address = listener.local_addr()?;

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod publishing;
 pub mod secret;
 pub mod tenancy;
+pub mod tenancy_cache;
 pub mod time;
 pub mod wakeup;
 pub mod webhook;
@@ -46,6 +47,7 @@ pub use ports::{
 pub use publishing::EventPublisher;
 pub use secret::{SealedSecret, SecretCipher, SecretError, SigningSecret};
 pub use tenancy::{ApiKey, ApiKeyHash, ApiKeySecret, Group, Organization, Principal};
+pub use tenancy_cache::{CachedTenancy, DEFAULT_API_KEY_TTL};
 pub use time::UnixMillis;
 pub use wakeup::Wakeup;
 pub use webhook::{

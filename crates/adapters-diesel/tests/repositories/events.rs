@@ -326,7 +326,10 @@ async fn the_listener_of_another_database_handle_wakes_on_a_publish() {
     // A second handle, as another process would open.
     let other_process = Database::connect(test_database.url(), 1).unwrap();
     let wakeup = webhooks_domain::Wakeup::default();
-    other_process.spawn_listener(wakeup.clone());
+    other_process.spawn_listener(webhooks_adapters_diesel::ListenerHooks {
+        deliveries: Some(wakeup.clone()),
+        api_key_revoked: None,
+    });
     // The listener fires once when it starts listening; wait for that.
     tokio::time::timeout(std::time::Duration::from_secs(10), wakeup.notified())
         .await
@@ -345,7 +348,12 @@ async fn the_listener_of_another_database_handle_wakes_on_a_publish() {
 async fn the_listener_does_nothing_on_sqlite() {
     let test_database = TestDatabase::sqlite().await;
     let wakeup = webhooks_domain::Wakeup::default();
-    test_database.database().spawn_listener(wakeup.clone());
+    test_database
+        .database()
+        .spawn_listener(webhooks_adapters_diesel::ListenerHooks {
+            deliveries: Some(wakeup.clone()),
+            api_key_revoked: None,
+        });
     let woke = tokio::time::timeout(std::time::Duration::from_millis(300), wakeup.notified()).await;
     assert!(woke.is_err());
 }
