@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use webhooks_domain::{
     Attempt, Delivery, DeliveryQuery, DeliveryStatus, EventType, UnixMillis, WebhookError,
@@ -91,9 +91,10 @@ impl<'a> From<&'a Delivery> for DeliveryView<'a> {
 struct DeliveryDetailView<'a> {
     #[serde(flatten)]
     delivery: DeliveryView<'a>,
-    /// The body the receiver gets: `{ id, object, type, created, groupID, data }`.
+    /// The body the receiver gets, byte for byte as signed:
+    /// `{ id, object, type, created, groupID, data }`.
     #[schema(value_type = Object)]
-    payload: Value,
+    payload: Option<&'a RawValue>,
     attempts: Vec<AttemptView<'a>>,
 }
 
@@ -292,7 +293,7 @@ async fn get_one(
         .await?;
     Ok(HttpResponse::Ok().json(DeliveryDetailView {
         delivery: DeliveryView::from(&detail.delivery),
-        payload: serde_json::from_str(&detail.payload).unwrap_or(Value::Null),
+        payload: serde_json::from_str(&detail.payload).ok(),
         attempts: detail.attempts.iter().map(AttemptView::from).collect(),
     }))
 }

@@ -102,6 +102,21 @@ async fn a_delivery_arrives_signed_with_the_documented_body_and_headers(app: Tes
         .await;
     assert_eq!(detail["eventId"], event_id);
     assert_eq!(detail["payload"], body);
+    // The log shows the very bytes that were signed and sent.
+    let raw = app
+        .call(
+            Method::GET,
+            &app.group_path(&format!(
+                "/{webhook}/deliveries/{}",
+                deliveries[0]["id"].as_str().unwrap()
+            )),
+            None,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.contains(&request.body), "{raw}");
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["responseStatus"], 200);
