@@ -249,8 +249,11 @@ async fn list(
     caller: Caller,
     req: HttpRequest,
     state: web::Data<ApiState>,
-    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
+    // Parsed here rather than by an extractor, so that a malformed query
+    // (e.g. a repeated parameter) answers our JSON error after the API key.
+    let query = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|_| ApiError::InvalidQuery)?;
     let query = DeliveryQuery {
         status: query.status.as_deref(),
         cursor: query.cursor.as_deref(),
@@ -404,6 +407,7 @@ error_responses!(ListErrors:
     WebhookError::InvalidStatusFilter,
     WebhookError::InvalidCursor,
     WebhookError::InvalidLimit,
+    ApiError::InvalidQuery,
     FAULT,
 );
 

@@ -37,6 +37,9 @@ pub enum ApiError {
     BadPayload,
     #[error("Unauthorized")]
     Unauthorized,
+    /// A query string that does not parse (a repeated parameter, bad encoding).
+    #[error("Invalid query string")]
+    InvalidQuery,
     #[error("Not found")]
     NotFound,
     /// A fault of ours; the detail is logged, the client sees a generic text.
@@ -76,7 +79,7 @@ impl ResponseError for ApiError {
             ApiError::Publish(PublishError::Unexpected(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Publish(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BadPayload => StatusCode::BAD_REQUEST,
+            ApiError::BadPayload | ApiError::InvalidQuery => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

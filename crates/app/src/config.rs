@@ -270,8 +270,11 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let timeout = duration("delivery.timeout", &raw.delivery.timeout)?;
-        if timeout.is_zero() {
-            return Err(invalid("delivery.timeout", "must be longer than zero"));
+        if timeout.is_zero() || timeout > Duration::from_secs(24 * 3600) {
+            return Err(invalid(
+                "delivery.timeout",
+                "must be longer than zero and at most 24h",
+            ));
         }
         let demo_tenant = match raw.bootstrap.demo_tenant.trim() {
             "true" => true,
@@ -688,6 +691,7 @@ mod tests {
             ("WEBHOOKS__SERVER__BIND", "nowhere", "server.bind"),
             ("WEBHOOKS__DATABASE__URL", "mysql://x", "database.url"),
             ("WEBHOOKS__DELIVERY__TIMEOUT", "soon", "delivery.timeout"),
+            ("WEBHOOKS__DELIVERY__TIMEOUT", "48h", "delivery.timeout"),
             (
                 "WEBHOOKS__DELIVERY__ALLOW_NETWORKS",
                 "10.0.0.0/99",

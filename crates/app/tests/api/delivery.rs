@@ -376,6 +376,7 @@ async fn the_delivery_log_pages_newest_first_and_filters_by_status(app: TestApp)
         ("cursor=nope", "Invalid cursor"),
         ("limit=0", "Invalid limit"),
         ("limit=1000", "Invalid limit"),
+        ("status=failed&status=failed", "Invalid query string"),
     ] {
         let response = app
             .call(Method::GET, &format!("{path}?{query}"), None)
