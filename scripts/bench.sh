@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# Benchmarks of okaya-webhooks (issue 5); method and results: docs/benchmarks.md.
+#
+#   scripts/bench.sh             # PostgreSQL at $BENCH_DATABASE_URL's server
+#   scripts/bench.sh --sqlite    # a fresh SQLite file per scenario
+#   scripts/bench.sh --profile   # also perf profiles of two extra runs
+#   scripts/bench.sh --no-build  # use the binaries already built (e.g. the
+#                                # same build for --sqlite after PostgreSQL)
+#
+# Builds the release binary and the bench example, then runs every scenario
+# BENCH_RUNS (3) times, each on a fresh service and a fresh database, and
+# writes docs/benchmarks/results.json (results-sqlite.json), the tables of
+# docs/benchmarks.md and the SVG charts. All traffic stays on 127.0.0.1.
+# Every process this script starts is stopped at exit, and every database it
+# creates is dropped.
+#
+# Sizes (environment, defaults in brackets): BENCH_RUNS [3],
+# BENCH_CEILING_SECONDS [10], BENCH_API_SECONDS [20], BENCH_CONNECTIONS [32],
+# BENCH_EVENTS [20000] (one webhook), BENCH_FANOUT_EVENTS [2000] (x 10 webhooks),
+# BENCH_DRAIN_EVENTS [10000], BENCH_RATE [1000] / BENCH_RATE_SECONDS [10],
+# BENCH_IDLE_EVENTS [200], BENCH_PUBLISHERS [32], BENCH_TIMEOUT [120] (longest
+# wait for the arrivals of one scenario, seconds). BENCH_RESULTS: write the
+# results there instead of docs/benchmarks/results*.json and leave
+# docs/benchmarks.md alone (for experiments). Other WEBHOOKS__* variables in
+# the environment reach the service and are recorded with the command; the
+# published figures use the defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+BACKEND=postgres
+PROFILE=0
+BUILD=1
+for arg in "$@"; do
+  case "$arg" in
+    --sqlite) BACKEND=sqlite ;;
+    --profile) PROFILE=1 ;;
+    --no-build) BUILD=0 ;;
+    -h | --help)
+      sed -n '2,26p' "$0"
+      exit 0
+      ;;
+    *)
+      echo "unknown argument: $arg" >&2
+      exit 2
+      ;;
+  esac
+done
+
+RUNS=${BENCH_RUNS:-3}
+CEILING_SECONDS=${BENCH_CEILING_SECONDS:-10}
+API_SECONDS=${BENCH_API_SECONDS:-20}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+EVENTS=${BENCH_EVENTS:-20000}
+FANOUT_EVENTS=${BENCH_FANOUT_EVENTS:-2000}
+DRAIN_EVENTS=${BENCH_DRAIN_EVENTS:-10000}
+RATE=${BENCH_RATE:-1000}
+RATE_SECONDS=${BENCH_RATE_SECONDS:-10}
+IDLE_EVENTS=${BENCH_IDLE_EVENTS:-200}
+PUBLISHERS=${BENCH_PUBLISHERS:-32}
+TIMEOUT=${BENCH_TIMEOUT:-120}
+DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+SERVER_URL=${DATABASE_URL%/*}
+GROUP=123456
+export BENCH_CLK_TCK=$(getconf CLK_TCK)
+
+STARTED=$(date +%s)
+log() { echo "bench: $*" >&2; }
+
+if [ "$BUILD" = 1 ]; then
+  log "building (release)"
+  cargo build --release -p okaya-webhooks --bin okaya-webhooks --example bench
+fi
+BIN=$ROOT/target/release/okaya-webhooks
+BENCH=$ROOT/target/release/examples/bench
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/okaya-bench.XXXXXX")
+# The raw runs stay outside $WORK, so that a failure late in the run
+# leaves them behind (the script says where).
+RUNS_FILE=$(mktemp --suffix=.jsonl "${TMPDIR:-/tmp}/okaya-bench-runs-$BACKEND.XXXXXX")
+COLLECTED=0
+PIDS=()
+DATABASES=()
+
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+drop_database() {
+  psql "$SERVER_URL/postgres" -qAt -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1 || true
+}
+
+cleanup() {
+  local pid db
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  for db in "${DATABASES[@]}"; do drop_database "$db"; done
+  rm -rf "$WORK"
+  if [ "$COLLECTED" = 1 ]; then
+    rm -f "$RUNS_FILE"
+  elif [ -s "$RUNS_FILE" ]; then
+    echo "bench: stopped early; the runs so far are in $RUNS_FILE" >&2
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$BACKEND" = postgres ]; then
+  if ! psql "$SERVER_URL/postgres" -qAtc 'select 1' >/dev/null; then
+    echo "bench: no PostgreSQL at $SERVER_URL (set BENCH_DATABASE_URL)" >&2
+    exit 1
+  fi
+fi
+
+log "machine"
+if [ "$BACKEND" = postgres ]; then
+  "$BENCH" machine --pg-url "$SERVER_URL/postgres" >"$WORK/machine.json"
+else
+  "$BENCH" machine >"$WORK/machine.json"
+fi
+
+ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+SERVICE_TOKEN=bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+# A fresh database for one scenario: sets DB_NAME and DB_URL.
+fresh_database() {
+  local name=$1
+  if [ "$BACKEND" = postgres ]; then
+    DB_NAME=bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    DATABASES+=("$DB_NAME")
+    psql "$SERVER_URL/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB_NAME" >/dev/null
+    DB_URL=$SERVER_URL/$DB_NAME
+  else
+    DB_NAME=
+    mkdir -p "$WORK/$name"
+    DB_URL=sqlite://$WORK/$name/bench.db
+  fi
+}
+
+# Starts the service: sets SVC_PID, SVC_ADDR and (on a new database) SVC_KEY.
+start_service() {
+  local name=$1 role=$2
+  local dir=$WORK/$name-$role
+  mkdir -p "$dir"
+  # RUST_LOG: warnings only, except the start-up lines of the binary itself
+  # (the `listening on` line): no per-request or per-delivery log on the hot path.
+  (
+    cd "$dir" && exec env \
+      WEBHOOKS__SERVER__BIND=127.0.0.1:0 \
+      WEBHOOKS__DATABASE__URL="$DB_URL" \
+      WEBHOOKS__AUTH__SERVICE_TOKEN="$SERVICE_TOKEN" \
+      WEBHOOKS__SECRETS__ENCRYPTION_KEY="$ENCRYPTION_KEY" \
+      WEBHOOKS__DELIVERY__ALLOW_NETWORKS=127.0.0.0/8 \
+      RUST_LOG=warn,okaya_webhooks=info \
+      "$BIN" serve --role "$role" >"$dir/stdout" 2>"$dir/stderr"
+  ) &
+  SVC_PID=$!
+  PIDS+=("$SVC_PID")
+  SVC_ADDR=
+  SVC_KEY=
+  for _ in $(seq 1 600); do
+    SVC_ADDR=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$dir/stderr" 2>/dev/null | head -n1 | sed 's/listening on //') || true
+    [ -n "$SVC_ADDR" ] && break
+    if ! kill -0 "$SVC_PID" 2>/dev/null; then
+      cat "$dir/stderr" >&2
+      echo "bench: the service ($role) exited at start" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  if [ -z "$SVC_ADDR" ]; then
+    echo "bench: no 'listening on' line within 60 s" >&2
+    return 1
+  fi
+  if [ "$role" != worker ]; then
+    for _ in $(seq 1 50); do
+      SVC_KEY=$(awk '$1 == "API" && $2 == "key" {print $3}' "$dir/stdout") || true
+      [ -n "$SVC_KEY" ] && break
+      sleep 0.1
+    done
+    [ -n "$SVC_KEY" ] || { echo "bench: no demo API key printed" >&2; return 1; }
+  fi
+}
+
+# Warnings and errors the service logged in a scenario.
+log_problems() {
+  local dir
+  for dir in "$WORK"/"$1"-*; do
+    local n
+    n=$(grep -cE ' (WARN|ERROR) ' "$dir/stderr" 2>/dev/null) || true
+    if [ "${n:-0}" -gt 0 ]; then
+      log "$(basename "$dir"): $n warning/error lines in the service log, first:"
+      grep -m3 -E ' (WARN|ERROR) ' "$dir/stderr" | cut -c1-300 >&2
+    fi
+  done
+}
+
+finish_scenario() {
+  local name=$1
+  shift
+  local pid
+  for pid in "$@"; do stop_pid "$pid"; done
+  log_problems "$name"
+  [ -n "$DB_NAME" ] && drop_database "$DB_NAME"
+  return 0
+}
+
+common_args() {
+  local args=(--backend "$BACKEND" --run "$1")
+  shift
+  local pid
+  for pid in "$@"; do args+=(--pid "$pid"); done
+  [ -n "$DB_NAME" ] && args+=(--pg-database "$DB_NAME")
+  echo "${args[@]}"
+}
+
+# Profiles the machine with perf while "$@" runs, and reports the samples of
+# the service and of the benchmark database's PostgreSQL backends (a
+# system-wide record, so that threads started during the run count too);
+# writes docs/benchmarks/profile-<backend>-<name>.txt.
+with_profile() {
+  local name=$1
+  shift
+  if [ "$PROFILE" != 1 ] || ! command -v perf >/dev/null; then
+    "$@"
+    return
+  fi
+  perf record -e cpu-clock -F 999 -a -g -o "$WORK/perf-$name.data" >/dev/null 2>&1 &
+  local perf=$!
+  "$@" || true
+  local pids=$SVC_PID
+  if [ -n "$DB_NAME" ]; then
+    local pg
+    for pg in $(pgrep -f " $DB_NAME " || true); do pids="$pids,$pg"; done
+  fi
+  kill -INT "$perf" 2>/dev/null || true
+  wait "$perf" || true
+  mkdir -p docs/benchmarks
+  {
+    echo "# perf record -e cpu-clock -F 999 -a -g, during one extra run of scenario $name ($BACKEND)"
+    echo "# (not one of the measured runs); only samples of the service process and of the"
+    echo "# PostgreSQL backends of the benchmark database are shown (perf report --pid)."
+    echo "# Percentages are of those samples."
+    echo
+    echo "## By process and shared object"
+    perf report -i "$WORK/perf-$name.data" --pid "$pids" --no-children --percentage relative -F overhead,comm,dso \
+      --percent-limit 0.5 --stdio -g none 2>/dev/null | grep -vE '^$|^# *$|Tip:|perf.data header'
+    echo
+    echo "## By symbol (at least 0.4 %)"
+    perf report -i "$WORK/perf-$name.data" --pid "$pids" --no-children --percentage relative -F overhead,comm,dso,sym \
+      --percent-limit 0.4 --stdio -g none 2>/dev/null | grep -vE '^$|^# *$|Tip:|perf.data header' |
+      cut -c1-150 | sed 's/ *$//' | head -n 150
+  } >"docs/benchmarks/profile-$BACKEND-$name.txt" || true
+  log "profile written: docs/benchmarks/profile-$BACKEND-$name.txt"
+}
+
+run_bench() {
+  # One scenario's JSON line goes to the runs file; a failed scenario is
+  # reported and the others go on.
+  if ! "$BENCH" "$@" >>"$RUNS_FILE"; then
+    log "scenario $2 failed (see above)"
+  fi
+}
+
+scenario_api() {
+  local r=$1
+  fresh_database "api$r"
+  start_service "api$r" all
+  sleep 2
+  run_bench api $(common_args "$r" "$SVC_PID") --base "$SVC_ADDR" --key "$SVC_KEY" \
+    --group "$GROUP" --seconds "$API_SECONDS" --connections "$CONNECTIONS"
+  finish_scenario "api$r" "$SVC_PID"
+}
+
+scenario_deliver() {
+  local r=$1 name=$2 events=$3 webhooks=$4
+  shift 4
+  fresh_database "$name$r"
+  start_service "$name$r" all
+  sleep 2
+  run_bench deliver $(common_args "$r" "$SVC_PID") --base "$SVC_ADDR" --key "$SVC_KEY" \
+    --group "$GROUP" --service-token "$SERVICE_TOKEN" --scenario "$name" \
+    --events "$events" --webhooks "$webhooks" --timeout "$TIMEOUT" "$@"
+  finish_scenario "$name$r" "$SVC_PID"
+}
+
+scenario_idle() {
+  local r=$1
+  fresh_database "idle$r"
+  start_service "idle$r" all
+  sleep 2
+  run_bench idle-latency $(common_args "$r" "$SVC_PID") --base "$SVC_ADDR" --key "$SVC_KEY" \
+    --group "$GROUP" --service-token "$SERVICE_TOKEN" --events "$IDLE_EVENTS" --pause-ms 20
+  finish_scenario "idle$r" "$SVC_PID"
+}
+
+scenario_drain() {
+  local r=$1
+  fresh_database "drain$r"
+  start_service "drain$r" api
+  local api=$SVC_PID api_addr=$SVC_ADDR key=$SVC_KEY
+  sleep 2
+  local ready=$WORK/drain$r.ready
+  "$BENCH" drain $(common_args "$r" "$api") --base "$api_addr" --key "$key" \
+    --group "$GROUP" --service-token "$SERVICE_TOKEN" --events "$DRAIN_EVENTS" \
+    --publishers "$PUBLISHERS" --ready-file "$ready" --timeout "$TIMEOUT" >>"$RUNS_FILE" &
+  local bench=$!
+  local waited=0
+  while [ ! -f "$ready" ] && kill -0 "$bench" 2>/dev/null && [ "$waited" -lt 6000 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if [ -f "$ready" ]; then
+    start_service "drain$r" worker
+    echo "$SVC_PID" >"$ready.pid"
+    wait "$bench" || log "scenario drain failed"
+    finish_scenario "drain$r" "$SVC_PID" "$api"
+  else
+    log "drain: the backlog was not published"
+    stop_pid "$bench"
+    finish_scenario "drain$r" "$api"
+  fi
+}
+
+for r in $(seq 1 "$RUNS"); do
+  log "run $r of $RUNS ($BACKEND)"
+  DB_NAME=
+  run_bench ceiling --backend "$BACKEND" --run "$r" --seconds "$CEILING_SECONDS" --connections "$CONNECTIONS"
+  scenario_api "$r"
+  scenario_deliver "$r" deliver_1 "$EVENTS" 1 --publishers "$PUBLISHERS"
+  scenario_deliver "$r" rate_1000 "$((RATE * RATE_SECONDS))" 1 --rate "$RATE"
+  scenario_deliver "$r" fanout_10 "$FANOUT_EVENTS" 10 --publishers "$PUBLISHERS"
+  scenario_idle "$r"
+  scenario_drain "$r"
+done
+
+WALL=$(($(date +%s) - STARTED))
+if [ "$BACKEND" = sqlite ]; then OUT=docs/benchmarks/results-sqlite.json; else OUT=docs/benchmarks/results.json; fi
+SETTINGS=$(env | grep -E '^WEBHOOKS__' | grep -vE 'TOKEN|KEY' | sort | tr '\n' ' ' || true)
+COMMAND="${SETTINGS}scripts/bench.sh $*"
+if [ -n "${BENCH_RESULTS:-}" ]; then OUT=$BENCH_RESULTS; fi
+"$BENCH" collect --machine "$WORK/machine.json" --runs "$RUNS_FILE" --out "$OUT" \
+  --backend "$BACKEND" --command "${COMMAND% }" --wall-seconds "$WALL"
+COLLECTED=1
+
+if [ "$PROFILE" = 1 ]; then
+  # Profiles are separate runs (perf costs CPU), not part of the figures.
+  log "profiles"
+  fresh_database prof_deliver
+  start_service prof_deliver all
+  sleep 2
+  with_profile deliver_1 "$BENCH" deliver $(common_args 0 "$SVC_PID") --base "$SVC_ADDR" \
+    --key "$SVC_KEY" --group "$GROUP" --service-token "$SERVICE_TOKEN" --scenario deliver_1 \
+    --events "$EVENTS" --webhooks 1 --timeout "$TIMEOUT" --publishers "$PUBLISHERS" >/dev/null
+  finish_scenario prof_deliver "$SVC_PID"
+  fresh_database prof_api
+  start_service prof_api all
+  sleep 2
+  with_profile api "$BENCH" api $(common_args 0 "$SVC_PID") --base "$SVC_ADDR" --key "$SVC_KEY" \
+    --group "$GROUP" --seconds 10 --connections "$CONNECTIONS" >/dev/null
+  finish_scenario prof_api "$SVC_PID"
+fi
+
+if [ -z "${BENCH_RESULTS:-}" ]; then
+  "$BENCH" report --docs docs
+fi
+log "done in ${WALL}s: $OUT, docs/benchmarks.md, docs/benchmarks/*.svg"
