@@ -19,7 +19,7 @@ use webhooks_domain::{
     SealedSecret, UnixMillis, WebhookId, WebhookStatus,
 };
 
-use crate::database::{storage_error, write_transaction, Database, DbConnection};
+use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
 use crate::schema::{attempts, deliveries, events, webhooks};
 
 /// The PostgreSQL channel notified when deliveries become due now.
@@ -269,17 +269,19 @@ impl DeliveryQueue for DieselDeliveryQueue {
         now: UnixMillis,
         limit: usize,
         lease_until: UnixMillis,
+        exclude: &[WebhookId],
     ) -> Result<Vec<DeliveryJob>, RepositoryError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let exclude: Vec<String> = exclude.iter().map(|id| id.as_str().to_owned()).collect();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .db
             .run(move |connection| {
-                write_transaction(connection, |connection| {
-                    let claimed =
-                        select_due_for_claim(connection, now, limit).map_err(storage_error)?;
+                bookkeeping_transaction(connection, |connection| {
+                    let claimed = select_due_for_claim(connection, now, limit, &exclude)
+                        .map_err(storage_error)?;
                     if claimed.is_empty() {
                         return Ok(Vec::new());
                     }
@@ -347,7 +349,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
         };
         self.db
             .run(move |connection| {
-                write_transaction(connection, |connection| {
+                bookkeeping_transaction(connection, |connection| {
                     let webhook = deliveries::table
                         .filter(deliveries::id.eq(&row.delivery_id))
                         .select(deliveries::webhook_id)
@@ -384,6 +386,32 @@ impl DeliveryQueue for DieselDeliveryQueue {
                 diesel::update(
                     deliveries::table
                         .filter(deliveries::id.eq(delivery))
+                        .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
+                )
+                .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
+                .execute(connection)
+                .map(drop)
+                .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// One `UPDATE` for them all; final deliveries stay as they are.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn release_many(
+        &self,
+        deliveries: &[DeliveryId],
+        at: UnixMillis,
+    ) -> Result<(), RepositoryError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = deliveries.iter().map(|id| id.as_str().to_owned()).collect();
+        self.db
+            .run(move |connection| {
+                diesel::update(
+                    deliveries::table
+                        .filter(deliveries::id.eq_any(ids))
                         .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
                 )
                 .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
@@ -690,27 +718,61 @@ fn select_due_for_claim(
     connection: &mut DbConnection,
     now: UnixMillis,
     limit: i64,
+    exclude: &[String],
 ) -> QueryResult<Vec<String>> {
+    // The excluded webhook ids are bound one placeholder each (`$3, $4, …` on
+    // PostgreSQL, `?` on SQLite); an empty list excludes nothing.
+    let excluded = |first: usize, postgres: bool| {
+        if exclude.is_empty() {
+            return String::new();
+        }
+        let marks: Vec<String> = (0..exclude.len())
+            .map(|n| {
+                if postgres {
+                    format!("${}", first + n)
+                } else {
+                    "?".to_owned()
+                }
+            })
+            .collect();
+        format!(" AND d.webhook_id NOT IN ({})", marks.join(", "))
+    };
     let picked = match connection {
-        DbConnection::Postgres(postgres) => diesel::sql_query(
-            "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled' \
-             ORDER BY d.next_attempt_at, d.id \
-             LIMIT $2 \
-             FOR UPDATE OF d SKIP LOCKED",
-        )
-        .bind::<BigInt, _>(now.as_millis())
-        .bind::<BigInt, _>(limit)
-        .load::<ClaimedId>(postgres)?,
-        DbConnection::Sqlite(sqlite) => diesel::sql_query(
-            "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.status = 'enabled' \
-             ORDER BY d.next_attempt_at, d.id \
-             LIMIT ?",
-        )
-        .bind::<BigInt, _>(now.as_millis())
-        .bind::<BigInt, _>(limit)
-        .load::<ClaimedId>(sqlite)?,
+        DbConnection::Postgres(postgres) => {
+            let sql = format!(
+                "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled'{} \
+                 ORDER BY d.next_attempt_at, d.id \
+                 LIMIT $2 \
+                 FOR UPDATE OF d SKIP LOCKED",
+                excluded(3, true)
+            );
+            let mut query = diesel::sql_query(sql)
+                .bind::<BigInt, _>(now.as_millis())
+                .bind::<BigInt, _>(limit)
+                .into_boxed::<diesel::pg::Pg>();
+            for id in exclude {
+                query = query.bind::<diesel::sql_types::Text, _>(id.clone());
+            }
+            query.load::<ClaimedId>(postgres)?
+        }
+        DbConnection::Sqlite(sqlite) => {
+            let sql = format!(
+                "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.status = 'enabled'{} \
+                 ORDER BY d.next_attempt_at, d.id \
+                 LIMIT ?",
+                excluded(1, false)
+            );
+            // SQLite numbers `?` in order: the excluded ids come before LIMIT.
+            let mut query = diesel::sql_query(sql)
+                .bind::<BigInt, _>(now.as_millis())
+                .into_boxed::<diesel::sqlite::Sqlite>();
+            for id in exclude {
+                query = query.bind::<diesel::sql_types::Text, _>(id.clone());
+            }
+            query.bind::<BigInt, _>(limit).load::<ClaimedId>(sqlite)?
+        }
     };
     Ok(picked.into_iter().map(|row| row.id).collect())
 }

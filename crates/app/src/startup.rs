@@ -134,12 +134,12 @@ impl Services {
 /// Deliveries wait on the network, not the CPU: many per core.
 fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 32).max(64)
+    (cores * 64).max(128)
 }
 
 fn default_pool_size() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    u32::try_from(cores * 4).unwrap_or(8).clamp(4, 32)
+    u32::try_from(cores * 8).unwrap_or(16).clamp(8, 64)
 }
 
 /// The key that seals signing secrets: from configuration, or from the key

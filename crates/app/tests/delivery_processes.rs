@@ -144,8 +144,9 @@ async fn killed_mid_delivery_loses_nothing(database_url: Option<&str>) {
     let receiver = Receiver::start().await;
     let deployment = Deployment::new(database_url);
     let first = deployment.start(&[]);
-    webhook_to(&first, &receiver.url("/ok/slowish")).await;
-    let ids = publish(&first.address, 300).await;
+    // Slow answers keep most deliveries in flight or queued when the kill comes.
+    webhook_to(&first, &receiver.url("/ok/slower")).await;
+    let ids = publish(&first.address, 600).await;
     // Kill while deliveries are in flight: some arrived, most not yet.
     let deadline = Instant::now() + Duration::from_secs(60);
     while receiver.received().len() < 30 {

@@ -1,10 +1,10 @@
 //! The dispatch loop: claim due deliveries, sign, send, record, reschedule.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::delivery::{
     Attempt, DeliveryJob, EndpointHealth, NextStep, RetryPolicy, SendOutcome, SignedRequest,
@@ -39,7 +39,7 @@ impl DispatchSettings {
     pub fn for_timeout(timeout: Duration, workers: usize) -> Self {
         Self {
             workers: workers.max(1),
-            per_endpoint: 4,
+            per_endpoint: 32,
             lease: timeout + Duration::from_secs(30),
             poll_interval: Duration::from_millis(500),
             disable_after: Duration::from_secs(5 * 24 * 3600),
@@ -58,7 +58,14 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     wakeup: Wakeup,
     slots: Arc<Semaphore>,
-    per_endpoint: Mutex<HashMap<WebhookId, usize>>,
+    endpoints: Mutex<HashMap<WebhookId, EndpointState>>,
+}
+
+/// A webhook's deliveries in this process: in flight, and claimed but waiting.
+#[derive(Default)]
+struct EndpointState {
+    in_flight: usize,
+    waiting: VecDeque<DeliveryJob>,
 }
 
 impl Dispatcher {
@@ -81,80 +88,157 @@ impl Dispatcher {
             settings,
             wakeup,
             slots,
-            per_endpoint: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
         }
     }
 
     /// Runs until `shutdown` turns true, then stops claiming and waits for the
     /// deliveries in flight to finish (each is bounded by the attempt timeout).
+    ///
+    /// Each endpoint has `per_endpoint` deliveries in flight and as many
+    /// claimed ones waiting in memory for them; a worker that finishes a
+    /// delivery goes on with the next one waiting for the same endpoint. A
+    /// claim takes no more than the free workers minus what already waits,
+    /// and skips endpoints whose waiting line is half full, so a slow
+    /// endpoint holds at most its own share while the rest keeps flowing.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(workers = self.settings.workers, "delivery workers started");
         while !*shutdown.borrow() {
-            let free = self.slots.available_permits();
+            let (saturated, waiting) = self.saturation();
+            let free = self.slots.available_permits().saturating_sub(waiting);
             if free == 0 {
-                // Every slot busy: wait for one to free up (or for shutdown).
+                // Every worker busy or spoken for: wait for one to finish.
                 tokio::select! {
-                    permit = self.slots.acquire() => drop(permit),
+                    _ = self.wakeup.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
             let now = self.clock.now();
             let lease_until = now.plus_millis(millis(self.settings.lease));
-            let jobs = match self.queue.claim_due(now, free, lease_until).await {
+            let limit = free.min(self.settings.per_endpoint.max(1) * 2);
+            let jobs = match self
+                .queue
+                .claim_due(now, limit, lease_until, &saturated)
+                .await
+            {
                 Ok(jobs) => jobs,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot claim deliveries; retrying");
                     Vec::new()
                 }
             };
-            if jobs.is_empty() {
-                tokio::select! {
-                    _ = self.wakeup.notified() => {}
-                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
             let claimed = jobs.len();
+            let mut surplus = Vec::new();
             for job in jobs {
-                self.start(job).await;
+                if let Some(job) = self.start(job) {
+                    surplus.push(job.delivery_id);
+                }
             }
-            // A full batch means more may be due: claim again at once.
-            if claimed < free {
+            if !surplus.is_empty() {
+                let at = self
+                    .clock
+                    .now()
+                    .plus_millis(millis(self.settings.busy_backoff));
+                if let Err(err) = self.queue.release_many(&surplus, at).await {
+                    // Their leases run out by themselves; nothing is lost.
+                    tracing::warn!(error = %err, "cannot release deliveries");
+                }
+            }
+            // A full batch that all started means more may be due: claim
+            // again at once. Otherwise wait for new work, a finished
+            // delivery, or the safety-net poll.
+            if claimed < limit || !surplus.is_empty() {
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
                     _ = tokio::time::sleep(self.settings.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
             }
+        }
+        // Claimed deliveries still waiting go back to the queue, due now for
+        // the other processes; those in flight finish.
+        let waiting: Vec<_> = {
+            let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+            endpoints
+                .values_mut()
+                .flat_map(|state| state.waiting.drain(..))
+                .map(|job| job.delivery_id)
+                .collect()
+        };
+        if let Err(err) = self.queue.release_many(&waiting, self.clock.now()).await {
+            tracing::warn!(error = %err, "cannot release waiting deliveries; their leases will expire");
         }
         let all = u32::try_from(self.settings.workers).unwrap_or(u32::MAX);
         let _drained = self.slots.acquire_many(all).await;
         tracing::info!("delivery workers stopped; nothing in flight");
     }
 
-    /// Hands a claimed job to a task of its own, or back to the queue when
-    /// its endpoint already has its share in flight.
-    async fn start(self: &Arc<Self>, job: DeliveryJob) {
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            self.release(&job).await;
-            return;
-        };
-        if !self.enter_endpoint(&job.webhook_id) {
-            self.release(&job).await;
-            return;
+    /// The endpoints not to claim for (their waiting line is half full or
+    /// more), and how many claimed deliveries wait in all.
+    fn saturation(&self) -> (Vec<WebhookId>, usize) {
+        let endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let half = self.settings.per_endpoint.div_ceil(2);
+        let saturated = endpoints
+            .iter()
+            .filter(|(_, state)| {
+                state.in_flight >= self.settings.per_endpoint && state.waiting.len() >= half
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let waiting = endpoints.values().map(|state| state.waiting.len()).sum();
+        (saturated, waiting)
+    }
+
+    /// Starts a claimed job on a worker of its own, or queues it behind its
+    /// endpoint's deliveries in flight; hands it back when neither has room.
+    fn start(self: &Arc<Self>, job: DeliveryJob) -> Option<DeliveryJob> {
+        let cap = self.settings.per_endpoint.max(1);
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let state = endpoints.entry(job.webhook_id.clone()).or_default();
+        if state.in_flight < cap {
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                return Some(job);
+            };
+            state.in_flight += 1;
+            drop(endpoints);
+            let dispatcher = Arc::clone(self);
+            tokio::spawn(async move { dispatcher.work(job, permit).await });
+            None
+        } else if state.waiting.len() < cap {
+            state.waiting.push_back(job);
+            None
+        } else {
+            Some(job)
         }
-        let dispatcher = Arc::clone(self);
+    }
+
+    /// A worker: delivers its job, then the next ones waiting for the same
+    /// endpoint, then frees its slot and wakes the claim loop.
+    async fn work(self: Arc<Self>, mut job: DeliveryJob, permit: OwnedSemaphorePermit) {
         let in_flight = metrics::gauge!("webhooks_deliveries_in_flight");
         in_flight.increment(1.0);
-        tokio::spawn(async move {
+        loop {
             let webhook = job.webhook_id.clone();
-            dispatcher.deliver(job).await;
-            dispatcher.leave_endpoint(&webhook);
-            in_flight.decrement(1.0);
-            drop(permit);
-        });
+            self.deliver(job).await;
+            let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(state) = endpoints.get_mut(&webhook) else {
+                break;
+            };
+            if let Some(next) = state.waiting.pop_front() {
+                job = next;
+                continue;
+            }
+            state.in_flight = state.in_flight.saturating_sub(1);
+            if state.in_flight == 0 {
+                endpoints.remove(&webhook);
+            }
+            break;
+        }
+        in_flight.decrement(1.0);
+        drop(permit);
+        self.wakeup.notify();
     }
 
     async fn release(&self, job: &DeliveryJob) {
@@ -165,26 +249,6 @@ impl Dispatcher {
         if let Err(err) = self.queue.release(&job.delivery_id, at).await {
             // The lease expires by itself; nothing is lost.
             tracing::warn!(delivery = %job.delivery_id, error = %err, "cannot release a delivery");
-        }
-    }
-
-    fn enter_endpoint(&self, webhook: &WebhookId) -> bool {
-        let mut counts = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(webhook.clone()).or_insert(0);
-        if *count >= self.settings.per_endpoint {
-            return false;
-        }
-        *count += 1;
-        true
-    }
-
-    fn leave_endpoint(&self, webhook: &WebhookId) {
-        let mut counts = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = counts.get_mut(webhook) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(webhook);
-            }
         }
     }
 

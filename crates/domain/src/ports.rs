@@ -87,15 +87,18 @@ pub trait EventStore: Send + Sync {
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
     /// Claims up to `limit` pending deliveries due at `now`, oldest due first,
-    /// and hides them from other claims until `lease_until`; a claim whose
-    /// worker dies is thus due again then. Concurrent callers (any number of
-    /// processes) never get the same delivery while its lease runs.
+    /// leaving out those of the webhooks in `exclude` (the caller's saturated
+    /// endpoints), and hides them from other claims until `lease_until`; a
+    /// claim whose worker dies is thus due again then. Concurrent callers
+    /// (any number of processes) never get the same delivery while its lease
+    /// runs.
     /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
     async fn claim_due(
         &self,
         now: UnixMillis,
         limit: usize,
         lease_until: UnixMillis,
+        exclude: &[WebhookId],
     ) -> Result<Vec<DeliveryJob>, RepositoryError>;
 
     /// In one transaction: stores the attempt, moves the delivery to `next`,
@@ -112,6 +115,14 @@ pub trait DeliveryQueue: Send + Sync {
     /// (endpoint busy, rate limited, shutting down).
     /// Errors: [`RepositoryError::Unavailable`].
     async fn release(&self, delivery: &DeliveryId, at: UnixMillis) -> Result<(), RepositoryError>;
+
+    /// [`DeliveryQueue::release`] for many deliveries in one statement.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn release_many(
+        &self,
+        deliveries: &[DeliveryId],
+        at: UnixMillis,
+    ) -> Result<(), RepositoryError>;
 
     /// Takes one slot of the webhook's rate limit in the one-second window
     /// `second` (Unix seconds), shared by every process; `false` when the

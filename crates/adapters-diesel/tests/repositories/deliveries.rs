@@ -33,6 +33,8 @@ on_both_backends!(
     an_attempt_of_a_deleted_delivery_is_ignored,
     release_makes_a_claimed_delivery_due_at_the_given_time,
     release_leaves_a_final_delivery_alone,
+    a_claim_skips_the_excluded_webhooks,
+    release_many_makes_claimed_deliveries_due_again,
     rate_slots_allow_n_per_second_and_start_over_the_next,
     concurrent_rate_slots_never_overbook_a_second,
     list_is_newest_first_and_pages_with_a_cursor,
@@ -64,7 +66,7 @@ async fn claim_due_takes_only_due_deliveries_oldest_due_first(db: &Database) {
     let _later = deliver(db, &receiver, 9_000).await;
 
     let jobs = queue(db)
-        .claim_due(UnixMillis(5_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(5_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
 
@@ -78,14 +80,16 @@ async fn claim_due_takes_at_most_the_limit(db: &Database) {
         due.push(deliver(db, &receiver, at * 1_000).await);
     }
     let queue = queue(db);
-    let claim = || queue.claim_due(UnixMillis(10_000), 2, LONG_LEASE);
+    let claim = || queue.claim_due(UnixMillis(10_000), 2, LONG_LEASE, &[]);
 
     assert_eq!(job_ids(&claim().await.unwrap()), due[0..2]);
     assert_eq!(job_ids(&claim().await.unwrap()), due[2..4]);
     assert_eq!(job_ids(&claim().await.unwrap()), due[4..5]);
     assert_eq!(claim().await, Ok(vec![]));
     assert_eq!(
-        queue.claim_due(UnixMillis(10_000), 0, LONG_LEASE).await,
+        queue
+            .claim_due(UnixMillis(10_000), 0, LONG_LEASE, &[])
+            .await,
         Ok(vec![])
     );
 }
@@ -96,20 +100,20 @@ async fn a_claim_hides_its_deliveries_until_the_lease_ends(db: &Database) {
     let queue = queue(db);
 
     let claimed = queue
-        .claim_due(UnixMillis(2_000), 10, UnixMillis(32_000))
+        .claim_due(UnixMillis(2_000), 10, UnixMillis(32_000), &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&claimed), vec![delivery.clone()]);
     assert_eq!(
         queue
-            .claim_due(UnixMillis(31_999), 10, UnixMillis(61_999))
+            .claim_due(UnixMillis(31_999), 10, UnixMillis(61_999), &[])
             .await,
         Ok(vec![])
     );
 
     // The worker died: once the lease ends, the delivery is due again.
     let again = queue
-        .claim_due(UnixMillis(32_000), 10, UnixMillis(62_000))
+        .claim_due(UnixMillis(32_000), 10, UnixMillis(62_000), &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&again), vec![delivery]);
@@ -128,7 +132,7 @@ async fn claim_due_carries_what_sending_needs(db: &Database) {
         .unwrap();
 
     let jobs = queue(db)
-        .claim_due(UnixMillis(2_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(2_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
 
@@ -158,14 +162,16 @@ async fn deliveries_of_disabled_webhooks_are_not_claimed(db: &Database) {
     let queue = queue(db);
 
     assert_eq!(
-        queue.claim_due(UnixMillis(2_000), 10, LONG_LEASE).await,
+        queue
+            .claim_due(UnixMillis(2_000), 10, LONG_LEASE, &[])
+            .await,
         Ok(vec![])
     );
 
     sleeper.status = WebhookStatus::Enabled;
     assert_eq!(webhooks(db).update(&sleeper).await, Ok(true));
     let jobs = queue
-        .claim_due(UnixMillis(2_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(2_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&jobs), vec![delivery]);
@@ -191,7 +197,7 @@ async fn concurrent_claimers_never_share_a_delivery(db: &Database) {
             let mut claimed = Vec::new();
             loop {
                 let jobs = queue
-                    .claim_due(UnixMillis(5_000), 7, LONG_LEASE)
+                    .claim_due(UnixMillis(5_000), 7, LONG_LEASE, &[])
                     .await
                     .unwrap();
                 if jobs.is_empty() {
@@ -235,12 +241,12 @@ async fn a_claimed_row_that_no_longer_parses_does_not_block_the_others(
     let queue = queue(db);
 
     let jobs = queue
-        .claim_due(UnixMillis(5_000), 1, UnixMillis(60_000))
+        .claim_due(UnixMillis(5_000), 1, UnixMillis(60_000), &[])
         .await
         .unwrap();
     assert_eq!(jobs, vec![]);
     let jobs = queue
-        .claim_due(UnixMillis(5_000), 1, UnixMillis(60_000))
+        .claim_due(UnixMillis(5_000), 1, UnixMillis(60_000), &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&jobs), vec![fine]);
@@ -281,7 +287,7 @@ async fn a_successful_attempt_ends_the_delivery(db: &Database) {
     let delivery = deliver(db, &receiver, 1_000).await;
     let queue = queue(db);
     queue
-        .claim_due(UnixMillis(1_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     let mut made = attempt(&delivery, 1, 2_000, Some(200));
@@ -299,7 +305,7 @@ async fn a_successful_attempt_ends_the_delivery(db: &Database) {
     assert_eq!(detail.delivery.updated_at, UnixMillis(2_000));
     assert_eq!(detail.attempts, vec![made]);
     assert_eq!(
-        queue.claim_due(LONG_LEASE, 10, LONG_LEASE).await,
+        queue.claim_due(LONG_LEASE, 10, LONG_LEASE, &[]).await,
         Ok(vec![])
     );
 }
@@ -326,11 +332,13 @@ async fn a_failed_attempt_with_a_retry_reschedules_the_delivery(db: &Database) {
     assert_eq!(detail.delivery.next_attempt_at, Some(UnixMillis(7_000)));
     assert_eq!(detail.attempts, vec![made]);
     assert_eq!(
-        queue.claim_due(UnixMillis(6_999), 10, LONG_LEASE).await,
+        queue
+            .claim_due(UnixMillis(6_999), 10, LONG_LEASE, &[])
+            .await,
         Ok(vec![])
     );
     let retried = queue
-        .claim_due(UnixMillis(7_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(7_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&retried), vec![delivery]);
@@ -355,7 +363,7 @@ async fn a_final_failure_fails_the_delivery(db: &Database) {
     assert_eq!(detail.delivery.status, DeliveryStatus::Failed);
     assert_eq!(detail.delivery.next_attempt_at, None);
     assert_eq!(
-        queue.claim_due(LONG_LEASE, 10, LONG_LEASE).await,
+        queue.claim_due(LONG_LEASE, 10, LONG_LEASE, &[]).await,
         Ok(vec![])
     );
 }
@@ -494,23 +502,75 @@ async fn an_attempt_of_a_deleted_delivery_is_ignored(db: &Database) {
 
 // ---- release and rate slots ------------------------------------------------
 
+async fn a_claim_skips_the_excluded_webhooks(db: &Database) {
+    let busy = receiver(db, 41).await;
+    let other = receiver_in(db, &busy, 2_000).await;
+    let busy_delivery = deliver(db, &busy, 1_000).await;
+    let other_delivery = deliver(db, &other, 1_000).await;
+    let queue = queue(db);
+
+    let jobs = queue
+        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, std::slice::from_ref(&busy.id))
+        .await
+        .unwrap();
+    assert_eq!(job_ids(&jobs), vec![other_delivery]);
+    let jobs = queue
+        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, &[])
+        .await
+        .unwrap();
+    assert_eq!(job_ids(&jobs), vec![busy_delivery]);
+}
+
+async fn release_many_makes_claimed_deliveries_due_again(db: &Database) {
+    let receiver = receiver(db, 42).await;
+    let first = deliver(db, &receiver, 1_000).await;
+    let second = deliver(db, &receiver, 1_000).await;
+    let queue = queue(db);
+    queue
+        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, &[])
+        .await
+        .unwrap();
+
+    queue
+        .release_many(&[first.clone(), second.clone()], UnixMillis(3_000))
+        .await
+        .unwrap();
+    queue.release_many(&[], UnixMillis(3_000)).await.unwrap();
+
+    assert_eq!(
+        queue.claim_due(UnixMillis(2_999), 10, LONG_LEASE, &[]).await,
+        Ok(vec![])
+    );
+    let jobs = queue
+        .claim_due(UnixMillis(3_000), 10, LONG_LEASE, &[])
+        .await
+        .unwrap();
+    let mut ids = job_ids(&jobs);
+    ids.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
 async fn release_makes_a_claimed_delivery_due_at_the_given_time(db: &Database) {
     let receiver = receiver(db, 15).await;
     let delivery = deliver(db, &receiver, 1_000).await;
     let queue = queue(db);
     queue
-        .claim_due(UnixMillis(1_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
 
     queue.release(&delivery, UnixMillis(5_000)).await.unwrap();
 
     assert_eq!(
-        queue.claim_due(UnixMillis(4_999), 10, LONG_LEASE).await,
+        queue
+            .claim_due(UnixMillis(4_999), 10, LONG_LEASE, &[])
+            .await,
         Ok(vec![])
     );
     let jobs = queue
-        .claim_due(UnixMillis(5_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(5_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&jobs), vec![delivery.clone()]);
@@ -712,7 +772,7 @@ async fn requeue_makes_any_delivery_of_the_webhook_due_now(db: &Database) {
     assert_eq!(detail.delivery.next_attempt_at, Some(UnixMillis(70_000)));
     assert_eq!(detail.delivery.updated_at, UnixMillis(70_000));
     let jobs = queue
-        .claim_due(UnixMillis(70_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(70_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     assert_eq!(job_ids(&jobs), vec![delivery]);
@@ -749,7 +809,7 @@ async fn requeue_failed_since_requeues_the_failed_deliveries_created_since(db: &
     );
 
     let jobs = queue
-        .claim_due(UnixMillis(90_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(90_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -824,7 +884,7 @@ async fn rotate_secret_keeps_the_previous_secret_signing_until_it_expires(db: &D
     let delivery = deliver(db, &receiver, 1_000).await;
     let queue = queue(db);
     let during_grace = queue
-        .claim_due(UnixMillis(20_000), 10, UnixMillis(50_000))
+        .claim_due(UnixMillis(20_000), 10, UnixMillis(50_000), &[])
         .await
         .unwrap();
     assert_eq!(during_grace[0].secret, replacement);
@@ -835,7 +895,7 @@ async fn rotate_secret_keeps_the_previous_secret_signing_until_it_expires(db: &D
 
     queue.release(&delivery, UnixMillis(50_000)).await.unwrap();
     let after_grace = queue
-        .claim_due(UnixMillis(50_000), 10, LONG_LEASE)
+        .claim_due(UnixMillis(50_000), 10, LONG_LEASE, &[])
         .await
         .unwrap();
     assert_eq!(after_grace[0].secret, replacement);

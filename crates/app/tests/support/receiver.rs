@@ -1,6 +1,6 @@
 //! A webhook receiver on a loopback port for the tests: it records every
 //! request (path, headers, body, arrival time) and answers by path:
-//! - `/ok…`: 200 (`/ok/slowish…` after 20 ms)
+//! - `/ok…`: 200 (`/ok/slowish…` after 20 ms, `/ok/slower…` after 200 ms)
 //! - `/fail…`: 500
 //! - `/gone…`: 410
 //! - `/slow…`: answers after 30 s (longer than any test timeout)
@@ -146,7 +146,10 @@ async fn answer(req: HttpRequest, body: web::Bytes, log: web::Data<Mutex<Log>>) 
         *seen += 1;
         *seen
     };
-    if path.starts_with("/ok/slowish") {
+    if path.starts_with("/ok/slower") {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        HttpResponse::Ok().body("thanks")
+    } else if path.starts_with("/ok/slowish") {
         tokio::time::sleep(Duration::from_millis(20)).await;
         HttpResponse::Ok().body("thanks")
     } else if path.starts_with("/ok") {
