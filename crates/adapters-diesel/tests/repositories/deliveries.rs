@@ -510,7 +510,12 @@ async fn a_claim_skips_the_excluded_webhooks(db: &Database) {
     let queue = queue(db);
 
     let jobs = queue
-        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, std::slice::from_ref(&busy.id))
+        .claim_due(
+            UnixMillis(1_000),
+            10,
+            LONG_LEASE,
+            std::slice::from_ref(&busy.id),
+        )
         .await
         .unwrap();
     assert_eq!(job_ids(&jobs), vec![other_delivery]);
@@ -538,7 +543,9 @@ async fn release_many_makes_claimed_deliveries_due_again(db: &Database) {
     queue.release_many(&[], UnixMillis(3_000)).await.unwrap();
 
     assert_eq!(
-        queue.claim_due(UnixMillis(2_999), 10, LONG_LEASE, &[]).await,
+        queue
+            .claim_due(UnixMillis(2_999), 10, LONG_LEASE, &[])
+            .await,
         Ok(vec![])
     );
     let jobs = queue
