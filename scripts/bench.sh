@@ -71,10 +71,22 @@ if [ "$BUILD" = 1 ]; then
   log "building (release)"
   cargo build --release -p okaya-webhooks --bin okaya-webhooks --example bench
 fi
-BIN=$ROOT/target/release/okaya-webhooks
-BENCH=$ROOT/target/release/examples/bench
-
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/okaya-bench.XXXXXX")
+# Copies, so that a build by someone else during the run changes nothing.
+mkdir -p "$WORK/bin"
+cp "$ROOT/target/release/okaya-webhooks" "$ROOT/target/release/examples/bench" "$WORK/bin/"
+BIN=$WORK/bin/okaya-webhooks
+BENCH=$WORK/bin/bench
+# Which source the binaries were built from (the commit, plus any uncommitted
+# changes in the work tree at build time).
+BUILD_INFO=$ROOT/target/release/examples/bench.build-info
+if [ "$BUILD" = 1 ]; then
+  {
+    git rev-parse HEAD 2>/dev/null || echo unknown
+    git status --porcelain --untracked-files=no 2>/dev/null | awk '{print $NF}'
+  } >"$BUILD_INFO"
+fi
+export BENCH_BUILD_INFO=$BUILD_INFO
 # The raw runs stay outside $WORK, so that a failure late in the run
 # leaves them behind (the script says where).
 RUNS_FILE=$(mktemp --suffix=.jsonl "${TMPDIR:-/tmp}/okaya-bench-runs-$BACKEND.XXXXXX")
@@ -370,4 +382,4 @@ fi
 if [ -z "${BENCH_RESULTS:-}" ]; then
   "$BENCH" report --docs docs
 fi
-log "done in ${WALL}s: $OUT, docs/benchmarks.md, docs/benchmarks/*.svg"
+if [ -n "${BENCH_RESULTS:-}" ]; then log "done in ${WALL}s: $OUT"; else log "done in ${WALL}s: $OUT, docs/benchmarks.md, docs/benchmarks/*.svg"; fi

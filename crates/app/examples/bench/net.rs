@@ -177,7 +177,9 @@ impl HttpClient {
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(max_connections)
-            .pool_idle_timeout(Duration::from_secs(120))
+            // Below the service's keep-alive (actix: 5 s), so that the
+            // client never sends on a connection the server is closing.
+            .pool_idle_timeout(Duration::from_secs(3))
             .build(connector);
         HttpClient {
             client,

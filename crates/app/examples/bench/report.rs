@@ -35,13 +35,26 @@ pub fn machine(pg_url: Option<&str>) -> Value {
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
         .map(|v| v.trim_matches('"').to_owned());
     let postgres = pg_url.and_then(|url| run_text("psql", &[url, "-tAc", "select version()"]));
-    // Others may be editing the tree: the binary was built from the commit
-    // plus these uncommitted changes.
-    let modified: Vec<String> = run_text("git", &["status", "--porcelain", "--untracked-files=no"])
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.get(3..).unwrap_or(l).to_owned())
-        .collect();
+    // Others may be editing the tree: the binaries were built from the
+    // commit plus these uncommitted changes, as scripts/bench.sh noted at
+    // build time (else: the work tree now).
+    let build_info = std::env::var("BENCH_BUILD_INFO")
+        .ok()
+        .and_then(|path| std::fs::read_to_string(path).ok());
+    let (commit, modified): (Option<String>, Vec<String>) = match build_info {
+        Some(info) => {
+            let mut lines = info.lines().map(str::to_owned);
+            (lines.next(), lines.filter(|l| !l.is_empty()).collect())
+        }
+        None => (
+            run_text("git", &["rev-parse", "HEAD"]),
+            run_text("git", &["status", "--porcelain", "--untracked-files=no"])
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+                .collect(),
+        ),
+    };
     json!({
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "cpu_model": cpu_model,
@@ -50,7 +63,7 @@ pub fn machine(pg_url: Option<&str>) -> Value {
         "os": os,
         "postgres": postgres,
         "rustc": run_text("rustc", &["--version"]),
-        "git_commit": run_text("git", &["rev-parse", "HEAD"]),
+        "git_commit": commit,
         "git_modified_tracked_files": modified,
         "date_utc": run_text("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
         "loadavg_at_start": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
@@ -154,15 +167,10 @@ impl Unit {
             Unit::CpuMs => "CPU-ms/op",
         }
     }
-
-    /// Bigger is better?
-    fn higher_better(self) -> bool {
-        matches!(self, Unit::PerSecond | Unit::Share)
-    }
 }
 
 fn thousands(v: f64) -> String {
-    let n = v as i64;
+    let n = v.round() as i64;
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -668,7 +676,10 @@ fn table(out: &mut String, results: &Value, compare: Option<&Value>) {
         "| figure | min | median | max | n | target | met? | Svix (reference) |"
     );
     if compare.is_some() {
-        let _ = write!(out, " PostgreSQL median | within 2× of PostgreSQL? |");
+        let _ = write!(
+            out,
+            " PostgreSQL median | SQLite ÷ PostgreSQL (within 2×?) |"
+        );
     }
     out.push('\n');
     let _ = write!(
@@ -679,7 +690,13 @@ fn table(out: &mut String, results: &Value, compare: Option<&Value>) {
         let _ = write!(out, " ---: | --- |");
     }
     out.push('\n');
+    let sqlite = results["backend"] == "sqlite";
     for figure in figures() {
+        if sqlite && figure.name.starts_with("CPU-ms per op, PostgreSQL") {
+            continue;
+        }
+        // How busy the machine was is context, not a figure to compare.
+        let context = figure.name.starts_with("Machine busy") || figure.name.starts_with('…');
         let unit = figure.unit;
         let suffix = match unit {
             Unit::PerSecond | Unit::Count | Unit::Share => "",
@@ -727,7 +744,7 @@ fn table(out: &mut String, results: &Value, compare: Option<&Value>) {
             met,
             figure.reference.unwrap_or("")
         );
-        if let Some(pg) = compare {
+        if let Some(pg) = compare.filter(|_| !context) {
             match figure_stats(&figure, pg) {
                 Some((_, pg_median, _, _)) => {
                     let within = match unit {
@@ -735,14 +752,10 @@ fn table(out: &mut String, results: &Value, compare: Option<&Value>) {
                         Unit::Ms | Unit::MiB | Unit::CpuMs => Some(median <= pg_median * 2.0),
                         Unit::Count => None,
                     };
-                    let ratio = if unit.higher_better() {
-                        pg_median / median
-                    } else {
-                        median / pg_median
-                    };
+                    let ratio = median / pg_median;
                     let verdict = match within {
-                        Some(true) => format!("yes ({ratio:.2}×)"),
-                        Some(false) => format!("**no** ({ratio:.2}×)"),
+                        Some(true) => format!("{ratio:.2}× (yes)"),
+                        Some(false) => format!("{ratio:.2}× (**no**)"),
                         None => String::new(),
                     };
                     let _ = write!(out, " {} | {} |", unit.format(pg_median), verdict);
@@ -751,6 +764,9 @@ fn table(out: &mut String, results: &Value, compare: Option<&Value>) {
                     let _ = write!(out, " – | |");
                 }
             }
+        }
+        if context && compare.is_some() {
+            out.push_str(" | |");
         }
         out.push('\n');
     }
@@ -862,7 +878,9 @@ fn chart(
     };
     for tick in ticks {
         let ty = y(tick);
-        let label = if tick >= 1000.0 {
+        let label = if tick == 0.0 {
+            "0".to_owned()
+        } else if tick >= 1000.0 {
             thousands(tick)
         } else if tick >= 1.0 {
             format!("{tick}")
