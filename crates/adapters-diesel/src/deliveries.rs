@@ -380,20 +380,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
     /// stays final.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn release(&self, delivery: &DeliveryId, at: UnixMillis) -> Result<(), RepositoryError> {
-        let delivery = delivery.as_str().to_owned();
-        self.db
-            .run(move |connection| {
-                diesel::update(
-                    deliveries::table
-                        .filter(deliveries::id.eq(delivery))
-                        .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
-                )
-                .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
-                .execute(connection)
-                .map(drop)
-                .map_err(storage_error)
-            })
-            .await
+        self.release_many(std::slice::from_ref(delivery), at).await
     }
 
     /// One `UPDATE` for them all; final deliveries stay as they are.
