@@ -6,17 +6,21 @@
 //! the claim's lease, so the claimed delivery is hidden from other claims
 //! while it is being sent, and due again if its worker dies.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
+use diesel::backend::Backend;
 use diesel::connection::SimpleConnection;
 use diesel::dsl::{case_when, count_star, min};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
 use webhooks_domain::{
-    Attempt, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue, DeliveryStatus,
-    EndpointHealth, Event, EventId, GroupId, NextStep, QueueDepth, RateLimit, RepositoryError,
-    SealedSecret, UnixMillis, WebhookId, WebhookStatus,
+    Attempt, AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
+    DeliveryStatus, EndpointHealth, Event, EventId, GroupId, NextStep, QueueDepth, RateLimit,
+    RepositoryError, SealedSecret, UnixMillis, WebhookId, WebhookStatus,
 };
 
 use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
@@ -326,51 +330,26 @@ impl DeliveryQueue for DieselDeliveryQueue {
         Ok(jobs)
     }
 
-    /// One write transaction: stores the attempt (a second record of the same
-    /// attempt number, say after a lease ran out mid-send, keeps the first),
-    /// sets the delivery's attempt count, status and next attempt, and applies
-    /// `health` to its webhook: `Healthy` ends the failure streak; `Failing`
-    /// starts one at the attempt unless one runs, and disables the webhook
-    /// when the streak began at or before `disable_if_failing_since`; `Gone`
-    /// disables it; `Unchanged` leaves it as it is. A delivery deleted meanwhile (with its webhook) leaves
-    /// nothing to record.
+    /// One write transaction for the whole batch, in a constant number of
+    /// statements: stores the attempts (a second record of the same attempt
+    /// number, say after a lease ran out mid-send, keeps the first), sets
+    /// each delivery's attempt count, status and next attempt (the last
+    /// record of a delivery wins), and applies each `health` to its webhook
+    /// in order: `Healthy` ends the failure streak; `Failing` starts one at
+    /// the attempt unless one runs, and disables the webhook when the streak
+    /// began at or before `disable_if_failing_since`; `Gone` disables it;
+    /// `Unchanged` leaves it as it is. A delivery deleted meanwhile (with its
+    /// webhook) leaves nothing to record.
     /// Errors: [`RepositoryError::Unavailable`].
-    async fn record_attempt(
-        &self,
-        attempt: &Attempt,
-        next: NextStep,
-        health: EndpointHealth,
-    ) -> Result<(), RepositoryError> {
-        let row = AttemptRow::from_attempt(attempt);
-        let (status, next_attempt_at) = match next {
-            NextStep::Succeeded => (DeliveryStatus::Succeeded, None),
-            NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(at.as_millis())),
-            NextStep::Failed => (DeliveryStatus::Failed, None),
-        };
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), RepositoryError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let records = records.to_vec();
         self.db
             .run(move |connection| {
                 bookkeeping_transaction(connection, |connection| {
-                    let webhook = deliveries::table
-                        .filter(deliveries::id.eq(&row.delivery_id))
-                        .select(deliveries::webhook_id)
-                        .first::<String>(connection)
-                        .optional()
-                        .map_err(storage_error)?;
-                    let Some(webhook) = webhook else {
-                        return Ok(());
-                    };
-                    insert_attempt_once(connection, &row).map_err(storage_error)?;
-                    diesel::update(deliveries::table.filter(deliveries::id.eq(&row.delivery_id)))
-                        .set((
-                            deliveries::status.eq(status.as_str()),
-                            deliveries::attempt_count.eq(row.number),
-                            deliveries::next_attempt_at.eq(next_attempt_at),
-                            deliveries::updated_at.eq(row.attempted_at),
-                        ))
-                        .execute(connection)
-                        .map_err(storage_error)?;
-                    apply_health(connection, &webhook, health, row.attempted_at)
-                        .map_err(storage_error)
+                    record_batch(connection, &records).map_err(storage_error)
                 })
             })
             .await
@@ -625,6 +604,191 @@ fn due_again(now: UnixMillis) -> DueAgain {
     )
 }
 
+/// The statements of [`DeliveryQueue::record_attempts`], in its transaction.
+fn record_batch(connection: &mut DbConnection, records: &[AttemptRecord]) -> QueryResult<()> {
+    let ids: Vec<&str> = records
+        .iter()
+        .map(|record| record.attempt.delivery_id.as_str())
+        .collect();
+    let webhook_of: HashMap<String, String> = deliveries::table
+        .filter(deliveries::id.eq_any(&ids))
+        .select((deliveries::id, deliveries::webhook_id))
+        .load::<(String, String)>(connection)?
+        .into_iter()
+        .collect();
+    let records: Vec<(&AttemptRecord, &str)> = records
+        .iter()
+        .filter_map(|record| {
+            let webhook = webhook_of.get(record.attempt.delivery_id.as_str())?;
+            Some((record, webhook.as_str()))
+        })
+        .collect();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<AttemptRow> = records
+        .iter()
+        .map(|(record, _)| AttemptRow::from_attempt(&record.attempt))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        insert_attempts_once(connection, chunk)?;
+    }
+    // The last record of a delivery decides where it stands.
+    let mut outcomes: Vec<DeliveryOutcome> = Vec::with_capacity(records.len());
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    for (record, _) in &records {
+        let outcome = DeliveryOutcome::of(record);
+        match position.get(outcome.id.as_str()) {
+            Some(&at) => outcomes[at] = outcome,
+            None => {
+                position.insert(record.attempt.delivery_id.as_str(), outcomes.len());
+                outcomes.push(outcome);
+            }
+        }
+    }
+    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+        update_deliveries(connection, chunk)?;
+    }
+    // Healthy webhooks are collected and cleared in one statement; a
+    // webhook's other news applies in order after its earlier successes.
+    let mut healthy: Vec<&str> = Vec::new();
+    for (record, webhook) in &records {
+        let attempted_at = record.attempt.attempted_at.as_millis();
+        match record.health {
+            EndpointHealth::Healthy => {
+                if !healthy.contains(webhook) {
+                    healthy.push(webhook);
+                }
+            }
+            EndpointHealth::Unchanged => {}
+            health => {
+                if healthy.contains(webhook) {
+                    end_failure_streaks(connection, &healthy)?;
+                    healthy.clear();
+                }
+                apply_health(connection, webhook, health, attempted_at)?;
+            }
+        }
+    }
+    if !healthy.is_empty() {
+        end_failure_streaks(connection, &healthy)?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement: 7 bound values each stays far below the
+/// bind limits of both backends (65,535 and 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Where a delivery stands after an attempt.
+struct DeliveryOutcome {
+    id: String,
+    status: &'static str,
+    attempt_count: i64,
+    next_attempt_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl DeliveryOutcome {
+    fn of(record: &AttemptRecord) -> Self {
+        let (status, next_attempt_at) = match record.next {
+            NextStep::Succeeded => (DeliveryStatus::Succeeded, None),
+            NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(at.as_millis())),
+            NextStep::Failed => (DeliveryStatus::Failed, None),
+        };
+        Self {
+            id: record.attempt.delivery_id.as_str().to_owned(),
+            status: status.as_str(),
+            attempt_count: i64::from(record.attempt.number),
+            next_attempt_at,
+            updated_at: record.attempt.attempted_at.as_millis(),
+        }
+    }
+}
+
+/// One `UPDATE … FROM` a list of values for all the deliveries (both
+/// backends have it; SQLite since 3.33).
+fn update_deliveries(
+    connection: &mut DbConnection,
+    outcomes: &[DeliveryOutcome],
+) -> QueryResult<()> {
+    let postgres = matches!(connection, DbConnection::Postgres(_));
+    let mut next = 0;
+    let mut mark = || {
+        next += 1;
+        if postgres {
+            format!("${next}")
+        } else {
+            "?".to_owned()
+        }
+    };
+    let values: Vec<String> = outcomes
+        .iter()
+        .map(|_| {
+            format!(
+                "({}, {}, CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
+                mark(),
+                mark(),
+                mark(),
+                mark(),
+                mark()
+            )
+        })
+        .collect();
+    let sql = format!(
+        "WITH outcome(id, status, attempt_count, next_attempt_at, updated_at) AS (VALUES {}) \
+         UPDATE deliveries SET status = outcome.status, attempt_count = outcome.attempt_count, \
+         next_attempt_at = outcome.next_attempt_at, updated_at = outcome.updated_at \
+         FROM outcome WHERE deliveries.id = outcome.id",
+        values.join(", ")
+    );
+    match connection {
+        DbConnection::Postgres(postgres) => {
+            bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(postgres)
+        }
+        DbConnection::Sqlite(sqlite) => {
+            bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(sqlite)
+        }
+    }
+    .map(drop)
+}
+
+/// Binds the values of [`update_deliveries`], five per delivery, in order.
+fn bind_outcomes<'q, DB>(
+    mut query: BoxedSqlQuery<'q, DB, SqlQuery>,
+    outcomes: &[DeliveryOutcome],
+) -> BoxedSqlQuery<'q, DB, SqlQuery>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Nullable<BigInt>>,
+    String: ToSql<Text, DB>,
+    &'static str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+{
+    for outcome in outcomes {
+        query = query
+            .bind::<Text, _>(outcome.id.clone())
+            .bind::<Text, _>(outcome.status)
+            .bind::<BigInt, _>(outcome.attempt_count)
+            .bind::<Nullable<BigInt>, _>(outcome.next_attempt_at)
+            .bind::<BigInt, _>(outcome.updated_at);
+    }
+    query
+}
+
+/// A success ends the failure streaks of these webhooks; those without one
+/// are not written.
+fn end_failure_streaks(connection: &mut DbConnection, webhook_ids: &[&str]) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq_any(webhook_ids))
+            .filter(webhooks::failing_since.is_not_null()),
+    )
+    .set(webhooks::failing_since.eq(None::<i64>))
+    .execute(connection)
+    .map(drop)
+}
+
 /// Applies what an attempt says about its webhook's health.
 fn apply_health(
     connection: &mut DbConnection,
@@ -639,11 +803,7 @@ fn apply_health(
     );
     let enabled = webhooks::status.eq(WebhookStatus::Enabled.as_str());
     match health {
-        EndpointHealth::Healthy => {
-            diesel::update(this_webhook().filter(webhooks::failing_since.is_not_null()))
-                .set(webhooks::failing_since.eq(None::<i64>))
-                .execute(connection)?;
-        }
+        EndpointHealth::Healthy => end_failure_streaks(connection, &[webhook])?,
         EndpointHealth::Failing {
             disable_if_failing_since,
         } => {
@@ -668,17 +828,18 @@ fn apply_health(
     Ok(())
 }
 
-/// Inserts the attempt unless its number is already stored for the delivery.
+/// Inserts the attempts in one statement, each unless its number is already
+/// stored for its delivery (an earlier row of the same statement included).
 /// Both backends say `ON CONFLICT DO NOTHING`, but Diesel's multi-backend
 /// connection cannot express it, so the same statement is built for each.
-fn insert_attempt_once(connection: &mut DbConnection, row: &AttemptRow) -> QueryResult<()> {
+fn insert_attempts_once(connection: &mut DbConnection, rows: &[AttemptRow]) -> QueryResult<()> {
     match connection {
         DbConnection::Postgres(postgres) => diesel::insert_into(attempts::table)
-            .values(row)
+            .values(rows)
             .on_conflict_do_nothing()
             .execute(postgres),
         DbConnection::Sqlite(sqlite) => diesel::insert_into(attempts::table)
-            .values(row)
+            .values(rows)
             .on_conflict_do_nothing()
             .execute(sqlite),
     }

@@ -134,6 +134,14 @@ pub enum EndpointHealth {
     Unchanged,
 }
 
+/// An attempt with what follows from it, as the queue records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub attempt: Attempt,
+    pub next: NextStep,
+    pub health: EndpointHealth,
+}
+
 /// A signed request, ready for the outbound sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRequest {

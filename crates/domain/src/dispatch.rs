@@ -4,10 +4,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::delivery::{
-    Attempt, DeliveryJob, EndpointHealth, NextStep, RetryPolicy, SendOutcome, SignedRequest,
+    Attempt, AttemptRecord, DeliveryJob, EndpointHealth, NextStep, RetryPolicy, SendOutcome,
+    SignedRequest,
 };
 use crate::ids::WebhookId;
 use crate::ports::{Clock, DeliveryQueue, OutboundSender};
@@ -48,6 +49,9 @@ impl DispatchSettings {
     }
 }
 
+/// The most attempts written in one transaction.
+const RECORD_BATCH: usize = 256;
+
 /// Claims due deliveries and sends them, as many at once as the settings allow.
 pub struct Dispatcher {
     queue: Arc<dyn DeliveryQueue>,
@@ -59,6 +63,10 @@ pub struct Dispatcher {
     wakeup: Wakeup,
     slots: Arc<Semaphore>,
     endpoints: Mutex<HashMap<WebhookId, EndpointState>>,
+    /// Attempts made by the workers, on their way to the recorder task.
+    records: mpsc::Sender<AttemptRecord>,
+    /// The recorder's end of `records`, until [`Dispatcher::run`] takes it.
+    unrecorded: Mutex<Option<mpsc::Receiver<AttemptRecord>>>,
 }
 
 /// A webhook's deliveries in this process: in flight, and claimed but waiting.
@@ -79,6 +87,7 @@ impl Dispatcher {
         wakeup: Wakeup,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(settings.workers));
+        let (records, unrecorded) = mpsc::channel(settings.workers.max(1));
         Self {
             queue,
             sender,
@@ -89,6 +98,8 @@ impl Dispatcher {
             wakeup,
             slots,
             endpoints: Mutex::new(HashMap::new()),
+            records,
+            unrecorded: Mutex::new(Some(unrecorded)),
         }
     }
 
@@ -101,7 +112,29 @@ impl Dispatcher {
     /// claim takes no more than the free workers minus what already waits,
     /// and skips endpoints whose waiting line is half full, so a slow
     /// endpoint holds at most its own share while the rest keeps flowing.
+    ///
+    /// Workers hand their attempts to one recorder task, which writes
+    /// whatever has arrived in one transaction (up to 256 at a time) while
+    /// the workers go on: on a busy queue, one round of statements records
+    /// many deliveries; on a quiet one, each is recorded at once. Until it is
+    /// recorded, a delivery stays claimed, so no other worker sends it again.
+    /// Call it once per dispatcher.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let unrecorded = self
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(unrecorded) = unrecorded else {
+            tracing::error!("a dispatcher runs once; this one already ran");
+            return;
+        };
+        let (workers_done, recorder_stop) = watch::channel(false);
+        let recorder = tokio::spawn(record_batches(
+            Arc::clone(&self.queue),
+            unrecorded,
+            recorder_stop,
+        ));
         tracing::info!(workers = self.settings.workers, "delivery workers started");
         while !*shutdown.borrow() {
             let (saturated, waiting) = self.saturation();
@@ -172,6 +205,11 @@ impl Dispatcher {
         }
         let all = u32::try_from(self.settings.workers).unwrap_or(u32::MAX);
         let _drained = self.slots.acquire_many(all).await;
+        // Every worker finished: the recorder writes what is left and stops.
+        let _ = workers_done.send(true);
+        if let Err(err) = recorder.await {
+            tracing::error!(error = %err, "the attempt recorder failed; unrecorded deliveries are sent again when their leases run out");
+        }
         tracing::info!("delivery workers stopped; nothing in flight");
     }
 
@@ -221,7 +259,9 @@ impl Dispatcher {
         in_flight.increment(1.0);
         loop {
             let webhook = job.webhook_id.clone();
-            self.deliver(job).await;
+            if let Some(record) = self.attempt(job).await {
+                self.hand_over(record).await;
+            }
             let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
             let Some(state) = endpoints.get_mut(&webhook) else {
                 break;
@@ -252,8 +292,24 @@ impl Dispatcher {
         }
     }
 
+    /// Passes an attempt to the recorder task; records it here if the
+    /// recorder has stopped.
+    async fn hand_over(&self, record: AttemptRecord) {
+        if let Err(mpsc::error::SendError(record)) = self.records.send(record).await {
+            record_now(self.queue.as_ref(), std::slice::from_ref(&record)).await;
+        }
+    }
+
     /// One attempt at one delivery: rate limit, sign, send, record.
     pub async fn deliver(&self, job: DeliveryJob) {
+        if let Some(record) = self.attempt(job).await {
+            record_now(self.queue.as_ref(), std::slice::from_ref(&record)).await;
+        }
+    }
+
+    /// One attempt at one delivery: rate limit, sign, send; answers what to
+    /// record, or `None` when the delivery went back to the queue unsent.
+    async fn attempt(&self, job: DeliveryJob) -> Option<AttemptRecord> {
         if let Some(limit) = job.rate_limit {
             let second = self.clock.now().as_secs();
             match self
@@ -267,12 +323,12 @@ impl Dispatcher {
                     if let Err(err) = self.queue.release(&job.delivery_id, next_second).await {
                         tracing::warn!(delivery = %job.delivery_id, error = %err, "cannot release a delivery");
                     }
-                    return;
+                    return None;
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot check the rate limit; trying later");
                     self.release(&job).await;
-                    return;
+                    return None;
                 }
             }
         }
@@ -315,11 +371,11 @@ impl Dispatcher {
             NextStep::Failed => "failed",
         };
         metrics::counter!("webhooks_delivery_attempts_total", "outcome" => outcome).increment(1);
-        if let Err(err) = self.queue.record_attempt(&attempt, next, health).await {
-            // The claim's lease runs out and the delivery is sent again: at
-            // least once, never lost.
-            tracing::error!(delivery = %attempt.delivery_id, error = %err, "cannot record an attempt");
-        }
+        Some(AttemptRecord {
+            attempt,
+            next,
+            health,
+        })
     }
 
     /// The Standard Webhooks request for this attempt: signed by the current
@@ -371,6 +427,59 @@ impl Dispatcher {
             None => NextStep::Failed,
         };
         (next, health)
+    }
+}
+
+/// The recorder task: writes the attempts the workers hand over, as many as
+/// have arrived at a time, until `workers_done` turns true; then writes what
+/// is left and stops.
+async fn record_batches(
+    queue: Arc<dyn DeliveryQueue>,
+    mut unrecorded: mpsc::Receiver<AttemptRecord>,
+    mut workers_done: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    loop {
+        tokio::select! {
+            biased;
+            received = unrecorded.recv_many(&mut batch, RECORD_BATCH) => {
+                if received == 0 {
+                    return;
+                }
+                record_batch(queue.as_ref(), &batch).await;
+                batch.clear();
+            }
+            _ = workers_done.changed() => {
+                unrecorded.close();
+                while unrecorded.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                    record_batch(queue.as_ref(), &batch).await;
+                    batch.clear();
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Records a batch, trying once more after a failure (a dropped connection,
+/// a deadlock between two processes): a lost batch means many deliveries
+/// sent twice.
+async fn record_batch(queue: &dyn DeliveryQueue, batch: &[AttemptRecord]) {
+    if let Err(err) = queue.record_attempts(batch).await {
+        tracing::warn!(attempts = batch.len(), error = %err, "cannot record attempts; trying once more");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        record_now(queue, batch).await;
+    }
+}
+
+/// Records attempts in one transaction.
+async fn record_now(queue: &dyn DeliveryQueue, records: &[AttemptRecord]) {
+    if let Err(err) = queue.record_attempts(records).await {
+        // The claims' leases run out and the deliveries are sent again: at
+        // least once, never lost.
+        for record in records {
+            tracing::error!(delivery = %record.attempt.delivery_id, error = %err, "cannot record an attempt");
+        }
     }
 }
 

@@ -33,8 +33,8 @@ pub mod webhooks;
 pub use admin::{AdminError, DemoTenant, IssuedApiKey, TenancyService, DEMO_GROUP_ID};
 pub use deliveries::{DeliveryPage, DeliveryQuery, DeliveryService, TestSend};
 pub use delivery::{
-    Attempt, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth, NextStep,
-    RetryPolicy, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES, TEST_EVENT_TYPE,
+    Attempt, AttemptRecord, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth,
+    NextStep, RetryPolicy, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES, TEST_EVENT_TYPE,
 };
 pub use dispatch::{DispatchSettings, Dispatcher};
 pub use error::{RepositoryError, WebhookError};

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::delivery::{
-    Attempt, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth, NextStep,
-    SendOutcome, SignedRequest,
+    AttemptRecord, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, SendOutcome,
+    SignedRequest,
 };
 use crate::error::RepositoryError;
 use crate::event::{Event, PublishOutcome};
@@ -101,15 +101,12 @@ pub trait DeliveryQueue: Send + Sync {
         exclude: &[WebhookId],
     ) -> Result<Vec<DeliveryJob>, RepositoryError>;
 
-    /// In one transaction: stores the attempt, moves the delivery to `next`,
-    /// and applies `health` to its webhook.
+    /// In one transaction, for each record in order: stores the attempt,
+    /// moves the delivery to `next`, and applies `health` to its webhook. The
+    /// same as recording them one by one, in fewer round trips; all or none
+    /// are recorded.
     /// Errors: [`RepositoryError::Unavailable`].
-    async fn record_attempt(
-        &self,
-        attempt: &Attempt,
-        next: NextStep,
-        health: EndpointHealth,
-    ) -> Result<(), RepositoryError>;
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), RepositoryError>;
 
     /// Hands a claimed delivery back, due at `at`, without counting an attempt
     /// (endpoint busy, rate limited, shutting down).

@@ -334,7 +334,7 @@ impl Ports {
         self.events.expect_publish_to().never();
 
         self.queue.expect_claim_due().never();
-        self.queue.expect_record_attempt().never();
+        self.queue.expect_record_attempts().never();
         self.queue.expect_release().never();
         self.queue.expect_take_rate_slot().never();
         self.queue.expect_list().never();
@@ -916,7 +916,7 @@ fn next_step_with_retry_after_on_the_last_attempt_is_still_failed() {
 // Dispatcher::deliver
 // ---------------------------------------------------------------------------
 
-/// What `record_attempt` was given.
+/// What `record_attempts` was given, for the one attempt `deliver` records.
 type Recording = (Attempt, NextStep, EndpointHealth);
 
 /// A sender that answers `outcome` once and records the request.
@@ -938,10 +938,12 @@ fn queue_recording(
     let mut queue = MockDeliveryQueue::new();
     let recorder = recorded.clone();
     queue
-        .expect_record_attempt()
+        .expect_record_attempts()
+        .withf(|records| records.len() == 1)
         .times(1)
-        .returning(move |attempt, next, health| {
-            recorder.record(&(attempt.clone(), next, health));
+        .returning(move |records| {
+            let record = &records[0];
+            recorder.record(&(record.attempt.clone(), record.next, record.health));
             result.clone()
         });
     queue
@@ -2159,4 +2161,108 @@ async fn rotate_secret_in_group_of_another_organization_is_group_not_found() {
         WebhookError::GroupNotFound,
         "Group not found",
     );
+}
+
+// ---------------------------------------------------------------------------
+// Dispatcher::run
+// ---------------------------------------------------------------------------
+
+/// A queue in memory for `run`: claims take from `due`, releases put back,
+/// and every recorded delivery id is kept in order.
+fn queue_in_memory(
+    due: &Arc<Mutex<Vec<DeliveryJob>>>,
+    recorded: &Arc<Mutex<Vec<DeliveryId>>>,
+) -> MockDeliveryQueue {
+    let mut queue = MockDeliveryQueue::new();
+    let claimable = Arc::clone(due);
+    queue.expect_claim_due().returning(move |_, limit, _, _| {
+        let mut due = claimable.lock().unwrap();
+        let take = limit.min(due.len());
+        Ok(due.drain(..take).collect())
+    });
+    let released = Arc::clone(due);
+    let jobs = due.lock().unwrap().clone();
+    queue.expect_release_many().returning(move |ids, _| {
+        let mut due = released.lock().unwrap();
+        due.extend(
+            jobs.iter()
+                .filter(|job| ids.contains(&job.delivery_id))
+                .cloned(),
+        );
+        Ok(())
+    });
+    let recorder = Arc::clone(recorded);
+    queue.expect_record_attempts().returning(move |records| {
+        // A slow database: attempts pile up behind the one being written.
+        std::thread::sleep(Duration::from_millis(5));
+        let mut recorded = recorder.lock().unwrap();
+        recorded.extend(
+            records
+                .iter()
+                .map(|record| record.attempt.delivery_id.clone()),
+        );
+        Ok(())
+    });
+    queue
+}
+
+// Two threads, so that `run` could return while the recorder is writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_records_every_attempt_once_before_it_stops() {
+    let jobs: Vec<DeliveryJob> = (0..60u128)
+        .map(|n| DeliveryJob {
+            delivery_id: DeliveryId::from_ulid(ulid::Ulid(n + 1)),
+            // Three endpoints, so that several workers send at once.
+            webhook_id: WebhookId::from_ulid(ulid::Ulid(1_000 + n % 3)),
+            ..job(0)
+        })
+        .collect();
+    let due = Arc::new(Mutex::new(jobs.clone()));
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::new(Mutex::new(0usize));
+    let mut sender = MockOutboundSender::new();
+    let counter = Arc::clone(&sent);
+    sender.expect_send().returning(move |_| {
+        *counter.lock().unwrap() += 1;
+        ok_answer()
+    });
+    let ports = Ports {
+        queue: queue_in_memory(&due, &recorded),
+        sender,
+        clock: clock_at_now(),
+        ..Ports::untouched()
+    }
+    .forbid_the_rest();
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::new(ports.queue),
+        Arc::new(ports.sender),
+        Arc::new(ports.clock),
+        cipher(),
+        RetryPolicy::exact(vec![FIRST_WAIT, SECOND_WAIT]),
+        DispatchSettings {
+            workers: 8,
+            per_endpoint: 2,
+            poll_interval: Duration::from_millis(10),
+            ..settings()
+        },
+        Wakeup::default(),
+    ));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(Arc::clone(&dispatcher).run(shutdown));
+
+    // Stop as soon as the last one is sent: its record may still be on the way.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while *sent.lock().unwrap() < jobs.len() {
+        assert!(tokio::time::Instant::now() < deadline, "not all sent");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+
+    let mut recorded = recorded.lock().unwrap().clone();
+    recorded.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut expected: Vec<DeliveryId> = jobs.iter().map(|job| job.delivery_id.clone()).collect();
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(recorded, expected);
+    assert_eq!(*sent.lock().unwrap(), jobs.len());
 }

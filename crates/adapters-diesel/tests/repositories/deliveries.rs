@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use webhooks_adapters_diesel::DieselDeliveryQueue;
 use webhooks_domain::{
-    Attempt, DeliveryId, DeliveryJob, DeliveryQueue, DeliveryStatus, EndpointHealth, EventStore,
-    NextStep, QueueDepth, Webhook,
+    Attempt, AttemptRecord, DeliveryId, DeliveryJob, DeliveryQueue, DeliveryStatus, EndpointHealth,
+    EventStore, NextStep, QueueDepth, Webhook,
 };
 
 use super::{
@@ -31,6 +31,10 @@ on_both_backends!(
     gone_disables_the_webhook_at_once,
     recording_an_attempt_twice_keeps_the_first_and_applies_the_step,
     an_attempt_of_a_deleted_delivery_is_ignored,
+    a_batch_records_each_delivery_of_several_webhooks,
+    a_batch_applies_health_in_order,
+    a_batch_with_an_attempt_twice_keeps_the_first_attempt_and_the_last_step,
+    a_batch_skips_deleted_deliveries_and_records_the_others,
     release_makes_a_claimed_delivery_due_at_the_given_time,
     release_leaves_a_final_delivery_alone,
     a_claim_skips_the_excluded_webhooks,
@@ -501,6 +505,170 @@ async fn an_attempt_of_a_deleted_delivery_is_ignored(db: &Database) {
 }
 
 // ---- release and rate slots ------------------------------------------------
+
+async fn a_batch_records_each_delivery_of_several_webhooks(db: &Database) {
+    let first = receiver(db, 15).await;
+    let second = receiver_in(db, &first, 2_000).await;
+    let succeeds = deliver(db, &first, 1_000).await;
+    let retries = deliver(db, &second, 1_000).await;
+    let fails = deliver(db, &first, 1_000).await;
+    let queue = queue(db);
+    let claimed = queue
+        .claim_due(UnixMillis(1_000), 10, LONG_LEASE, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let batch = vec![
+        record(
+            attempt(&succeeds, 1, 2_000, Some(200)),
+            NextStep::Succeeded,
+            EndpointHealth::Healthy,
+        ),
+        record(
+            attempt(&retries, 1, 2_100, Some(503)),
+            NextStep::RetryAt(UnixMillis(9_000)),
+            failing_since(0),
+        ),
+        record(
+            attempt(&fails, 4, 2_200, Some(500)),
+            NextStep::Failed,
+            failing_since(0),
+        ),
+    ];
+
+    assert_eq!(queue.record_attempts(&batch).await, Ok(()));
+
+    let succeeded = queue.find(&first.id, &succeeds).await.unwrap().unwrap();
+    assert_eq!(succeeded.delivery.status, DeliveryStatus::Succeeded);
+    assert_eq!(succeeded.delivery.next_attempt_at, None);
+    assert_eq!(succeeded.delivery.updated_at, UnixMillis(2_000));
+    assert_eq!(succeeded.attempts, vec![batch[0].attempt.clone()]);
+    let retrying = queue.find(&second.id, &retries).await.unwrap().unwrap();
+    assert_eq!(retrying.delivery.status, DeliveryStatus::Pending);
+    assert_eq!(retrying.delivery.attempt_count, 1);
+    assert_eq!(retrying.delivery.next_attempt_at, Some(UnixMillis(9_000)));
+    assert_eq!(retrying.attempts, vec![batch[1].attempt.clone()]);
+    let failed = queue.find(&first.id, &fails).await.unwrap().unwrap();
+    assert_eq!(failed.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(failed.delivery.attempt_count, 4);
+    assert_eq!(failed.attempts, vec![batch[2].attempt.clone()]);
+    // Only the rescheduled one comes back, when it is due.
+    let due = queue
+        .claim_due(UnixMillis(9_000), 10, LONG_LEASE, &[])
+        .await
+        .unwrap();
+    assert_eq!(job_ids(&due), vec![retries]);
+}
+
+async fn a_batch_applies_health_in_order(db: &Database) {
+    let recovered = receiver(db, 16).await;
+    let relapsed = receiver_in(db, &recovered, 2_000).await;
+    let queue = queue(db);
+    let one = deliver(db, &recovered, 1_000).await;
+    let two = deliver(db, &recovered, 1_000).await;
+    let three = deliver(db, &relapsed, 1_000).await;
+    let four = deliver(db, &relapsed, 1_000).await;
+    let retry = NextStep::RetryAt(UnixMillis(1_000));
+
+    // `recovered` fails then succeeds; `relapsed` succeeds then fails at 10 000.
+    queue
+        .record_attempts(&[
+            record(attempt(&one, 1, 10_000, Some(500)), retry, failing_since(0)),
+            record(
+                attempt(&three, 1, 10_000, Some(200)),
+                NextStep::Succeeded,
+                EndpointHealth::Healthy,
+            ),
+            record(
+                attempt(&two, 1, 10_001, Some(200)),
+                NextStep::Succeeded,
+                EndpointHealth::Healthy,
+            ),
+            record(
+                attempt(&four, 1, 10_001, Some(500)),
+                retry,
+                failing_since(0),
+            ),
+        ])
+        .await
+        .unwrap();
+    // A failure at 30 000 disables a webhook whose streak began by 10 001.
+    queue
+        .record_attempts(&[
+            record(
+                attempt(&one, 2, 30_000, Some(500)),
+                retry,
+                failing_since(10_001),
+            ),
+            record(
+                attempt(&four, 2, 30_000, Some(500)),
+                retry,
+                failing_since(10_001),
+            ),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(status_of(db, &recovered).await, WebhookStatus::Enabled);
+    assert_eq!(status_of(db, &relapsed).await, WebhookStatus::Disabled);
+}
+
+async fn a_batch_with_an_attempt_twice_keeps_the_first_attempt_and_the_last_step(db: &Database) {
+    let receiver = receiver(db, 17).await;
+    let delivery = deliver(db, &receiver, 1_000).await;
+    let queue = queue(db);
+    let first = attempt(&delivery, 1, 2_000, Some(500));
+    // A lease ran out mid-send and another worker sent attempt 1 again.
+    let again = attempt(&delivery, 1, 2_500, Some(200));
+
+    queue
+        .record_attempts(&[
+            record(
+                first.clone(),
+                NextStep::RetryAt(UnixMillis(7_000)),
+                failing_since(0),
+            ),
+            record(again, NextStep::Succeeded, EndpointHealth::Healthy),
+        ])
+        .await
+        .unwrap();
+
+    let detail = queue.find(&receiver.id, &delivery).await.unwrap().unwrap();
+    assert_eq!(detail.attempts, vec![first]);
+    assert_eq!(detail.delivery.status, DeliveryStatus::Succeeded);
+    assert_eq!(detail.delivery.updated_at, UnixMillis(2_500));
+}
+
+async fn a_batch_skips_deleted_deliveries_and_records_the_others(db: &Database) {
+    let kept = receiver(db, 18).await;
+    let deleted = receiver(db, 19).await;
+    let stays = deliver(db, &kept, 1_000).await;
+    let gone = deliver(db, &deleted, 1_000).await;
+    assert_eq!(
+        webhooks(db).delete(deleted.group_id, &deleted.id).await,
+        Ok(true)
+    );
+
+    let recorded = queue(db)
+        .record_attempts(&[
+            record(
+                attempt(&gone, 1, 2_000, Some(200)),
+                NextStep::Succeeded,
+                EndpointHealth::Healthy,
+            ),
+            record(
+                attempt(&stays, 1, 2_000, Some(200)),
+                NextStep::Succeeded,
+                EndpointHealth::Healthy,
+            ),
+        ])
+        .await;
+
+    assert_eq!(recorded, Ok(()));
+    let detail = queue(db).find(&kept.id, &stays).await.unwrap().unwrap();
+    assert_eq!(detail.delivery.status, DeliveryStatus::Succeeded);
+    assert_eq!(detail.attempts.len(), 1);
+}
 
 async fn a_claim_skips_the_excluded_webhooks(db: &Database) {
     let busy = receiver(db, 41).await;
@@ -996,6 +1164,38 @@ async fn enabling_a_disabled_webhook_ends_its_failure_streak(db: &Database) {
 }
 
 // ---- helpers ---------------------------------------------------------------
+
+/// Recording one attempt: a batch of one.
+#[async_trait::async_trait]
+trait RecordOne {
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        next: NextStep,
+        health: EndpointHealth,
+    ) -> Result<(), RepositoryError>;
+}
+
+#[async_trait::async_trait]
+impl RecordOne for DieselDeliveryQueue {
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        next: NextStep,
+        health: EndpointHealth,
+    ) -> Result<(), RepositoryError> {
+        self.record_attempts(&[record(attempt.clone(), next, health)])
+            .await
+    }
+}
+
+fn record(attempt: Attempt, next: NextStep, health: EndpointHealth) -> AttemptRecord {
+    AttemptRecord {
+        attempt,
+        next,
+        health,
+    }
+}
 
 fn queue(db: &Database) -> DieselDeliveryQueue {
     DieselDeliveryQueue::new(db.clone())
