@@ -23,6 +23,8 @@ on_both_test_databases!(
     a_key_older_than_the_window_publishes_anew,
     the_same_key_in_another_group_is_independent,
     concurrent_publishes_with_one_key_store_one_event,
+    concurrent_publishes_share_transactions_and_each_gets_its_outcome,
+    a_bad_event_among_concurrent_publishes_fails_alone,
 );
 
 /// One day, the domain's idempotency window.
@@ -356,6 +358,113 @@ async fn the_listener_does_nothing_on_sqlite() {
         });
     let woke = tokio::time::timeout(std::time::Duration::from_millis(300), wakeup.notified()).await;
     assert!(woke.is_err());
+}
+
+async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
+    test_database: &TestDatabase,
+) {
+    let db = test_database.database();
+    let first = group_with_webhook(db, 30).await;
+    let mut sessions_only = webhook_in(&first, 2_000);
+    sessions_only.enabled_events = EnabledEvents::new([EventType::UserSessionResult]).unwrap();
+    stored(db, vec![sessions_only.clone()]).await;
+    let second = group_with_webhook(db, 31).await;
+    let events: Vec<_> = (0..40)
+        .map(|n| match n % 3 {
+            0 => event(first.group_id, 10_000 + n, None),
+            1 => event_of_type(first.group_id, "user.session.result", 10_000 + n, None),
+            _ => event(second.group_id, 10_000 + n, None),
+        })
+        .collect();
+
+    let store = events_store(db);
+    let publishing: Vec<_> = events
+        .iter()
+        .map(|published| {
+            let store = store.clone();
+            let published = published.clone();
+            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for handle in publishing {
+        outcomes.push(handle.await.unwrap().unwrap());
+    }
+
+    for (n, (published, outcome)) in events.iter().zip(&outcomes).enumerate() {
+        let expected = if n % 3 == 1 { 2 } else { 1 };
+        assert_eq!(
+            outcome,
+            &PublishOutcome {
+                event_id: published.id.clone(),
+                deliveries: expected,
+                created: true,
+            }
+        );
+    }
+    assert_eq!(count_rows(test_database.url(), "events"), 40);
+    assert_eq!(
+        count_rows(test_database.url(), "deliveries"),
+        14 + 2 * 13 + 13
+    );
+    let queue = DieselDeliveryQueue::new(db.clone());
+    assert_eq!(
+        queue
+            .list(&sessions_only.id, None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        13
+    );
+    if test_database.url().starts_with("postgres") {
+        // Rows written by one transaction share its id (`xmin`): the 40
+        // events took fewer transactions than events.
+        let transactions = count_rows(
+            test_database.url(),
+            "(SELECT DISTINCT xmin::text FROM events) AS written_by",
+        );
+        assert!(
+            transactions < 40,
+            "{transactions} transactions for 40 events"
+        );
+    }
+}
+
+async fn a_bad_event_among_concurrent_publishes_fails_alone(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = group_with_webhook(db, 32).await;
+    // The use case checks the group first; storage refuses it all the same.
+    let unknown_group = webhooks_domain::GroupId::new(404).unwrap();
+    let events: Vec<_> = (0..9)
+        .map(|n| {
+            let group = if n == 4 {
+                unknown_group
+            } else {
+                receiver.group_id
+            };
+            event(group, 10_000 + n, None)
+        })
+        .collect();
+
+    let store = events_store(db);
+    let publishing: Vec<_> = events
+        .iter()
+        .map(|published| {
+            let store = store.clone();
+            let published = published.clone();
+            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for handle in publishing {
+        outcomes.push(handle.await.unwrap());
+    }
+
+    for (n, outcome) in outcomes.iter().enumerate() {
+        assert_eq!(outcome.is_ok(), n != 4, "event {n}: {outcome:?}");
+    }
+    assert_eq!(count_rows(test_database.url(), "events"), 8);
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 8);
 }
 
 // ---- helpers ---------------------------------------------------------------
