@@ -384,11 +384,46 @@ pub(crate) fn write_transaction<T>(
     connection: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
 ) -> Result<T, RepositoryError> {
+    transaction_begun_with(connection, None, f)
+}
+
+/// A [`write_transaction`] for the queue's own bookkeeping (claims, attempt
+/// records), which PostgreSQL commits without waiting for its WAL flush.
+///
+/// Why this keeps the guarantee: events and their deliveries are stored by
+/// durable transactions. What a crash of PostgreSQL can lose here is at most
+/// the last fraction of a second of claims and attempt records, and a lost
+/// claim or record only makes its delivery due again: it is sent once more
+/// (at least once), never lost. Not waiting for the flush per delivery is what
+/// lets a 2-core machine record thousands of attempts a second. The setting
+/// travels with the `BEGIN`, in the same round trip.
+pub(crate) fn bookkeeping_transaction<T>(
+    connection: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    transaction_begun_with(
+        connection,
+        Some("BEGIN; SET LOCAL synchronous_commit TO OFF"),
+        f,
+    )
+}
+
+/// Runs `f` in a transaction that PostgreSQL begins with `postgres_begin`
+/// (plain `BEGIN` when `None`) and SQLite with `BEGIN IMMEDIATE`.
+fn transaction_begun_with<T>(
+    connection: &mut DbConnection,
+    postgres_begin: Option<&str>,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
     type Manager = <DbConnection as Connection>::TransactionManager;
-    let begun = if let DbConnection::Sqlite(sqlite) = connection {
-        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-    } else {
-        Manager::begin_transaction(connection)
+    let begun = match (&mut *connection, postgres_begin) {
+        (DbConnection::Sqlite(sqlite), _) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        (DbConnection::Postgres(postgres), Some(begin)) => {
+            AnsiTransactionManager::begin_transaction_sql(postgres, begin)
+        }
+        (DbConnection::Postgres(_), None) => Manager::begin_transaction(connection),
     };
     begun.map_err(storage_error)?;
     match f(connection) {
@@ -404,29 +439,6 @@ pub(crate) fn write_transaction<T>(
             Err(error)
         }
     }
-}
-
-/// A [`write_transaction`] for the queue's own bookkeeping (claims, attempt
-/// records), which PostgreSQL commits without waiting for its WAL flush.
-///
-/// Why this keeps the guarantee: events and their deliveries are stored by
-/// durable transactions. What a crash of PostgreSQL can lose here is at most
-/// the last fraction of a second of claims and attempt records, and a lost
-/// claim or record only makes its delivery due again: it is sent once more
-/// (at least once), never lost. Not waiting for the flush per delivery is what
-/// lets a 2-core machine record thousands of attempts a second.
-pub(crate) fn bookkeeping_transaction<T>(
-    connection: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
-) -> Result<T, RepositoryError> {
-    write_transaction(connection, |connection| {
-        if let DbConnection::Postgres(postgres) = connection {
-            postgres
-                .batch_execute("SET LOCAL synchronous_commit TO OFF")
-                .map_err(storage_error)?;
-        }
-        f(connection)
-    })
 }
 
 /// Translates a Diesel error into the domain's terms. The database's own text
@@ -603,6 +615,38 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn postgres_bookkeeping_commits_without_waiting_for_the_flush_and_others_wait() {
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            synchronous_commit: String,
+        }
+        fn setting(connection: &mut DbConnection) -> Result<String, RepositoryError> {
+            let DbConnection::Postgres(postgres) = connection else {
+                unreachable!("a PostgreSQL test database");
+            };
+            diesel::sql_query("SHOW synchronous_commit")
+                .get_result::<Setting>(postgres)
+                .map(|row| row.synchronous_commit)
+                .map_err(storage_error)
+        }
+        let test_database = crate::TestDatabase::postgres().await;
+        let database = test_database.database().clone();
+        let (bookkeeping, durable, after) = database
+            .run(|connection| {
+                let bookkeeping = bookkeeping_transaction(connection, setting)?;
+                let durable = write_transaction(connection, setting)?;
+                Ok((bookkeeping, durable, setting(connection)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(bookkeeping, "off");
+        assert_eq!(durable, "on");
+        assert_eq!(after, "on");
     }
 
     #[tokio::test]
