@@ -139,6 +139,17 @@ fn with_connect_timeout(url: &str) -> String {
     }
 }
 
+/// Set once on every PostgreSQL connection. Diesel prepares and caches its
+/// statements per connection, and so do PostgreSQL's foreign-key checks;
+/// after five runs PostgreSQL may switch such a statement to one generic
+/// plan for good, costed on the table as it was then. A queue starts empty
+/// and grows by thousands of rows a second, so a plan made on the empty
+/// table (a sequential scan for `id = ANY($1)` or for the check that a
+/// delivery's event exists) stays long after it turned into a scan of the
+/// whole table per statement: measured, it took most of PostgreSQL's time.
+/// Custom plans cost a short planning per statement and follow the data.
+const POSTGRES_SESSION: &str = "SET plan_cache_mode = force_custom_plan";
+
 /// Opens connections of the backend the URL named. Diesel's own
 /// `ConnectionManager<DbConnection>` would instead try every backend in turn
 /// with the raw URL, and SQLite accepts any string as a file name: a mistyped
@@ -153,11 +164,19 @@ impl ManageConnection for Connector {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
-        let connection = match &self.target {
-            Target::Postgres { url } => PgConnection::establish(url).map(DbConnection::Postgres),
-            Target::Sqlite { path } => SqliteConnection::establish(path).map(DbConnection::Sqlite),
-        };
-        connection.map_err(diesel::r2d2::Error::ConnectionError)
+        match &self.target {
+            Target::Postgres { url } => {
+                let mut connection = PgConnection::establish(url)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                connection
+                    .batch_execute(POSTGRES_SESSION)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgres(connection))
+            }
+            Target::Sqlite { path } => SqliteConnection::establish(path)
+                .map(DbConnection::Sqlite)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+        }
     }
 
     fn is_valid(&self, connection: &mut DbConnection) -> Result<(), Self::Error> {
