@@ -209,18 +209,29 @@ impl AttemptRow {
 }
 
 /// A claimed delivery with its event and webhook, as a worker needs it.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, QueryableByName)]
 struct JobRow {
+    #[diesel(sql_type = Text)]
     delivery_id: String,
+    #[diesel(sql_type = Text)]
     event_id: String,
+    #[diesel(sql_type = BigInt)]
     attempt_count: i64,
+    #[diesel(sql_type = Text)]
     payload: String,
+    #[diesel(sql_type = Text)]
     webhook_id: String,
+    #[diesel(sql_type = Text)]
     url: String,
+    #[diesel(sql_type = Text)]
     secret: String,
+    #[diesel(sql_type = Nullable<Text>)]
     previous_secret: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
     previous_secret_expires_at: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
     rate_limit: Option<i64>,
+    #[diesel(sql_type = BigInt)]
     created_at: i64,
 }
 
@@ -262,8 +273,9 @@ impl JobRow {
 #[async_trait]
 impl DeliveryQueue for DieselDeliveryQueue {
     /// One write transaction: picks the due deliveries (see
-    /// `select_due_for_claim`), moves their `next_attempt_at` to
-    /// `lease_until`, and reads what sending needs, in the order picked. A
+    /// `claim_on_postgres` and `select_due_for_claim_on_sqlite`), moves
+    /// their `next_attempt_at` to `lease_until`, and reads what sending
+    /// needs, in the order picked. A
     /// row that no longer parses is logged and left claimed rather than
     /// failing the whole claim, so it cannot block the queue: it comes back
     /// after its lease, and is logged again.
@@ -284,7 +296,14 @@ impl DeliveryQueue for DieselDeliveryQueue {
             .db
             .run(move |connection| {
                 bookkeeping_transaction(connection, |connection| {
-                    let claimed = select_due_for_claim(connection, now, limit, &exclude)
+                    let sqlite = match connection {
+                        DbConnection::Postgres(postgres) => {
+                            return claim_on_postgres(postgres, now, limit, lease_until, &exclude)
+                                .map_err(storage_error);
+                        }
+                        DbConnection::Sqlite(sqlite) => sqlite,
+                    };
+                    let claimed = select_due_for_claim_on_sqlite(sqlite, now, limit, &exclude)
                         .map_err(storage_error)?;
                     if claimed.is_empty() {
                         return Ok(Vec::new());
@@ -294,7 +313,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
                             deliveries::next_attempt_at.eq(Some(lease_until.as_millis())),
                             deliveries::updated_at.eq(now.as_millis()),
                         ))
-                        .execute(connection)
+                        .execute(sqlite)
                         .map_err(storage_error)?;
                     let mut rows = deliveries::table
                         .inner_join(events::table)
@@ -313,7 +332,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
                             webhooks::rate_limit,
                             deliveries::created_at,
                         ))
-                        .load::<JobRow>(connection)
+                        .load::<JobRow>(sqlite)
                         .map_err(storage_error)?;
                     rows.sort_by_key(|row| claimed.iter().position(|id| *id == row.delivery_id));
                     Ok(rows)
@@ -852,76 +871,93 @@ struct ClaimedId {
     id: String,
 }
 
+/// The placeholders of the excluded webhook ids, one each (`$3, $4, …` on
+/// PostgreSQL from `first`, `?` on SQLite), as a condition on `d.webhook_id`;
+/// an empty list excludes nothing.
+fn excluded_webhooks(count: usize, first: Option<usize>) -> String {
+    if count == 0 {
+        return String::new();
+    }
+    let marks: Vec<String> = (0..count)
+        .map(|n| match first {
+            Some(first) => format!("${}", first + n),
+            None => "?".to_owned(),
+        })
+        .collect();
+    format!(" AND d.webhook_id NOT IN ({})", marks.join(", "))
+}
+
+/// The claim on PostgreSQL, in one statement: picks up to `limit` pending
+/// deliveries due at `now` whose webhook is enabled, oldest due first,
+/// locking them and skipping those another claim holds (`FOR UPDATE OF d
+/// SKIP LOCKED`: the delivery rows only, so webhook rows stay free for rate
+/// slots and health), so any number of processes claim side by side without
+/// waiting for or overlapping each other; moves them to the end of the
+/// lease; and answers what sending needs, in the order picked.
+fn claim_on_postgres(
+    connection: &mut PgConnection,
+    now: UnixMillis,
+    limit: i64,
+    lease_until: UnixMillis,
+    exclude: &[String],
+) -> QueryResult<Vec<JobRow>> {
+    let sql = format!(
+        "WITH picked AS ( \
+           SELECT d.id, d.next_attempt_at AS due FROM deliveries d \
+           JOIN webhooks w ON w.id = d.webhook_id \
+           WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled'{} \
+           ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED \
+         ), claimed AS ( \
+           UPDATE deliveries d SET next_attempt_at = $3, updated_at = $1 FROM picked \
+           WHERE d.id = picked.id \
+           RETURNING d.id, d.event_id, d.attempt_count, d.webhook_id, d.created_at \
+         ) \
+         SELECT c.id AS delivery_id, c.event_id, c.attempt_count, e.payload, c.webhook_id, \
+           w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.rate_limit, \
+           c.created_at \
+         FROM claimed c JOIN picked p ON p.id = c.id \
+         JOIN events e ON e.id = c.event_id JOIN webhooks w ON w.id = c.webhook_id \
+         ORDER BY p.due, p.id",
+        excluded_webhooks(exclude.len(), Some(4))
+    );
+    let mut query = diesel::sql_query(sql)
+        .bind::<BigInt, _>(now.as_millis())
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(lease_until.as_millis())
+        .into_boxed::<diesel::pg::Pg>();
+    for id in exclude {
+        query = query.bind::<Text, _>(id.clone());
+    }
+    query.load::<JobRow>(connection)
+}
+
 /// Picks up to `limit` pending deliveries due at `now` whose webhook is
-/// enabled, oldest due first, and keeps them from other claims until the
-/// transaction ends. The one query that differs per backend:
-///
-/// - PostgreSQL locks the picked deliveries and skips those another claim
-///   holds (`FOR UPDATE OF d SKIP LOCKED`: the delivery rows only, so webhook
-///   rows stay free for rate slots and health), so any number of processes
-///   claim side by side without waiting for or overlapping each other.
-/// - SQLite has no row locks: the `BEGIN IMMEDIATE` transaction around the
-///   claim makes claimers take turns.
-fn select_due_for_claim(
-    connection: &mut DbConnection,
+/// enabled, oldest due first, for a claim on SQLite. SQLite has no row
+/// locks: the `BEGIN IMMEDIATE` transaction around the claim makes claimers
+/// take turns.
+fn select_due_for_claim_on_sqlite(
+    connection: &mut SqliteConnection,
     now: UnixMillis,
     limit: i64,
     exclude: &[String],
 ) -> QueryResult<Vec<String>> {
-    // The excluded webhook ids are bound one placeholder each (`$3, $4, …` on
-    // PostgreSQL, `?` on SQLite); an empty list excludes nothing.
-    let excluded = |first: usize, postgres: bool| {
-        if exclude.is_empty() {
-            return String::new();
-        }
-        let marks: Vec<String> = (0..exclude.len())
-            .map(|n| {
-                if postgres {
-                    format!("${}", first + n)
-                } else {
-                    "?".to_owned()
-                }
-            })
-            .collect();
-        format!(" AND d.webhook_id NOT IN ({})", marks.join(", "))
-    };
-    let picked = match connection {
-        DbConnection::Postgres(postgres) => {
-            let sql = format!(
-                "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled'{} \
-                 ORDER BY d.next_attempt_at, d.id \
-                 LIMIT $2 \
-                 FOR UPDATE OF d SKIP LOCKED",
-                excluded(3, true)
-            );
-            let mut query = diesel::sql_query(sql)
-                .bind::<BigInt, _>(now.as_millis())
-                .bind::<BigInt, _>(limit)
-                .into_boxed::<diesel::pg::Pg>();
-            for id in exclude {
-                query = query.bind::<diesel::sql_types::Text, _>(id.clone());
-            }
-            query.load::<ClaimedId>(postgres)?
-        }
-        DbConnection::Sqlite(sqlite) => {
-            let sql = format!(
-                "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.status = 'enabled'{} \
-                 ORDER BY d.next_attempt_at, d.id \
-                 LIMIT ?",
-                excluded(1, false)
-            );
-            // SQLite numbers `?` in order: the excluded ids come before LIMIT.
-            let mut query = diesel::sql_query(sql)
-                .bind::<BigInt, _>(now.as_millis())
-                .into_boxed::<diesel::sqlite::Sqlite>();
-            for id in exclude {
-                query = query.bind::<diesel::sql_types::Text, _>(id.clone());
-            }
-            query.bind::<BigInt, _>(limit).load::<ClaimedId>(sqlite)?
-        }
-    };
+    let sql = format!(
+        "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.status = 'enabled'{} \
+         ORDER BY d.next_attempt_at, d.id \
+         LIMIT ?",
+        excluded_webhooks(exclude.len(), None)
+    );
+    // SQLite numbers `?` in order: the excluded ids come before LIMIT.
+    let mut query = diesel::sql_query(sql)
+        .bind::<BigInt, _>(now.as_millis())
+        .into_boxed::<diesel::sqlite::Sqlite>();
+    for id in exclude {
+        query = query.bind::<Text, _>(id.clone());
+    }
+    let picked = query
+        .bind::<BigInt, _>(limit)
+        .load::<ClaimedId>(connection)?;
     Ok(picked.into_iter().map(|row| row.id).collect())
 }
 
