@@ -166,8 +166,8 @@ impl ManageConnection for Connector {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.target {
             Target::Postgres { url } => {
-                let mut connection = PgConnection::establish(url)
-                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                let mut connection =
+                    PgConnection::establish(url).map_err(diesel::r2d2::Error::ConnectionError)?;
                 connection
                     .batch_execute(POSTGRES_SESSION)
                     .map_err(diesel::r2d2::Error::QueryError)?;

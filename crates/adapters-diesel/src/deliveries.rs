@@ -61,15 +61,15 @@ pub(crate) fn new_delivery_id() -> DeliveryId {
 // Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
 #[diesel(treat_none_as_default_value = false)]
 pub(crate) struct NewDeliveryRow {
-    id: String,
-    event_id: String,
-    webhook_id: String,
-    group_id: i64,
-    status: String,
-    attempt_count: i64,
-    next_attempt_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) webhook_id: String,
+    pub(crate) group_id: i64,
+    pub(crate) status: String,
+    pub(crate) attempt_count: i64,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 impl NewDeliveryRow {

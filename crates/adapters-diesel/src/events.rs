@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use tokio::sync::oneshot;
 use webhooks_domain::{
     DeliveryId, EnabledEvents, Event, EventId, EventStore, GroupId, IdempotencyKey, PublishOutcome,
@@ -13,7 +13,9 @@ use webhooks_domain::{
 };
 
 use crate::database::{storage_error, write_transaction, Database, DbConnection};
-use crate::deliveries::{announce_new_deliveries, new_delivery_id, NewDeliveryRow};
+use crate::deliveries::{
+    announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
+};
 use crate::schema::{deliveries, events, webhooks};
 use crate::webhooks::decode_events;
 
@@ -66,12 +68,16 @@ impl DieselEventStore {
 /// The most events written in one transaction.
 const PUBLISH_BATCH: usize = 256;
 
-/// Publishes waiting for the next transaction, and whether a writer task
-/// is at work on them.
+/// The most writer tasks at once: while one waits for its commit, the next
+/// batch is written beside it.
+const PUBLISH_WRITERS: usize = 3;
+
+/// Publishes waiting for the next transaction, and how many writer tasks
+/// are at work on them.
 #[derive(Debug, Default)]
 struct Waiting {
     publishes: Vec<WaitingPublish>,
-    writing: bool,
+    writers: usize,
 }
 
 /// An event waiting to be written, and where its outcome goes.
@@ -120,9 +126,10 @@ impl EventStore for DieselEventStore {
     /// [`DELIVERIES_CHANNEL`](crate::DELIVERIES_CHANNEL).
     ///
     /// Publishes without an idempotency key share transactions (group
-    /// commit): a writer task writes every such publish waiting, up to 256,
-    /// in one transaction of a constant number of statements, while the
-    /// next ones gather; each call answers once its event is committed. A
+    /// commit): a writer task (up to three at once) writes every such
+    /// publish waiting, up to 256, in one transaction of a constant number
+    /// of statements, while the next ones gather; each call answers once its
+    /// event is committed. A
     /// publish alone is written at once. When a shared transaction fails,
     /// each of its events is tried again alone, so that one bad event (a
     /// group deleted meanwhile, a corrupt webhook) fails only itself.
@@ -156,7 +163,11 @@ impl EventStore for DieselEventStore {
         let start_writer = {
             let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
             waiting.publishes.push(WaitingPublish { event, outcome });
-            !std::mem::replace(&mut waiting.writing, true)
+            let start = waiting.writers < PUBLISH_WRITERS;
+            if start {
+                waiting.writers += 1;
+            }
+            start
         };
         if start_writer {
             tokio::spawn(write_waiting(self.db.clone(), Arc::clone(&self.waiting)));
@@ -204,7 +215,7 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
         let batch: Vec<WaitingPublish> = {
             let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
             if waiting.publishes.is_empty() {
-                waiting.writing = false;
+                waiting.writers -= 1;
                 return;
             }
             let take = waiting.publishes.len().min(PUBLISH_BATCH);
@@ -212,9 +223,7 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
         };
         let events: Vec<Event> = batch.iter().map(|waiting| waiting.event.clone()).collect();
         let written = db
-            .run(move |connection| {
-                write_transaction(connection, |connection| publish_all(connection, &events))
-            })
+            .run(move |connection| publish_batch(connection, &events))
             .await;
         match written {
             Ok(outcomes) => {
@@ -248,6 +257,27 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
     }
 }
 
+/// Stores a batch of events without idempotency keys and their deliveries.
+/// On PostgreSQL a batch that fits one statement takes two round trips
+/// and no explicit transaction: the read of the receivers, then one
+/// statement that inserts events and deliveries and notifies, atomic and
+/// durable by itself. Otherwise, and on SQLite, one write transaction.
+fn publish_batch(
+    connection: &mut DbConnection,
+    events: &[Event],
+) -> Result<Vec<PublishOutcome>, RepositoryError> {
+    if matches!(connection, DbConnection::Postgres(_)) {
+        let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
+        if let DbConnection::Postgres(postgres) = connection {
+            if fan_out.fits_one_statement() {
+                insert_in_one_statement(postgres, &fan_out).map_err(storage_error)?;
+                return Ok(fan_out.outcomes);
+            }
+        }
+    }
+    write_transaction(connection, |connection| publish_all(connection, events))
+}
+
 /// Stores the events and their deliveries (see [`EventStore::publish`]) in
 /// the caller's transaction, in a constant number of statements; answers an
 /// outcome per event, in order.
@@ -255,36 +285,121 @@ fn publish_all(
     connection: &mut DbConnection,
     events: &[Event],
 ) -> Result<Vec<PublishOutcome>, RepositoryError> {
-    let event_rows: Vec<EventRow> = events.iter().map(EventRow::from_event).collect();
-    for chunk in event_rows.chunks(ROWS_PER_STATEMENT) {
+    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
+    if let DbConnection::Postgres(postgres) = connection {
+        if fan_out.fits_one_statement() {
+            insert_in_one_statement(postgres, &fan_out).map_err(storage_error)?;
+            return Ok(fan_out.outcomes);
+        }
+    }
+    for chunk in fan_out.events.chunks(ROWS_PER_STATEMENT) {
         insert_events(connection, chunk).map_err(storage_error)?;
     }
-    let receivers = enabled_receivers(connection, events)?;
-    let mut rows = Vec::new();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        let before = rows.len();
-        rows.extend(
-            receivers
-                .iter()
-                .filter(|receiver| receiver.receives(event))
-                .map(|receiver| {
-                    NewDeliveryRow::due_at_once(new_delivery_id(), event, receiver.id.clone())
-                }),
-        );
-        outcomes.push(PublishOutcome {
-            event_id: event.id.clone(),
-            deliveries: (rows.len() - before) as u64,
-            created: true,
-        });
-    }
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in fan_out.deliveries.chunks(ROWS_PER_STATEMENT) {
         insert_deliveries(connection, chunk).map_err(storage_error)?;
     }
-    if !rows.is_empty() {
+    if !fan_out.deliveries.is_empty() {
         announce_new_deliveries(connection).map_err(storage_error)?;
     }
-    Ok(outcomes)
+    Ok(fan_out.outcomes)
+}
+
+/// The rows a batch of events adds, and the outcome of each event.
+struct FanOut {
+    events: Vec<EventRow>,
+    deliveries: Vec<NewDeliveryRow>,
+    outcomes: Vec<PublishOutcome>,
+}
+
+impl FanOut {
+    /// One pending delivery per event and receiver of its group and type,
+    /// in event order, oldest webhook first.
+    fn of(events: &[Event], receivers: &[Receiver]) -> Self {
+        let mut deliveries = Vec::new();
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let before = deliveries.len();
+            deliveries.extend(
+                receivers
+                    .iter()
+                    .filter(|receiver| receiver.receives(event))
+                    .map(|receiver| {
+                        NewDeliveryRow::due_at_once(new_delivery_id(), event, receiver.id.clone())
+                    }),
+            );
+            outcomes.push(PublishOutcome {
+                event_id: event.id.clone(),
+                deliveries: (deliveries.len() - before) as u64,
+                created: true,
+            });
+        }
+        Self {
+            events: events.iter().map(EventRow::from_event).collect(),
+            deliveries,
+            outcomes,
+        }
+    }
+
+    /// Whether its values stay within PostgreSQL's 65,535 bound parameters.
+    fn fits_one_statement(&self) -> bool {
+        self.events.len() * 6 + self.deliveries.len() * 9 <= 60_000
+    }
+}
+
+/// PostgreSQL: the events, their deliveries and the notification of
+/// [`DELIVERIES_CHANNEL`](crate::DELIVERIES_CHANNEL) in one statement.
+fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<()> {
+    let mut next = 0;
+    let mut row = |values: usize| {
+        let marks: Vec<String> = (0..values)
+            .map(|_| {
+                next += 1;
+                format!("${next}")
+            })
+            .collect();
+        format!("({})", marks.join(", "))
+    };
+    let events: Vec<String> = fan_out.events.iter().map(|_| row(6)).collect();
+    let deliveries: Vec<String> = fan_out.deliveries.iter().map(|_| row(9)).collect();
+    let insert_events = format!(
+        "INSERT INTO events (id, group_id, event_type, payload, idempotency_key, created_at) \
+         VALUES {}",
+        events.join(", ")
+    );
+    let sql = if deliveries.is_empty() {
+        insert_events
+    } else {
+        format!(
+            "WITH new_events AS ({insert_events}), new_deliveries AS ( \
+               INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, \
+                 attempt_count, next_attempt_at, created_at, updated_at) VALUES {} \
+             ) SELECT pg_notify('{DELIVERIES_CHANNEL}', '')",
+            deliveries.join(", ")
+        )
+    };
+    let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+    for event in &fan_out.events {
+        query = query
+            .bind::<Text, _>(event.id.clone())
+            .bind::<BigInt, _>(event.group_id)
+            .bind::<Text, _>(event.event_type.clone())
+            .bind::<Text, _>(event.payload.clone())
+            .bind::<Nullable<Text>, _>(event.idempotency_key.clone())
+            .bind::<BigInt, _>(event.created_at);
+    }
+    for delivery in &fan_out.deliveries {
+        query = query
+            .bind::<Text, _>(delivery.id.clone())
+            .bind::<Text, _>(delivery.event_id.clone())
+            .bind::<Text, _>(delivery.webhook_id.clone())
+            .bind::<BigInt, _>(delivery.group_id)
+            .bind::<Text, _>(delivery.status.clone())
+            .bind::<BigInt, _>(delivery.attempt_count)
+            .bind::<Nullable<BigInt>, _>(delivery.next_attempt_at)
+            .bind::<BigInt, _>(delivery.created_at)
+            .bind::<BigInt, _>(delivery.updated_at);
+    }
+    query.execute(connection).map(drop)
 }
 
 /// Rows per multi-row `INSERT`: far below the bind limits of both backends
