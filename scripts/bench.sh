@@ -19,7 +19,8 @@
 # BENCH_EVENTS [20000] (one webhook), BENCH_FANOUT_EVENTS [2000] (x 10 webhooks),
 # BENCH_DRAIN_EVENTS [10000], BENCH_RATE [1000] / BENCH_RATE_SECONDS [10],
 # BENCH_IDLE_EVENTS [200], BENCH_PUBLISHERS [32], BENCH_TIMEOUT [120] (longest
-# wait for the arrivals of one scenario, seconds). BENCH_RESULTS: write the
+# wait for the arrivals of one scenario, seconds), BENCH_PG_OPTIONS
+# [sslmode=disable] (query string of the service's PostgreSQL URL). BENCH_RESULTS: write the
 # results there instead of docs/benchmarks/results*.json and leave
 # docs/benchmarks.md alone (for experiments). Other WEBHOOKS__* variables in
 # the environment reach the service and are recorded with the command; the
@@ -37,7 +38,7 @@ for arg in "$@"; do
     --profile) PROFILE=1 ;;
     --no-build) BUILD=0 ;;
     -h | --help)
-      sed -n '2,26p' "$0"
+      sed -n '2,27p' "$0"
       exit 0
       ;;
     *)
@@ -60,6 +61,11 @@ IDLE_EVENTS=${BENCH_IDLE_EVENTS:-200}
 PUBLISHERS=${BENCH_PUBLISHERS:-32}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+# Connection parameters of the service's database URL. No TLS by default: the
+# service and PostgreSQL share the machine (loopback), as a service next to
+# its database would be deployed; set BENCH_PG_OPTIONS= to use libpq's
+# default (TLS when the server offers it).
+PG_OPTIONS=${BENCH_PG_OPTIONS-sslmode=disable}
 SERVER_URL=${DATABASE_URL%/*}
 GROUP=123456
 export BENCH_CLK_TCK=$(getconf CLK_TCK)
@@ -147,7 +153,7 @@ fresh_database() {
     DB_NAME=bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
     DATABASES+=("$DB_NAME")
     psql "$SERVER_URL/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB_NAME" >/dev/null
-    DB_URL=$SERVER_URL/$DB_NAME
+    DB_URL=$SERVER_URL/$DB_NAME${PG_OPTIONS:+?$PG_OPTIONS}
   else
     DB_NAME=
     mkdir -p "$WORK/$name"
