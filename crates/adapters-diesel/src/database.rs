@@ -139,17 +139,6 @@ fn with_connect_timeout(url: &str) -> String {
     }
 }
 
-/// Set once on every PostgreSQL connection. Diesel prepares and caches its
-/// statements per connection, and so do PostgreSQL's foreign-key checks;
-/// after five runs PostgreSQL may switch such a statement to one generic
-/// plan for good, costed on the table as it was then. A queue starts empty
-/// and grows by thousands of rows a second, so a plan made on the empty
-/// table (a sequential scan for `id = ANY($1)` or for the check that a
-/// delivery's event exists) stays long after it turned into a scan of the
-/// whole table per statement: measured, it took most of PostgreSQL's time.
-/// Custom plans cost a short planning per statement and follow the data.
-const POSTGRES_SESSION: &str = "SET plan_cache_mode = force_custom_plan";
-
 /// Opens connections of the backend the URL named. Diesel's own
 /// `ConnectionManager<DbConnection>` would instead try every backend in turn
 /// with the raw URL, and SQLite accepts any string as a file name: a mistyped
@@ -165,14 +154,9 @@ impl ManageConnection for Connector {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.target {
-            Target::Postgres { url } => {
-                let mut connection =
-                    PgConnection::establish(url).map_err(diesel::r2d2::Error::ConnectionError)?;
-                connection
-                    .batch_execute(POSTGRES_SESSION)
-                    .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConnection::Postgres(connection))
-            }
+            Target::Postgres { url } => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(diesel::r2d2::Error::ConnectionError),
             Target::Sqlite { path } => SqliteConnection::establish(path)
                 .map(DbConnection::Sqlite)
                 .map_err(diesel::r2d2::Error::ConnectionError),
@@ -414,15 +398,27 @@ pub(crate) fn write_transaction<T>(
 /// the last fraction of a second of claims and attempt records, and a lost
 /// claim or record only makes its delivery due again: it is sent once more
 /// (at least once), never lost. Not waiting for the flush per delivery is what
-/// lets a 2-core machine record thousands of attempts a second. The setting
-/// travels with the `BEGIN`, in the same round trip.
+/// lets a 2-core machine record thousands of attempts a second.
+///
+/// Its statements are also planned for the data at hand every time
+/// (`plan_cache_mode`). Diesel prepares and caches its statements per
+/// connection, and after five runs PostgreSQL may keep one generic plan for
+/// a statement, costed on the table as it was then. A queue starts empty and
+/// grows by thousands of rows a second, so a plan made on the empty table (a
+/// sequential scan for `id = ANY($1)`) stayed long after it had become a
+/// scan of the whole table per statement: measured, it took most of
+/// PostgreSQL's time. Both settings travel with the `BEGIN`, in the same
+/// round trip; the API's statements keep their cached plans.
 pub(crate) fn bookkeeping_transaction<T>(
     connection: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
 ) -> Result<T, RepositoryError> {
     transaction_begun_with(
         connection,
-        Some("BEGIN; SET LOCAL synchronous_commit TO OFF"),
+        Some(
+            "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+             SET LOCAL plan_cache_mode TO force_custom_plan",
+        ),
         f,
     )
 }
@@ -640,18 +636,23 @@ mod tests {
     #[tokio::test]
     async fn postgres_bookkeeping_commits_without_waiting_for_the_flush_and_others_wait() {
         #[derive(diesel::QueryableByName)]
-        struct Setting {
+        struct Settings {
             #[diesel(sql_type = diesel::sql_types::Text)]
             synchronous_commit: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            plan_cache_mode: String,
         }
         fn setting(connection: &mut DbConnection) -> Result<String, RepositoryError> {
             let DbConnection::Postgres(postgres) = connection else {
                 unreachable!("a PostgreSQL test database");
             };
-            diesel::sql_query("SHOW synchronous_commit")
-                .get_result::<Setting>(postgres)
-                .map(|row| row.synchronous_commit)
-                .map_err(storage_error)
+            diesel::sql_query(
+                "SELECT current_setting('synchronous_commit') AS synchronous_commit, \
+                 current_setting('plan_cache_mode') AS plan_cache_mode",
+            )
+            .get_result::<Settings>(postgres)
+            .map(|row| format!("{} {}", row.synchronous_commit, row.plan_cache_mode))
+            .map_err(storage_error)
         }
         let test_database = crate::TestDatabase::postgres().await;
         let database = test_database.database().clone();
@@ -663,9 +664,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(bookkeeping, "off");
-        assert_eq!(durable, "on");
-        assert_eq!(after, "on");
+        assert_eq!(bookkeeping, "off force_custom_plan");
+        assert_eq!(durable, "on auto");
+        assert_eq!(after, "on auto");
     }
 
     #[tokio::test]

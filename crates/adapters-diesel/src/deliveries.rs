@@ -381,7 +381,8 @@ impl DeliveryQueue for DieselDeliveryQueue {
         self.release_many(std::slice::from_ref(delivery), at).await
     }
 
-    /// One `UPDATE` for them all; final deliveries stay as they are.
+    /// One `UPDATE` for them all, in a bookkeeping transaction; final
+    /// deliveries stay as they are.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn release_many(
         &self,
@@ -394,15 +395,18 @@ impl DeliveryQueue for DieselDeliveryQueue {
         let ids: Vec<String> = deliveries.iter().map(|id| id.as_str().to_owned()).collect();
         self.db
             .run(move |connection| {
-                diesel::update(
-                    deliveries::table
-                        .filter(deliveries::id.eq_any(ids))
-                        .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
-                )
-                .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
-                .execute(connection)
-                .map(drop)
-                .map_err(storage_error)
+                // Bookkeeping: planned for the queue as it is now (see there).
+                bookkeeping_transaction(connection, |connection| {
+                    diesel::update(
+                        deliveries::table
+                            .filter(deliveries::id.eq_any(ids))
+                            .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
+                    )
+                    .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
+                    .execute(connection)
+                    .map(drop)
+                    .map_err(storage_error)
+                })
             })
             .await
     }
