@@ -25,6 +25,7 @@ on_both_test_databases!(
     concurrent_publishes_with_one_key_store_one_event,
     concurrent_publishes_share_transactions_and_each_gets_its_outcome,
     a_bad_event_among_concurrent_publishes_fails_alone,
+    a_batch_too_big_for_one_statement_is_written_in_chunks,
 );
 
 /// One day, the domain's idempotency window.
@@ -465,6 +466,29 @@ async fn a_bad_event_among_concurrent_publishes_fails_alone(test_database: &Test
     }
     assert_eq!(count_rows(test_database.url(), "events"), 8);
     assert_eq!(count_rows(test_database.url(), "deliveries"), 8);
+}
+
+async fn a_batch_too_big_for_one_statement_is_written_in_chunks(test_database: &TestDatabase) {
+    let db = test_database.database();
+    // 256 events to 30 webhooks: 7,680 deliveries, more bound values than
+    // one PostgreSQL statement takes, and more rows than one chunk.
+    let first = group_with_webhook(db, 33).await;
+    let others: Vec<_> = (0..29).map(|n| webhook_in(&first, 2_000 + n)).collect();
+    stored(db, others).await;
+    let store = events_store(db);
+    let publishing: Vec<_> = (0..256)
+        .map(|n| {
+            let store = store.clone();
+            let published = event(first.group_id, 10_000 + n, None);
+            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
+        })
+        .collect();
+    for handle in publishing {
+        assert_eq!(handle.await.unwrap().unwrap().deliveries, 30);
+    }
+
+    assert_eq!(count_rows(test_database.url(), "events"), 256);
+    assert_eq!(count_rows(test_database.url(), "deliveries"), 256 * 30);
 }
 
 // ---- helpers ---------------------------------------------------------------
