@@ -378,19 +378,11 @@ async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
         })
         .collect();
 
-    let store = events_store(db);
-    let publishing: Vec<_> = events
-        .iter()
-        .map(|published| {
-            let store = store.clone();
-            let published = published.clone();
-            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
-        })
+    let outcomes: Vec<_> = publish_at_once(db, &events)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
         .collect();
-    let mut outcomes = Vec::new();
-    for handle in publishing {
-        outcomes.push(handle.await.unwrap().unwrap());
-    }
 
     for (n, (published, outcome)) in events.iter().zip(&outcomes).enumerate() {
         let expected = if n % 3 == 1 { 2 } else { 1 };
@@ -447,19 +439,7 @@ async fn a_bad_event_among_concurrent_publishes_fails_alone(test_database: &Test
         })
         .collect();
 
-    let store = events_store(db);
-    let publishing: Vec<_> = events
-        .iter()
-        .map(|published| {
-            let store = store.clone();
-            let published = published.clone();
-            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for handle in publishing {
-        outcomes.push(handle.await.unwrap());
-    }
+    let outcomes = publish_at_once(db, &events).await;
 
     for (n, outcome) in outcomes.iter().enumerate() {
         assert_eq!(outcome.is_ok(), n != 4, "event {n}: {outcome:?}");
@@ -475,16 +455,12 @@ async fn a_batch_too_big_for_one_statement_is_written_in_chunks(test_database: &
     let first = group_with_webhook(db, 33).await;
     let others: Vec<_> = (0..29).map(|n| webhook_in(&first, 2_000 + n)).collect();
     stored(db, others).await;
-    let store = events_store(db);
-    let publishing: Vec<_> = (0..256)
-        .map(|n| {
-            let store = store.clone();
-            let published = event(first.group_id, 10_000 + n, None);
-            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
-        })
+    let events: Vec<_> = (0..256)
+        .map(|n| event(first.group_id, 10_000 + n, None))
         .collect();
-    for handle in publishing {
-        assert_eq!(handle.await.unwrap().unwrap().deliveries, 30);
+
+    for outcome in publish_at_once(db, &events).await {
+        assert_eq!(outcome.unwrap().deliveries, 30);
     }
 
     assert_eq!(count_rows(test_database.url(), "events"), 256);
@@ -492,6 +468,28 @@ async fn a_batch_too_big_for_one_statement_is_written_in_chunks(test_database: &
 }
 
 // ---- helpers ---------------------------------------------------------------
+
+/// Publishes the events concurrently through one store (so that they can
+/// share transactions); answers their outcomes in order.
+async fn publish_at_once(
+    db: &Database,
+    events: &[webhooks_domain::Event],
+) -> Vec<Result<PublishOutcome, webhooks_domain::RepositoryError>> {
+    let store = events_store(db);
+    let publishing: Vec<_> = events
+        .iter()
+        .map(|published| {
+            let store = store.clone();
+            let published = published.clone();
+            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for handle in publishing {
+        outcomes.push(handle.await.unwrap());
+    }
+    outcomes
+}
 
 /// A group with one enabled webhook that receives every event.
 async fn group_with_webhook(db: &Database, id: i64) -> webhooks_domain::Webhook {
