@@ -242,12 +242,7 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
                     let event = waiting.event;
                     let alone = db
                         .run(move |connection| {
-                            write_transaction(connection, |connection| {
-                                Ok(
-                                    publish_all(connection, std::slice::from_ref(&event))?
-                                        .remove(0),
-                                )
-                            })
+                            Ok(publish_batch(connection, std::slice::from_ref(&event))?.remove(0))
                         })
                         .await;
                     let _ = waiting.outcome.send(alone);
@@ -266,16 +261,16 @@ fn publish_batch(
     connection: &mut DbConnection,
     events: &[Event],
 ) -> Result<Vec<PublishOutcome>, RepositoryError> {
-    if matches!(connection, DbConnection::Postgres(_)) {
-        let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
-        if let DbConnection::Postgres(postgres) = connection {
-            if fan_out.fits_one_statement() {
-                insert_in_one_statement(postgres, &fan_out).map_err(storage_error)?;
-                return Ok(fan_out.outcomes);
-            }
-        }
+    if matches!(connection, DbConnection::Sqlite(_)) {
+        return write_transaction(connection, |connection| publish_all(connection, events));
     }
-    write_transaction(connection, |connection| publish_all(connection, events))
+    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
+    if fan_out.fits_one_statement() {
+        store(connection, &fan_out)?;
+    } else {
+        write_transaction(connection, |connection| store(connection, &fan_out))?;
+    }
+    Ok(fan_out.outcomes)
 }
 
 /// Stores the events and their deliveries (see [`EventStore::publish`]) in
@@ -286,10 +281,17 @@ fn publish_all(
     events: &[Event],
 ) -> Result<Vec<PublishOutcome>, RepositoryError> {
     let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
+    store(connection, &fan_out)?;
+    Ok(fan_out.outcomes)
+}
+
+/// Inserts the rows of `fan_out` and announces its deliveries: on
+/// PostgreSQL in one statement when it fits, otherwise in chunks, which the
+/// caller wraps in a transaction.
+fn store(connection: &mut DbConnection, fan_out: &FanOut) -> Result<(), RepositoryError> {
     if let DbConnection::Postgres(postgres) = connection {
         if fan_out.fits_one_statement() {
-            insert_in_one_statement(postgres, &fan_out).map_err(storage_error)?;
-            return Ok(fan_out.outcomes);
+            return insert_in_one_statement(postgres, fan_out).map_err(storage_error);
         }
     }
     for chunk in fan_out.events.chunks(ROWS_PER_STATEMENT) {
@@ -301,7 +303,7 @@ fn publish_all(
     if !fan_out.deliveries.is_empty() {
         announce_new_deliveries(connection).map_err(storage_error)?;
     }
-    Ok(fan_out.outcomes)
+    Ok(())
 }
 
 /// The rows a batch of events adds, and the outcome of each event.
