@@ -34,7 +34,7 @@ use clap::{Args, Parser, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use load::{closed_loop, Latencies};
+use load::{closed_loop, Latencies, MakeRequest};
 use net::{unix_nanos, Arrival, HttpClient, Receiver};
 use procfs::Watched;
 
@@ -398,65 +398,36 @@ async fn api(
     let duration = Duration::from_secs(seconds);
     for operation in ["get", "put", "post"] {
         let (path, key, ids) = (path.clone(), key.clone(), ids.clone());
-        let (result, before) = match operation {
+        let make: MakeRequest = match operation {
             "get" => {
-                closed_loop(
-                    &watched,
-                    &client,
-                    connections,
-                    warmup,
-                    duration,
-                    move |c, _| c.request(Method::GET, &path, &[("x-api-key", &key)], None),
-                    200,
-                )
-                .await
+                Box::new(move |c, _| c.request(Method::GET, &path, &[("x-api-key", &key)], None))
             }
-            "put" => {
-                closed_loop(
-                    &watched,
-                    &client,
-                    connections,
-                    warmup,
-                    duration,
-                    move |c, n| {
-                        let id = &ids[usize::try_from(n).unwrap_or(0) % ids.len().max(1)];
-                        c.request(
-                            Method::PUT,
-                            &format!("{path}/{id}"),
-                            &[("x-api-key", &key)],
-                            Some(webhook_body(
-                                "http://127.0.0.1:9/never",
-                                &format!("bench put {n}"),
-                            )),
-                        )
-                    },
-                    200,
+            "put" => Box::new(move |c, n| {
+                let id = &ids[usize::try_from(n).unwrap_or(0) % ids.len().max(1)];
+                c.request(
+                    Method::PUT,
+                    &format!("{path}/{id}"),
+                    &[("x-api-key", &key)],
+                    Some(webhook_body(
+                        "http://127.0.0.1:9/never",
+                        &format!("bench put {n}"),
+                    )),
                 )
-                .await
-            }
-            _ => {
-                closed_loop(
-                    &watched,
-                    &client,
-                    connections,
-                    warmup,
-                    duration,
-                    move |c, n| {
-                        c.request(
-                            Method::POST,
-                            &path,
-                            &[("x-api-key", &key)],
-                            Some(webhook_body(
-                                "http://127.0.0.1:9/never",
-                                &format!("bench post {n}"),
-                            )),
-                        )
-                    },
-                    200,
+            }),
+            _ => Box::new(move |c, n| {
+                c.request(
+                    Method::POST,
+                    &path,
+                    &[("x-api-key", &key)],
+                    Some(webhook_body(
+                        "http://127.0.0.1:9/never",
+                        &format!("bench post {n}"),
+                    )),
                 )
-                .await
-            }
+            }),
         };
+        let (result, before) =
+            closed_loop(&watched, &client, connections, warmup, duration, make, 200).await;
         let after = watched.sample();
         let ok = result.ok;
         let mut value = result.json();

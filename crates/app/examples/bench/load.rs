@@ -69,6 +69,11 @@ impl LoadResult {
     }
 }
 
+/// Builds the `n`-th request of a closed loop, when the kind of request is
+/// chosen at run time.
+pub type MakeRequest =
+    Box<dyn Fn(&HttpClient, u64) -> anyhow::Result<Request<Full<Bytes>>> + Send + Sync>;
+
 /// Runs `connections` callers for `warmup + duration`; a request counts when
 /// it was sent after the warm-up and before the end. `make(n)` builds the
 /// n-th request; an answer with status `expected` is a success. Answers the

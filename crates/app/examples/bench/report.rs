@@ -1036,28 +1036,40 @@ fn backend_name(backend: &str) -> &'static str {
     }
 }
 
+/// One group of bars per (label, scenario, target): the scenario's
+/// throughput in each backend's results.
+fn throughput_groups(
+    all: &[(&str, Value)],
+    scenarios: &[(&str, &'static str, Option<f64>)],
+) -> Vec<Group> {
+    scenarios
+        .iter()
+        .map(|&(label, name, target)| Group {
+            label: label.to_owned(),
+            bars: all
+                .iter()
+                .map(|(_, r)| bar(r, &at(name, "/throughput")))
+                .collect(),
+            target,
+        })
+        .collect()
+}
+
 fn charts(dir: &Path, all: &[(&str, Value)]) -> anyhow::Result<()> {
     let names: Vec<String> = all
         .iter()
         .map(|(b, _)| backend_name(b).to_owned())
         .collect();
     // Deliveries per second.
-    let groups: Vec<Group> = [
-        ("1 webhook, flat out", "deliver_1", Some(2_500.0)),
-        ("1 webhook, 1,000/s offered", "rate_1000", None),
-        ("10-way fan-out", "fanout_10", Some(6_000.0)),
-        ("backlog drain (worker only)", "drain", Some(5_000.0)),
-    ]
-    .into_iter()
-    .map(|(label, name, target)| Group {
-        label: label.to_owned(),
-        bars: all
-            .iter()
-            .map(|(_, r)| bar(r, &at(name, "/throughput")))
-            .collect(),
-        target,
-    })
-    .collect();
+    let groups = throughput_groups(
+        all,
+        &[
+            ("1 webhook, flat out", "deliver_1", Some(2_500.0)),
+            ("1 webhook, 1,000/s offered", "rate_1000", None),
+            ("10-way fan-out", "fanout_10", Some(6_000.0)),
+            ("backlog drain (worker only)", "drain", Some(5_000.0)),
+        ],
+    );
     std::fs::write(
         dir.join("deliveries.svg"),
         chart(
@@ -1108,21 +1120,14 @@ fn charts(dir: &Path, all: &[(&str, Value)]) -> anyhow::Result<()> {
         ),
     )?;
     // API.
-    let groups: Vec<Group> = [
-        ("GET /webhooks/{groupID}", "api_get", Some(10_000.0)),
-        ("POST /webhooks/{groupID}", "api_post", Some(3_500.0)),
-        ("PUT /webhooks/{groupID}/{id}", "api_put", None),
-    ]
-    .into_iter()
-    .map(|(label, name, target)| Group {
-        label: label.to_owned(),
-        bars: all
-            .iter()
-            .map(|(_, r)| bar(r, &at(name, "/throughput")))
-            .collect(),
-        target,
-    })
-    .collect();
+    let groups = throughput_groups(
+        all,
+        &[
+            ("GET /webhooks/{groupID}", "api_get", Some(10_000.0)),
+            ("POST /webhooks/{groupID}", "api_post", Some(3_500.0)),
+            ("PUT /webhooks/{groupID}/{id}", "api_put", None),
+        ],
+    );
     let ceiling = all
         .iter()
         .filter_map(|(b, r)| {
