@@ -411,6 +411,30 @@ impl DeliveryQueue for DieselDeliveryQueue {
             .await
     }
 
+    async fn defer_webhook(
+        &self,
+        webhook: &WebhookId,
+        until: UnixMillis,
+    ) -> Result<u64, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                bookkeeping_transaction(connection, |connection| {
+                    diesel::update(
+                        deliveries::table
+                            .filter(deliveries::webhook_id.eq(webhook))
+                            .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+                            .filter(deliveries::next_attempt_at.lt(until.as_millis())),
+                    )
+                    .set(deliveries::next_attempt_at.eq(Some(until.as_millis())))
+                    .execute(connection)
+                    .map(|moved| u64::try_from(moved).unwrap_or(0))
+                    .map_err(storage_error)
+                })
+            })
+            .await
+    }
+
     /// One `UPDATE` that takes the slot or changes nothing: a window older
     /// than `second` starts over at 1; the current window counts up while
     /// below `per_second`. Both backends apply an `UPDATE` to a row one

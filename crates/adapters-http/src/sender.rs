@@ -142,6 +142,7 @@ impl HttpSender {
             error: None,
             retry_after,
             duration_ms: 0,
+            timed_out: false,
         })
     }
 
@@ -184,6 +185,7 @@ impl OutboundSender for HttpSender {
         let mut outcome = match self.attempt(request, started + self.timeout).await {
             Ok(outcome) => outcome,
             Err(failure) => SendOutcome {
+                timed_out: matches!(failure, Failure::Timeout(_) | Failure::ConnectTimeout(_)),
                 error: Some(failure.to_string()),
                 ..SendOutcome::default()
             },

@@ -484,6 +484,7 @@ async fn a_receiver_that_never_answers_times_out() {
     );
     assert_eq!(outcome.status, None);
     assert_eq!(outcome.error.as_deref(), Some("timeout after 1s"));
+    assert!(outcome.timed_out, "counted by the endpoint's circuit");
     assert!(outcome.duration_ms >= 1000, "{}", outcome.duration_ms);
     assert_eq!(receiver.requests().len(), 1);
 }
@@ -503,6 +504,10 @@ async fn a_stalled_answer_keeps_its_status_and_what_arrived_by_the_timeout() {
     );
     assert_eq!(outcome.status, Some(200));
     assert_eq!(outcome.body.as_deref(), Some("partial"));
+    assert!(
+        !outcome.timed_out,
+        "an answer came: the endpoint is reachable"
+    );
 }
 
 #[tokio::test]
@@ -520,6 +525,7 @@ async fn a_closed_port_is_connection_refused() {
 
     assert_eq!(outcome.status, None);
     assert_eq!(outcome.error.as_deref(), Some("connection refused"));
+    assert!(!outcome.timed_out, "refused at once: no slot held");
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use load::{closed_loop, Latencies, MakeRequest};
-use net::{unix_nanos, Arrival, HttpClient, Receiver};
+use net::{unix_nanos, Arrival, HangingReceiver, HttpClient, Receiver};
 use procfs::Watched;
 
 #[derive(Parser)]
@@ -147,10 +147,19 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         target: Target,
+        /// Name of the scenario in the output.
+        #[arg(long, default_value = "idle")]
+        scenario: String,
         #[arg(long, default_value_t = 200)]
         events: usize,
         #[arg(long, default_value_t = 20)]
         pause_ms: u64,
+        /// Webhooks to a receiver that never answers, each sent
+        /// --hanging-events deliveries before the measurement starts.
+        #[arg(long, default_value_t = 0)]
+        hanging: usize,
+        #[arg(long, default_value_t = 40)]
+        hanging_events: usize,
     },
     /// Publish a backlog to an API-only service, then wait for a worker
     /// process (started by the caller when `--ready-file` appears, its pid
@@ -240,9 +249,18 @@ fn main() -> anyhow::Result<()> {
             Cmd::IdleLatency {
                 common,
                 target,
+                scenario,
                 events,
                 pause_ms,
-            } => idle_latency(common, target, events, pause_ms).await,
+                hanging,
+                hanging_events,
+            } => {
+                let hanging = Hanging {
+                    webhooks: hanging,
+                    events: hanging_events,
+                };
+                idle_latency(common, target, &scenario, events, pause_ms, hanging).await
+            }
             Cmd::Drain {
                 common,
                 target,
@@ -338,6 +356,9 @@ async fn ceiling(
 fn webhook_body(url: &str, description: &str) -> Bytes {
     Bytes::from(json!({"url": url, "description": description}).to_string())
 }
+
+/// The event type only the hanging webhooks of the isolation scenarios take.
+const HANGING_TYPE: &str = "bench.hang";
 
 /// Creates `count` webhooks in the group; answers their ids.
 async fn create_webhooks(
@@ -746,15 +767,94 @@ async fn deliver(
     Ok(())
 }
 
+/// Dead endpoints beside the one measured: `webhooks` webhooks to a
+/// receiver that never answers, each sent `events` deliveries.
+struct Hanging {
+    webhooks: usize,
+    events: usize,
+}
+
+/// Starts the attack of an isolation scenario: the hanging webhooks, their
+/// deliveries, and a wait until the service holds requests to each (at most
+/// 30 s). Answers the receiver, which must live as long as the measurement.
+async fn start_hanging(
+    setup: &HttpClient,
+    target: &Target,
+    hanging: &Hanging,
+) -> anyhow::Result<Option<HangingReceiver>> {
+    if hanging.webhooks == 0 {
+        return Ok(None);
+    }
+    let dead = HangingReceiver::start().await?;
+    let path = format!("/webhooks/{}", target.group);
+    for n in 0..hanging.webhooks {
+        let body = json!({
+            "url": dead.url(&format!("/dead/{n}")),
+            "description": format!("hanging {n}"),
+            "enabledEvents": [HANGING_TYPE],
+        });
+        let request = setup.request(
+            Method::POST,
+            &path,
+            &[("x-api-key", &target.key)],
+            Some(Bytes::from(body.to_string())),
+        )?;
+        let answer = setup.send(request).await?;
+        if answer.status != 200 {
+            bail!("creating a hanging webhook answered {}", answer.status);
+        }
+    }
+    let auth = format!("Bearer {}", target.service_token);
+    for seq in 0..hanging.events {
+        let body = json!({"groupID": target.group, "type": HANGING_TYPE, "data": {"seq": seq}});
+        let request = setup.request(
+            Method::POST,
+            "/internal/events",
+            &[("authorization", &auth)],
+            Some(Bytes::from(body.to_string())),
+        )?;
+        let answer = setup.send(request).await?;
+        if answer.status != 202 {
+            bail!(
+                "publishing to the hanging webhooks answered {}",
+                answer.status
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let wanted = hanging.webhooks * hanging.events.min(8);
+    while dead.connections() < wanted && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Some(dead))
+}
+
 async fn idle_latency(
     common: Common,
     target: Target,
+    scenario: &str,
     events: usize,
     pause_ms: u64,
+    hanging: Hanging,
 ) -> anyhow::Result<()> {
     let receiver = Receiver::start(true).await?;
     let setup = HttpClient::new(&target.base, 2);
-    create_webhooks(&setup, &target, 1, |_| receiver.url("/hook/idle")).await?;
+    let idle_url = receiver.url("/hook/idle");
+    let request = setup.request(
+        Method::POST,
+        &format!("/webhooks/{}", target.group),
+        &[("x-api-key", &target.key)],
+        Some(Bytes::from(
+            json!({"url": idle_url, "description": "idle", "enabledEvents": ["user.created"]})
+                .to_string(),
+        )),
+    )?;
+    let answer = setup.send(request).await?;
+    if answer.status != 200 {
+        bail!("creating the webhook answered {}", answer.status);
+    }
+    let dead = start_hanging(&setup, &target, &hanging).await?;
+    let held_at_start = dead.as_ref().map_or(0, HangingReceiver::connections);
     let watched = common.watched();
     let publisher = Publisher::new(&target, 2);
     let before = watched.sample();
@@ -784,6 +884,10 @@ async fn idle_latency(
     let value = json!({
         "events": events,
         "pause_ms": pause_ms,
+        "hanging_webhooks": hanging.webhooks,
+        "hanging_events": if hanging.webhooks > 0 { json!(hanging.events) } else { Value::Null },
+        "hanging_connections_at_start": held_at_start,
+        "hanging_connections_at_end": dead.as_ref().map_or(0, HangingReceiver::connections),
         "not_within_5s": late,
         "publish": publisher.json(seconds),
         "delivery": delivery,
@@ -791,12 +895,20 @@ async fn idle_latency(
         "memory_end": watched.memory(),
     });
     let summary = format!(
-        "send-to-arrival {}, publish answer {}, {} missing",
+        "send-to-arrival {}, publish answer {}, {} missing{}",
         latency_text(&value["delivery"]["send_to_arrival"]),
         latency_text(&value["publish"]["latency"]),
-        value["delivery"]["missing"]
+        value["delivery"]["missing"],
+        if hanging.webhooks > 0 {
+            format!(
+                ", beside {} hanging webhooks holding {held_at_start} requests",
+                hanging.webhooks
+            )
+        } else {
+            String::new()
+        }
     );
-    emit(&common, "idle", value, summary);
+    emit(&common, scenario, value, summary);
     Ok(())
 }
 

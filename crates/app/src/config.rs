@@ -73,6 +73,10 @@ pub struct DeliverySettings {
     pub allow_networks: Vec<IpNet>,
     pub workers: usize,
     pub per_endpoint_concurrency: usize,
+    /// Timeouts in a row that open an endpoint's circuit; 0: never.
+    pub circuit_breaker_timeouts: usize,
+    /// How long a circuit first stays open.
+    pub circuit_breaker_open_for: Duration,
     pub disable_after: Duration,
     pub secret_rotation_grace: Duration,
 }
@@ -144,6 +148,8 @@ struct RawDelivery {
     allow_networks: ListOrString,
     workers: i64,
     per_endpoint_concurrency: i64,
+    circuit_breaker_timeouts: i64,
+    circuit_breaker_open_for: String,
     disable_after: String,
     secret_rotation_grace: String,
 }
@@ -325,6 +331,15 @@ impl Settings {
                     raw.delivery.per_endpoint_concurrency,
                     1,
                 )?,
+                circuit_breaker_timeouts: count(
+                    "delivery.circuit_breaker_timeouts",
+                    raw.delivery.circuit_breaker_timeouts,
+                    0,
+                )?,
+                circuit_breaker_open_for: duration(
+                    "delivery.circuit_breaker_open_for",
+                    &raw.delivery.circuit_breaker_open_for,
+                )?,
                 disable_after: duration("delivery.disable_after", &raw.delivery.disable_after)?,
                 secret_rotation_grace: duration(
                     "delivery.secret_rotation_grace",
@@ -386,6 +401,8 @@ impl Settings {
                     allow_networks,
                     workers,
                     per_endpoint_concurrency,
+                    circuit_breaker_timeouts,
+                    circuit_breaker_open_for,
                     disable_after,
                     secret_rotation_grace,
                 },
@@ -447,6 +464,11 @@ impl Settings {
                             "per_endpoint_concurrency",
                             number(*per_endpoint_concurrency),
                         ),
+                        (
+                            "circuit_breaker_timeouts",
+                            number(*circuit_breaker_timeouts),
+                        ),
+                        ("circuit_breaker_open_for", time(circuit_breaker_open_for)),
                         ("disable_after", time(disable_after)),
                         ("secret_rotation_grace", time(secret_rotation_grace)),
                     ],

@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -15,9 +16,9 @@ use webhooks_adapters_diesel::{
 use webhooks_adapters_http::sender::{HttpSender, SenderSettings};
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_domain::{
-    CachedTenancy, DeliveryService, DemoTenant, DispatchSettings, Dispatcher, EventPublisher,
-    RandomIds, RetryPolicy, SecretCipher, SystemClock, TenancyRepository, TenancyService, Wakeup,
-    WebhookService, DEFAULT_API_KEY_TTL,
+    CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
+    EventPublisher, RandomIds, RetryPolicy, SecretCipher, SystemClock, TenancyRepository,
+    TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -119,6 +120,11 @@ impl Services {
         let mut dispatch = DispatchSettings::for_timeout(delivery.timeout, workers);
         dispatch.per_endpoint = delivery.per_endpoint_concurrency;
         dispatch.disable_after = delivery.disable_after;
+        dispatch.circuit = CircuitSettings {
+            timeouts_to_open: u32::try_from(delivery.circuit_breaker_timeouts).unwrap_or(u32::MAX),
+            open_for: delivery.circuit_breaker_open_for,
+            max_open: MAX_CIRCUIT_OPEN.max(delivery.circuit_breaker_open_for),
+        };
         Ok(Dispatcher::new(
             self.queue.clone(),
             Arc::new(sender),
@@ -131,10 +137,26 @@ impl Services {
     }
 }
 
-/// Deliveries wait on the network, not the CPU: many per core.
+/// The longest a circuit stays open, however often its probes time out.
+const MAX_CIRCUIT_OPEN: Duration = Duration::from_secs(600);
+
+/// The most deliveries a process holds at once by default.
+const MAX_DEFAULT_WORKERS: u64 = 4096;
+
+/// Deliveries wait on the network, not the CPU: a waiting request costs a
+/// socket, so the open-file limit (raised to its hard limit first) sizes the
+/// default: a quarter of it, leaving the rest to the API's connections and
+/// the database pool, between 128 and 4096.
 fn default_workers() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 64).max(128)
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the open-file limit; assuming 1024");
+            1024
+        }
+    };
+    let workers = (files / 4).clamp(128, MAX_DEFAULT_WORKERS);
+    usize::try_from(workers).unwrap_or(128)
 }
 
 fn default_pool_size() -> u32 {

@@ -161,6 +161,9 @@ pub struct SendOutcome {
     /// `Retry-After` of a 429 or 503 answer.
     pub retry_after: Option<Duration>,
     pub duration_ms: i64,
+    /// No answer came within the attempt timeout (or the connect timeout):
+    /// counted by the endpoint's [`crate::Circuit`].
+    pub timed_out: bool,
 }
 
 /// When to try again after a failed attempt.

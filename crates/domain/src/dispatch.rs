@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
+use crate::circuit::{Circuit, CircuitSettings};
 use crate::delivery::{
     Attempt, AttemptRecord, DeliveryJob, EndpointHealth, NextStep, RetryPolicy, SendOutcome,
     SignedRequest,
 };
-use crate::ids::WebhookId;
+use crate::ids::{DeliveryId, WebhookId};
 use crate::ports::{Clock, DeliveryQueue, OutboundSender};
 use crate::secret::SecretCipher;
 use crate::time::UnixMillis;
@@ -19,7 +20,9 @@ use crate::wakeup::Wakeup;
 /// How a dispatcher shares out its work.
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
-    /// Deliveries in flight at once in this process.
+    /// Deliveries held at once in this process: in flight, or claimed and
+    /// waiting behind their endpoint's. A request waiting for its answer
+    /// costs a task and a socket, not a thread, so this can be thousands.
     pub workers: usize,
     /// Deliveries in flight at once to one webhook, in this process.
     pub per_endpoint: usize,
@@ -33,6 +36,8 @@ pub struct DispatchSettings {
     pub disable_after: Duration,
     /// How long after a busy or rate-limited endpoint a delivery is offered again.
     pub busy_backoff: Duration,
+    /// When an endpoint that keeps timing out is left alone.
+    pub circuit: CircuitSettings,
 }
 
 impl DispatchSettings {
@@ -45,6 +50,7 @@ impl DispatchSettings {
             poll_interval: Duration::from_millis(500),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             busy_backoff: Duration::from_millis(200),
+            circuit: CircuitSettings::default(),
         }
     }
 }
@@ -61,19 +67,79 @@ pub struct Dispatcher {
     policy: RetryPolicy,
     settings: DispatchSettings,
     wakeup: Wakeup,
+    /// One permit per delivery held (in flight or waiting).
     slots: Arc<Semaphore>,
     endpoints: Mutex<HashMap<WebhookId, EndpointState>>,
-    /// Attempts made by the workers, on their way to the recorder task.
-    records: mpsc::Sender<AttemptRecord>,
+    /// Attempts made by the workers, and circuits opened, on their way to
+    /// the recorder task, which writes them in this order.
+    records: mpsc::Sender<Bookkeeping>,
     /// The recorder's end of `records`, until [`Dispatcher::run`] takes it.
-    unrecorded: Mutex<Option<mpsc::Receiver<AttemptRecord>>>,
+    unrecorded: Mutex<Option<mpsc::Receiver<Bookkeeping>>>,
 }
 
-/// A webhook's deliveries in this process: in flight, and claimed but waiting.
+/// A webhook's deliveries in this process (in flight, and claimed but
+/// waiting, each with its slot), and its circuit.
 #[derive(Default)]
 struct EndpointState {
     in_flight: usize,
-    waiting: VecDeque<DeliveryJob>,
+    waiting: VecDeque<(DeliveryJob, OwnedSemaphorePermit)>,
+    circuit: Circuit,
+}
+
+impl EndpointState {
+    fn held(&self) -> usize {
+        self.in_flight + self.waiting.len()
+    }
+
+    /// Whether the endpoint may hold one more delivery while `free` slots
+    /// are left: not while its circuit is open; one probe at a time while it
+    /// is half open; otherwise up to `per_endpoint` in flight and as many
+    /// waiting, and only while it leaves at least as many slots free as it
+    /// holds. That last rule is the fair share: an endpoint holding `k`
+    /// stops growing when fewer than `k` slots are free, so endpoints that
+    /// hang settle at about `workers / (n + 1)` each and a new endpoint
+    /// always finds a slot.
+    fn may_take(&self, free: usize, per_endpoint: usize, now: UnixMillis) -> bool {
+        if self.circuit.is_open(now) {
+            return false;
+        }
+        let held = self.held();
+        if self.circuit.is_half_open(now) {
+            return held == 0 && free > 0;
+        }
+        held < per_endpoint * 2 && free > held
+    }
+
+    /// Nothing in flight, nothing waiting, nothing to remember.
+    fn is_idle(&self) -> bool {
+        self.held() == 0 && self.circuit.is_closed()
+    }
+}
+
+/// What the recorder task writes.
+enum Bookkeeping {
+    Attempt(AttemptRecord),
+    /// A circuit opened: the webhook's pending deliveries wait until then.
+    /// It travels behind the attempts handed over before it, so none of
+    /// them makes a delivery due earlier again.
+    Defer(WebhookId, UnixMillis),
+}
+
+/// What a worker does after an attempt.
+enum AfterAttempt {
+    /// Send the next delivery waiting for the same endpoint, in its slot.
+    Next(DeliveryJob, OwnedSemaphorePermit),
+    /// Stop: nothing waits.
+    Done,
+    /// Stop: the endpoint's circuit just opened until then; these waited.
+    Opened(UnixMillis, Vec<(DeliveryJob, OwnedSemaphorePermit)>),
+}
+
+/// What one attempt left to do: the record to write, and whether the
+/// endpoint gave no answer in time.
+struct Tried {
+    record: AttemptRecord,
+    timed_out: bool,
 }
 
 impl Dispatcher {
@@ -87,7 +153,7 @@ impl Dispatcher {
         wakeup: Wakeup,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(settings.workers));
-        let (records, unrecorded) = mpsc::channel(settings.workers.max(1));
+        let (records, unrecorded) = mpsc::channel(settings.workers.clamp(1, RECORD_BATCH * 4));
         Self {
             queue,
             sender,
@@ -106,12 +172,15 @@ impl Dispatcher {
     /// Runs until `shutdown` turns true, then stops claiming and waits for the
     /// deliveries in flight to finish (each is bounded by the attempt timeout).
     ///
-    /// Each endpoint has `per_endpoint` deliveries in flight and as many
-    /// claimed ones waiting in memory for them; a worker that finishes a
-    /// delivery goes on with the next one waiting for the same endpoint. A
-    /// claim takes no more than the free workers minus what already waits,
-    /// and skips endpoints whose waiting line is half full, so a slow
-    /// endpoint holds at most its own share while the rest keeps flowing.
+    /// Each delivery held takes one of `workers` slots. An endpoint has up to
+    /// `per_endpoint` deliveries in flight and as many claimed ones waiting in
+    /// memory behind them (a send that finishes goes on with the next one
+    /// waiting for the same endpoint), and never more than its fair share
+    /// (see `EndpointState::may_take`). A claim skips the endpoints that may
+    /// take no more, so endpoints that hang hold their share and the rest
+    /// keeps flowing. An endpoint that times out again and again has its
+    /// circuit opened: its deliveries wait, visibly in the delivery log,
+    /// until one probe gets an answer.
     ///
     /// Workers hand their attempts to one recorder task, which writes
     /// whatever has arrived in one transaction (up to 256 at a time) while
@@ -137,52 +206,8 @@ impl Dispatcher {
         ));
         tracing::info!(workers = self.settings.workers, "delivery workers started");
         while !*shutdown.borrow() {
-            let (saturated, waiting) = self.saturation();
-            let free = self.slots.available_permits().saturating_sub(waiting);
-            if free == 0 {
-                // Every worker busy or spoken for: wait for one to finish.
-                tokio::select! {
-                    _ = self.wakeup.notified() => {}
-                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-            let now = self.clock.now();
-            let lease_until = now.plus_millis(millis(self.settings.lease));
-            let limit = free.min(self.settings.per_endpoint.max(1) * 2);
-            let jobs = match self
-                .queue
-                .claim_due(now, limit, lease_until, &saturated)
-                .await
-            {
-                Ok(jobs) => jobs,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot claim deliveries; retrying");
-                    Vec::new()
-                }
-            };
-            let claimed = jobs.len();
-            let mut surplus = Vec::new();
-            for job in jobs {
-                if let Some(job) = self.start(job) {
-                    surplus.push(job.delivery_id);
-                }
-            }
-            if !surplus.is_empty() {
-                let at = self
-                    .clock
-                    .now()
-                    .plus_millis(millis(self.settings.busy_backoff));
-                if let Err(err) = self.queue.release_many(&surplus, at).await {
-                    // Their leases run out by themselves; nothing is lost.
-                    tracing::warn!(error = %err, "cannot release deliveries");
-                }
-            }
-            // A full batch that all started means more may be due: claim
-            // again at once. Otherwise wait for new work, a finished
-            // delivery, or the safety-net poll.
-            if claimed < limit || !surplus.is_empty() {
+            let more_due = self.claim_round().await;
+            if !more_due {
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
                     _ = tokio::time::sleep(self.settings.poll_interval) => {}
@@ -197,12 +222,10 @@ impl Dispatcher {
             endpoints
                 .values_mut()
                 .flat_map(|state| state.waiting.drain(..))
-                .map(|job| job.delivery_id)
+                .map(|(job, _slot)| job.delivery_id)
                 .collect()
         };
-        if let Err(err) = self.queue.release_many(&waiting, self.clock.now()).await {
-            tracing::warn!(error = %err, "cannot release waiting deliveries; their leases will expire");
-        }
+        self.release_at(&waiting, self.clock.now()).await;
         let all = u32::try_from(self.settings.workers).unwrap_or(u32::MAX);
         let _drained = self.slots.acquire_many(all).await;
         // Every worker finished: the recorder writes what is left and stops.
@@ -213,72 +236,183 @@ impl Dispatcher {
         tracing::info!("delivery workers stopped; nothing in flight");
     }
 
-    /// The endpoints not to claim for (their waiting line is half full or
-    /// more), and how many claimed deliveries wait in all.
-    fn saturation(&self) -> (Vec<WebhookId>, usize) {
-        let endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
-        let half = self.settings.per_endpoint.div_ceil(2);
-        let saturated = endpoints
-            .iter()
-            .filter(|(_, state)| {
-                state.in_flight >= self.settings.per_endpoint && state.waiting.len() >= half
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        let waiting = endpoints.values().map(|state| state.waiting.len()).sum();
-        (saturated, waiting)
+    /// Claims what the free slots allow and starts it; answers whether more
+    /// may be due at once (a full batch that all started).
+    async fn claim_round(self: &Arc<Self>) -> bool {
+        let now = self.clock.now();
+        let free = self.slots.available_permits();
+        let excluded = self.excluded(free, now);
+        if free == 0 {
+            // Every slot held: wait for a delivery to finish.
+            return false;
+        }
+        let lease_until = now.plus_millis(millis(self.settings.lease));
+        let limit = free.min(self.settings.per_endpoint.max(1) * 2);
+        let jobs = match self
+            .queue
+            .claim_due(now, limit, lease_until, &excluded)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot claim deliveries; retrying");
+                return false;
+            }
+        };
+        let claimed = jobs.len();
+        let mut surplus: HashMap<UnixMillis, Vec<DeliveryId>> = HashMap::new();
+        for job in jobs {
+            if let Some((delivery, at)) = self.start(job) {
+                surplus.entry(at).or_default().push(delivery);
+            }
+        }
+        let started_all = surplus.is_empty();
+        for (at, deliveries) in surplus {
+            self.release_at(&deliveries, at).await;
+        }
+        claimed == limit && started_all
     }
 
-    /// Starts a claimed job on a worker of its own, or queues it behind its
-    /// endpoint's deliveries in flight; hands it back when neither has room.
-    fn start(self: &Arc<Self>, job: DeliveryJob) -> Option<DeliveryJob> {
-        let cap = self.settings.per_endpoint.max(1);
+    /// The endpoints a claim must skip: those that may take no more.
+    fn excluded(&self, free: usize, now: UnixMillis) -> Vec<WebhookId> {
+        let endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let per_endpoint = self.settings.per_endpoint.max(1);
+        endpoints
+            .iter()
+            .filter(|(_, state)| !state.may_take(free, per_endpoint, now))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Starts a claimed job at once, or queues it behind its endpoint's
+    /// deliveries in flight; when its endpoint may take no more, answers the
+    /// delivery to hand back and when to offer it again.
+    fn start(self: &Arc<Self>, job: DeliveryJob) -> Option<(DeliveryId, UnixMillis)> {
+        let now = self.clock.now();
+        let per_endpoint = self.settings.per_endpoint.max(1);
+        let busy = now.plus_millis(millis(self.settings.busy_backoff));
         let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         let state = endpoints.entry(job.webhook_id.clone()).or_default();
-        if state.in_flight < cap {
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                return Some(job);
-            };
+        if let Some(until) = state.circuit.open_until(now) {
+            return Some((job.delivery_id, until));
+        }
+        if !state.may_take(self.slots.available_permits(), per_endpoint, now) {
+            return Some((job.delivery_id, busy));
+        }
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            return Some((job.delivery_id, busy));
+        };
+        if state.in_flight < per_endpoint {
             state.in_flight += 1;
             drop(endpoints);
             let dispatcher = Arc::clone(self);
-            tokio::spawn(async move { dispatcher.work(job, permit).await });
-            None
-        } else if state.waiting.len() < cap {
-            state.waiting.push_back(job);
-            None
+            tokio::spawn(async move { dispatcher.work(job, slot).await });
         } else {
-            Some(job)
+            state.waiting.push_back((job, slot));
         }
+        None
     }
 
     /// A worker: delivers its job, then the next ones waiting for the same
-    /// endpoint, then frees its slot and wakes the claim loop.
-    async fn work(self: Arc<Self>, mut job: DeliveryJob, permit: OwnedSemaphorePermit) {
+    /// endpoint, then frees its slot and wakes the claim loop. A timeout
+    /// that opens the endpoint's circuit sends what waits back to the queue.
+    async fn work(self: Arc<Self>, mut job: DeliveryJob, mut slot: OwnedSemaphorePermit) {
         let in_flight = metrics::gauge!("webhooks_deliveries_in_flight");
         in_flight.increment(1.0);
         loop {
             let webhook = job.webhook_id.clone();
-            if let Some(record) = self.attempt(job).await {
-                self.hand_over(record).await;
+            let tried = self.attempt(job).await;
+            let (next, open_until) =
+                self.after_attempt(&webhook, tried.as_ref().map(|tried| tried.timed_out));
+            if let Some(mut tried) = tried {
+                if let Some(until) = open_until {
+                    // No retry before the circuit lets one through.
+                    postpone(&mut tried.record.next, until);
+                }
+                self.hand_over(Bookkeeping::Attempt(tried.record)).await;
             }
-            let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(state) = endpoints.get_mut(&webhook) else {
-                break;
-            };
-            if let Some(next) = state.waiting.pop_front() {
-                job = next;
-                continue;
+            match next {
+                AfterAttempt::Next(next, next_slot) => {
+                    job = next;
+                    slot = next_slot;
+                }
+                AfterAttempt::Done => break,
+                AfterAttempt::Opened(until, waiting) => {
+                    self.open_circuit(&webhook, until, waiting).await;
+                    break;
+                }
             }
-            state.in_flight = state.in_flight.saturating_sub(1);
-            if state.in_flight == 0 {
-                endpoints.remove(&webhook);
-            }
-            break;
         }
         in_flight.decrement(1.0);
-        drop(permit);
+        drop(slot);
         self.wakeup.notify();
+    }
+
+    /// Counts the attempt on the endpoint's circuit, then answers what the
+    /// worker does next (the next delivery waiting for the same endpoint, or
+    /// stop, handing back what waits when the circuit just opened) and until
+    /// when the circuit is open, if it is.
+    fn after_attempt(
+        &self,
+        webhook: &WebhookId,
+        timed_out: Option<bool>,
+    ) -> (AfterAttempt, Option<UnixMillis>) {
+        let now = self.clock.now();
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(state) = endpoints.get_mut(webhook) else {
+            return (AfterAttempt::Done, None);
+        };
+        let opened = timed_out.and_then(|timed_out| {
+            let was_tripped = state.circuit.is_tripped();
+            let opened = state.circuit.record(timed_out, now, &self.settings.circuit);
+            circuit_metrics(was_tripped, &state.circuit, opened.is_some());
+            opened
+        });
+        let open_until = state.circuit.open_until(now);
+        if opened.is_none() {
+            if let Some((next, slot)) = state.waiting.pop_front() {
+                return (AfterAttempt::Next(next, slot), open_until);
+            }
+        }
+        state.in_flight = state.in_flight.saturating_sub(1);
+        let waiting: Vec<_> = state.waiting.drain(..).collect();
+        if state.is_idle() {
+            endpoints.remove(webhook);
+        }
+        let next = match opened {
+            Some(until) => AfterAttempt::Opened(until, waiting),
+            None => AfterAttempt::Done,
+        };
+        (next, open_until)
+    }
+
+    /// The endpoint's circuit opened until `until`: what waits for it, and
+    /// its other pending deliveries in every process, are due then.
+    async fn open_circuit(
+        &self,
+        webhook: &WebhookId,
+        until: UnixMillis,
+        waiting: Vec<(DeliveryJob, OwnedSemaphorePermit)>,
+    ) {
+        tracing::warn!(webhook = %webhook, until = until.as_millis(), "the endpoint keeps timing out: its circuit is open, its deliveries wait");
+        let waiting: Vec<_> = waiting
+            .into_iter()
+            .map(|(job, _slot)| job.delivery_id)
+            .collect();
+        self.release_at(&waiting, until).await;
+        self.hand_over(Bookkeeping::Defer(webhook.clone(), until))
+            .await;
+    }
+
+    /// Hands claimed deliveries back to the queue, due at `at`.
+    async fn release_at(&self, deliveries: &[DeliveryId], at: UnixMillis) {
+        if deliveries.is_empty() {
+            return;
+        }
+        if let Err(err) = self.queue.release_many(deliveries, at).await {
+            // Their leases run out by themselves; nothing is lost.
+            tracing::warn!(deliveries = deliveries.len(), error = %err, "cannot release deliveries");
+        }
     }
 
     async fn release(&self, job: &DeliveryJob) {
@@ -292,24 +426,24 @@ impl Dispatcher {
         }
     }
 
-    /// Passes an attempt to the recorder task; records it here if the
+    /// Passes bookkeeping to the recorder task; writes it here if the
     /// recorder has stopped.
-    async fn hand_over(&self, record: AttemptRecord) {
-        if let Err(mpsc::error::SendError(record)) = self.records.send(record).await {
-            record_now(self.queue.as_ref(), std::slice::from_ref(&record)).await;
+    async fn hand_over(&self, item: Bookkeeping) {
+        if let Err(mpsc::error::SendError(item)) = self.records.send(item).await {
+            write_in_order(self.queue.as_ref(), &mut vec![item]).await;
         }
     }
 
     /// One attempt at one delivery: rate limit, sign, send, record.
     pub async fn deliver(&self, job: DeliveryJob) {
-        if let Some(record) = self.attempt(job).await {
-            record_now(self.queue.as_ref(), std::slice::from_ref(&record)).await;
+        if let Some(tried) = self.attempt(job).await {
+            record_now(self.queue.as_ref(), std::slice::from_ref(&tried.record)).await;
         }
     }
 
     /// One attempt at one delivery: rate limit, sign, send; answers what to
     /// record, or `None` when the delivery went back to the queue unsent.
-    async fn attempt(&self, job: DeliveryJob) -> Option<AttemptRecord> {
+    async fn attempt(&self, job: DeliveryJob) -> Option<Tried> {
         if let Some(limit) = job.rate_limit {
             let second = self.clock.now().as_secs();
             match self
@@ -341,6 +475,7 @@ impl Dispatcher {
                 ..SendOutcome::default()
             },
         };
+        let timed_out = outcome.timed_out;
         let attempt = Attempt {
             delivery_id: job.delivery_id.clone(),
             number: job.attempts_made + 1,
@@ -371,10 +506,13 @@ impl Dispatcher {
             NextStep::Failed => "failed",
         };
         metrics::counter!("webhooks_delivery_attempts_total", "outcome" => outcome).increment(1);
-        Some(AttemptRecord {
-            attempt,
-            next,
-            health,
+        Some(Tried {
+            record: AttemptRecord {
+                attempt,
+                next,
+                health,
+            },
+            timed_out,
         })
     }
 
@@ -430,12 +568,12 @@ impl Dispatcher {
     }
 }
 
-/// The recorder task: writes the attempts the workers hand over, as many as
-/// have arrived at a time, until `workers_done` turns true; then writes what
-/// is left and stops.
+/// The recorder task: writes the attempts (and deferrals) the workers hand
+/// over, as many as have arrived at a time, until `workers_done` turns true;
+/// then writes what is left and stops.
 async fn record_batches(
     queue: Arc<dyn DeliveryQueue>,
-    mut unrecorded: mpsc::Receiver<AttemptRecord>,
+    mut unrecorded: mpsc::Receiver<Bookkeeping>,
     mut workers_done: watch::Receiver<bool>,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
@@ -446,18 +584,44 @@ async fn record_batches(
                 if received == 0 {
                     return;
                 }
-                record_batch(queue.as_ref(), &batch).await;
-                batch.clear();
+                write_in_order(queue.as_ref(), &mut batch).await;
             }
             _ = workers_done.changed() => {
                 unrecorded.close();
                 while unrecorded.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-                    record_batch(queue.as_ref(), &batch).await;
-                    batch.clear();
+                    write_in_order(queue.as_ref(), &mut batch).await;
                 }
                 return;
             }
         }
+    }
+}
+
+/// Writes bookkeeping in the order it came, leaving `items` empty: the
+/// attempts between two deferrals in one transaction each.
+async fn write_in_order(queue: &dyn DeliveryQueue, items: &mut Vec<Bookkeeping>) {
+    let mut attempts = Vec::with_capacity(items.len());
+    let mut deferrals = Vec::new();
+    for item in items.drain(..) {
+        match item {
+            Bookkeeping::Attempt(record) => attempts.push(record),
+            Bookkeeping::Defer(webhook, until) => deferrals.push((attempts.len(), webhook, until)),
+        }
+    }
+    let mut written = 0;
+    for (before, webhook, until) in deferrals {
+        if before > written {
+            record_batch(queue, &attempts[written..before]).await;
+            written = before;
+        }
+        if let Err(err) = queue.defer_webhook(&webhook, until).await {
+            // This process skips the endpoint anyway; others find
+            // out by their own timeouts.
+            tracing::warn!(webhook = %webhook, error = %err, "cannot defer the deliveries of an open circuit");
+        }
+    }
+    if attempts.len() > written {
+        record_batch(queue, &attempts[written..]).await;
     }
 }
 
@@ -472,6 +636,15 @@ async fn record_batch(queue: &dyn DeliveryQueue, batch: &[AttemptRecord]) {
     }
 }
 
+/// A retry due before `until` waits until then.
+fn postpone(next: &mut NextStep, until: UnixMillis) {
+    if let NextStep::RetryAt(at) = next {
+        if *at < until {
+            *at = until;
+        }
+    }
+}
+
 /// Records attempts in one transaction.
 async fn record_now(queue: &dyn DeliveryQueue, records: &[AttemptRecord]) {
     if let Err(err) = queue.record_attempts(records).await {
@@ -480,6 +653,19 @@ async fn record_now(queue: &dyn DeliveryQueue, records: &[AttemptRecord]) {
         for record in records {
             tracing::error!(delivery = %record.attempt.delivery_id, error = %err, "cannot record an attempt");
         }
+    }
+}
+
+/// Counts a circuit that just opened, and keeps the gauge of circuits open
+/// or half open: up when a closed one opens, down when one closes again.
+fn circuit_metrics(was_tripped: bool, circuit: &Circuit, opened: bool) {
+    if opened {
+        metrics::counter!("webhooks_circuit_breaker_openings_total").increment(1);
+    }
+    match (was_tripped, circuit.is_tripped()) {
+        (false, true) => metrics::gauge!("webhooks_circuit_breakers_open").increment(1.0),
+        (true, false) => metrics::gauge!("webhooks_circuit_breakers_open").decrement(1.0),
+        _ => {}
     }
 }
 

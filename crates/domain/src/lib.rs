@@ -14,6 +14,7 @@
 //!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
 
 pub mod admin;
+pub mod circuit;
 pub mod deliveries;
 pub mod delivery;
 pub mod dispatch;
@@ -31,6 +32,7 @@ pub mod webhook;
 pub mod webhooks;
 
 pub use admin::{AdminError, DemoTenant, IssuedApiKey, TenancyService, DEMO_GROUP_ID};
+pub use circuit::{Circuit, CircuitSettings};
 pub use deliveries::{DeliveryPage, DeliveryQuery, DeliveryService, TestSend};
 pub use delivery::{
     Attempt, AttemptRecord, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth,

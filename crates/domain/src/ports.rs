@@ -121,6 +121,16 @@ pub trait DeliveryQueue: Send + Sync {
         at: UnixMillis,
     ) -> Result<(), RepositoryError>;
 
+    /// Moves the webhook's pending deliveries due before `until` to `until`
+    /// (its circuit opened), claimed ones included: a claim's lease that
+    /// ends later is left as it is. Answers how many moved.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn defer_webhook(
+        &self,
+        webhook: &WebhookId,
+        until: UnixMillis,
+    ) -> Result<u64, RepositoryError>;
+
     /// Takes one slot of the webhook's rate limit in the one-second window
     /// `second` (Unix seconds), shared by every process; `false` when the
     /// window is full.

@@ -18,13 +18,13 @@ use webhooks_domain::ports::{
     MockTenancyRepository, MockWebhookRepository,
 };
 use webhooks_domain::{
-    ApiKeyId, Attempt, Clock, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryPage,
-    DeliveryQuery, DeliveryService, DeliveryStatus, Description, DispatchSettings, Dispatcher,
-    EnabledEvents, EndpointHealth, Event, EventId, EventPublisher, EventType, Group, GroupId,
-    IdSource, IdempotencyKey, NextStep, OrganizationId, Principal, PublishError, PublishOutcome,
-    PublishRequest, RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher,
-    SendOutcome, SignedRequest, SigningSecret, TestSend, UnixMillis, Wakeup, Webhook, WebhookError,
-    WebhookId, WebhookService, WebhookStatus, WebhookUrl, TEST_EVENT_TYPE,
+    ApiKeyId, Attempt, CircuitSettings, Clock, Delivery, DeliveryDetail, DeliveryId, DeliveryJob,
+    DeliveryPage, DeliveryQuery, DeliveryService, DeliveryStatus, Description, DispatchSettings,
+    Dispatcher, EnabledEvents, EndpointHealth, Event, EventId, EventPublisher, EventType, Group,
+    GroupId, IdSource, IdempotencyKey, NextStep, OrganizationId, Principal, PublishError,
+    PublishOutcome, PublishRequest, RateLimit, RepositoryError, RetryPolicy, SealedSecret,
+    SecretCipher, SendOutcome, SignedRequest, SigningSecret, TestSend, UnixMillis, Wakeup, Webhook,
+    WebhookError, WebhookId, WebhookService, WebhookStatus, WebhookUrl, TEST_EVENT_TYPE,
 };
 
 // ---------------------------------------------------------------------------
@@ -266,6 +266,7 @@ fn settings() -> DispatchSettings {
         poll_interval: Duration::from_millis(500),
         disable_after: DISABLE_AFTER,
         busy_backoff: BUSY_BACKOFF,
+        circuit: CircuitSettings::default(),
     }
 }
 
@@ -957,6 +958,7 @@ fn ok_answer() -> SendOutcome {
         error: None,
         retry_after: None,
         duration_ms: 35,
+        timed_out: false,
     }
 }
 
@@ -1036,6 +1038,7 @@ async fn deliver_records_attempt_number_attempts_made_plus_one_with_the_answer()
         error: None,
         retry_after: None,
         duration_ms: 123,
+        timed_out: false,
     };
 
     let (_, recorded) = deliver_answered(job(1), answer).await;
@@ -1066,6 +1069,7 @@ async fn deliver_records_a_timeout_with_its_error_and_retries() {
         error: Some("timed out after 15s".to_owned()),
         retry_after: None,
         duration_ms: 15_000,
+        timed_out: true,
     };
 
     let (_, recorded) = deliver_answered(job(0), answer).await;

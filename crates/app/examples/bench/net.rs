@@ -125,6 +125,51 @@ impl Drop for Receiver {
     }
 }
 
+/// A receiver on `127.0.0.1:0` that accepts every connection and never
+/// answers: a dead endpoint that holds its callers' requests until they time
+/// out. The sockets stay open until it is dropped.
+pub struct HangingReceiver {
+    pub address: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl HangingReceiver {
+    pub async fn start() -> anyhow::Result<HangingReceiver> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let accept = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::AcqRel);
+                held.push(stream);
+            }
+        });
+        Ok(HangingReceiver {
+            address,
+            connections,
+            accept,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for HangingReceiver {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
 async fn answer(state: &ReceiverState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if !state.record {
         let _ = req.into_body().collect().await;

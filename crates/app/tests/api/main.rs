@@ -9,6 +9,7 @@ mod receiver;
 mod admin;
 mod delivery;
 mod errors;
+mod isolation;
 mod observability;
 mod protocol;
 mod webhooks;
