@@ -672,3 +672,77 @@ fn circuit_metrics(was_tripped: bool, circuit: &Circuit, opened: bool) {
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: UnixMillis = UnixMillis(10_000_000);
+
+    fn holding(in_flight: usize) -> EndpointState {
+        EndpointState {
+            in_flight,
+            ..EndpointState::default()
+        }
+    }
+
+    #[test]
+    fn an_endpoint_holding_none_takes_a_delivery_while_one_slot_is_free() {
+        assert!(holding(0).may_take(1, 32, NOW));
+        assert!(!holding(0).may_take(0, 32, NOW));
+    }
+
+    #[test]
+    fn an_endpoint_takes_another_only_while_it_leaves_as_many_slots_free_as_it_holds() {
+        assert!(holding(10).may_take(11, 32, NOW));
+        assert!(!holding(10).may_take(10, 32, NOW));
+    }
+
+    #[test]
+    fn endpoints_that_hang_settle_at_a_fair_share_and_leave_room_for_another() {
+        // 100 endpoints that never finish anything, 4096 slots: each grabs
+        // what the rule allows, round after round.
+        let workers = 4096;
+        let mut held = vec![0usize; 100];
+        loop {
+            let mut grew = false;
+            for n in 0..held.len() {
+                let free = workers - held.iter().sum::<usize>();
+                if holding(held[n]).may_take(free, 32, NOW) {
+                    held[n] += 1;
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        let free = workers - held.iter().sum::<usize>();
+        assert!(held.iter().all(|k| *k <= 64), "{held:?}");
+        assert!(free >= 32, "{free} slots left");
+        assert!(
+            holding(0).may_take(free, 32, NOW),
+            "a newcomer still gets one"
+        );
+    }
+
+    #[test]
+    fn no_more_than_per_endpoint_in_flight_and_as_many_waiting() {
+        assert!(holding(63).may_take(4000, 32, NOW));
+        assert!(!holding(64).may_take(4000, 32, NOW));
+    }
+
+    #[test]
+    fn an_open_circuit_takes_nothing_and_a_half_open_one_one_probe() {
+        let settings = CircuitSettings {
+            timeouts_to_open: 1,
+            ..CircuitSettings::default()
+        };
+        let mut state = holding(0);
+        let until = state.circuit.record(true, NOW, &settings).unwrap();
+        assert!(!state.may_take(4000, 32, NOW));
+        assert!(state.may_take(4000, 32, until));
+        state.in_flight = 1;
+        assert!(!state.may_take(4000, 32, until), "one probe at a time");
+    }
+}

@@ -496,6 +496,27 @@ fn figures() -> Vec<Figure> {
         at("idle", "/publish/latency/p50_ms"),
     );
     add(
+        "Beside 5 hanging webhooks: single event send-to-arrival p99",
+        Ms,
+        Some(AtMost(1_000.0)),
+        None,
+        at("idle_hang_5", "/delivery/send_to_arrival/p99_ms"),
+    );
+    add(
+        "Beside 20 hanging webhooks: single event send-to-arrival p99",
+        Ms,
+        Some(AtMost(1_000.0)),
+        None,
+        at("idle_hang_20", "/delivery/send_to_arrival/p99_ms"),
+    );
+    add(
+        "Beside 100 hanging webhooks: single event send-to-arrival p99",
+        Ms,
+        Some(AtMost(1_000.0)),
+        None,
+        at("idle_hang_100", "/delivery/send_to_arrival/p99_ms"),
+    );
+    add(
         "RSS idle (2 s after start, before the API run), MiB",
         Unit::MiB,
         Some(AtMost(25.0)),
