@@ -11,4 +11,5 @@ mod delivery;
 mod errors;
 mod observability;
 mod protocol;
+mod validation;
 mod webhooks;
