@@ -38,5 +38,5 @@ pub use events::DieselEventStore;
 pub use listener::ListenerHooks;
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]
-pub use testing::{TestDatabase, DEFAULT_TEST_DATABASE_URL};
+pub use testing::{RowCounts, TestDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use webhooks::DieselWebhookRepository;

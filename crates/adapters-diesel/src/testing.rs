@@ -2,10 +2,11 @@
 //! test, so tests never share rows and can run in parallel.
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl};
 use tempfile::TempDir;
 
-use crate::database::Database;
+use crate::database::{storage_error, Database};
+use crate::schema::{api_keys, attempts, deliveries, events, groups, organizations, webhooks};
 
 /// The PostgreSQL server used when `TEST_DATABASE_URL` is not set.
 ///
@@ -110,6 +111,59 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// How many rows each table holds, for tests proving that a refused
+    /// request stored nothing.
+    pub async fn row_counts(&self) -> RowCounts {
+        let counted = self
+            .database
+            .run(|connection| {
+                Ok(RowCounts {
+                    organizations: organizations::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                    groups: groups::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                    api_keys: api_keys::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                    webhooks: webhooks::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                    events: events::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                    deliveries: deliveries::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                    attempts: attempts::table
+                        .count()
+                        .get_result(connection)
+                        .map_err(storage_error)?,
+                })
+            })
+            .await;
+        counted.unwrap_or_else(|error| panic!("cannot count the test database's rows: {error}"))
+    }
+}
+
+/// The number of rows of every table: see [`TestDatabase::row_counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    pub organizations: i64,
+    pub groups: i64,
+    pub api_keys: i64,
+    pub webhooks: i64,
+    pub events: i64,
+    pub deliveries: i64,
+    pub attempts: i64,
 }
 
 /// What to remove once a test is done.

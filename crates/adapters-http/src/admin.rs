@@ -19,7 +19,8 @@ type Result<T> = std::result::Result<T, ApiError>;
 #[schema(as = NewOrganization)]
 #[schema(example = json!({ "name": "Acme" }))]
 struct NameBody {
-    /// 1 to 200 characters once trimmed; need not be unique.
+    /// 1 to 200 characters once trimmed, on one line (no control
+    /// character, no line break); need not be unique.
     #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
@@ -29,7 +30,8 @@ struct NameBody {
 #[schema(as = NewGroup)]
 #[schema(example = json!({ "name": "Production", "id": 123456 }))]
 struct GroupBody {
-    /// 1 to 200 characters once trimmed.
+    /// 1 to 200 characters once trimmed, on one line (no control
+    /// character, no line break).
     #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// The groupID to use; the service picks one when absent.

@@ -74,10 +74,12 @@ struct NewEvent {
     group_id: i64,
     #[schema(rename = "type", schema_with = event_type_schema)]
     event_type: String,
-    /// Any object, sent to the receivers as is; `{}` when absent.
+    /// Any object, sent to the receivers as is (`\u0000` and other
+    /// escapes included); `{}` when absent.
     #[schema(value_type = Object, required = false)]
     data: Option<serde_json::Value>,
-    /// 1 to 255 characters; remembered per group for 24 hours.
+    /// 1 to 255 characters on one line (no control character, no line
+    /// break); remembered per group for 24 hours.
     #[schema(rename = "idempotencyKey", min_length = 1, max_length = 255)]
     idempotency_key: Option<String>,
 }

@@ -153,6 +153,15 @@ impl HttpSender {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Failure::UnsupportedScheme(url.scheme().to_owned()));
         }
+        // The API refuses `user:pass@` in URLs (`WebhookUrl`); a webhook saved
+        // before that rule is not sent, rather than sent with the credential
+        // as `Authorization: Basic` (which reqwest would add).
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Failure::InvalidUrl(
+                "a user name or password in the URL is not sent; remove it from the webhook's URL"
+                    .to_owned(),
+            ));
+        }
         let literal = match url.host() {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -310,7 +319,8 @@ async fn read_prefix(response: &mut Response, kept: &mut Vec<u8>) {
 }
 
 /// The kept bytes as text. A cut at the limit may split a character: its
-/// first bytes are dropped rather than shown as U+FFFD.
+/// first bytes are dropped rather than shown as U+FFFD. Bytes that are no
+/// UTF-8, and NUL, which PostgreSQL `text` cannot store, show as U+FFFD.
 fn kept_text(kept: &[u8]) -> String {
     let end = match std::str::from_utf8(kept) {
         Err(err) if err.error_len().is_none() && kept.len() >= MAX_RESPONSE_BODY_BYTES => {
@@ -318,7 +328,7 @@ fn kept_text(kept: &[u8]) -> String {
         }
         _ => kept.len(),
     };
-    String::from_utf8_lossy(kept.get(..end).unwrap_or(kept)).into_owned()
+    String::from_utf8_lossy(kept.get(..end).unwrap_or(kept)).replace('\0', "\u{fffd}")
 }
 
 /// `Retry-After` of a 429 or 503 answer (RFC 9110 §10.2.3): delta-seconds or
@@ -790,6 +800,12 @@ mod tests {
         assert_eq!(kept_text(&kept), "a".repeat(MAX_RESPONSE_BODY_BYTES - 1));
         assert_eq!(kept_text(b"ok \xff"), "ok \u{fffd}");
         assert_eq!(kept_text("héllo".as_bytes()), "héllo");
+    }
+
+    #[test]
+    fn nul_in_an_answer_is_kept_as_a_replacement_character() {
+        assert_eq!(kept_text(b"a\0b\0"), "a\u{fffd}b\u{fffd}");
+        assert_eq!(kept_text(b"tab\tline\n"), "tab\tline\n");
     }
 
     #[test]

@@ -250,10 +250,13 @@ struct Deleted {
 }))]
 #[allow(dead_code)]
 struct NewWebhook {
-    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes.
+    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes,
+    /// of printable characters only (no control character, space or
+    /// invisible character), without `user:password@` and not on port 0.
     #[schema(format = "uri", max_length = 2048)]
     url: String,
-    /// May be empty; at most 1,024 characters.
+    /// May be empty; at most 1,024 characters, with no control character
+    /// but TAB, LF and CR.
     #[schema(max_length = 1024)]
     description: String,
     /// A non-empty list of supported event types; all of them when absent.
@@ -271,10 +274,13 @@ struct NewWebhook {
 }))]
 #[allow(dead_code)]
 struct WebhookUpdate {
-    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes.
+    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes,
+    /// of printable characters only (no control character, space or
+    /// invisible character), without `user:password@` and not on port 0.
     #[schema(format = "uri", max_length = 2048)]
     url: String,
-    /// May be empty; at most 1,024 characters.
+    /// May be empty; at most 1,024 characters, with no control character
+    /// but TAB, LF and CR.
     #[schema(max_length = 1024)]
     description: String,
     /// A non-empty list of supported event types; unchanged when absent.

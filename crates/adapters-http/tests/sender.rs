@@ -570,12 +570,43 @@ async fn the_error_text_never_shows_the_url() {
     };
     let sender = loopback_sender();
     for url in [
-        format!("http://user:hunter2@127.0.0.1:{port}/?token=hunter2"),
-        format!("http://user:hunter2@localhost:{port}/?token=hunter2"),
+        format!("http://127.0.0.1:{port}/hunter2?token=hunter2"),
+        format!("http://localhost:{port}/hunter2?token=hunter2"),
+        format!("http://user:hunter2@127.0.0.1:{port}/"),
     ] {
         let error = sender.send(&unsigned_request_to(&url)).await.error.unwrap();
         assert!(!error.contains("hunter2"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn a_url_with_user_information_is_refused_without_sending() {
+    let receiver = Receiver::start(Reply::status(200)).await;
+    let sender = loopback_sender();
+    for userinfo in ["user:hunter2@", "user@", ":hunter2@"] {
+        let url = format!("http://{userinfo}127.0.0.1:{}/hooks", receiver.port());
+
+        let outcome = sender.send(&unsigned_request_to(&url)).await;
+
+        assert_eq!(outcome.status, None);
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("invalid URL: a user name or password in the URL is not sent; remove it from the webhook's URL")
+        );
+    }
+    assert_eq!(receiver.connections(), 0);
+}
+
+#[tokio::test]
+async fn nul_in_an_answer_is_recorded_as_a_replacement_character() {
+    let receiver = Receiver::start(Reply::status(500).body(b"bad\0answer".to_vec())).await;
+
+    let outcome = loopback_sender()
+        .send(&unsigned_request_to(&receiver.url()))
+        .await;
+
+    assert_eq!(outcome.status, Some(500));
+    assert_eq!(outcome.body.as_deref(), Some("bad\u{fffd}answer"));
 }
 
 // -------------------------------------------------------------- SSRF guard

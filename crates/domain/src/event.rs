@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use crate::error::RepositoryError;
 use crate::ids::{EventId, GroupId};
+use crate::text::TextKind;
 use crate::time::UnixMillis;
 use crate::webhook::EventType;
 
@@ -44,14 +45,22 @@ impl From<RepositoryError> for PublishError {
 }
 
 /// A caller-chosen key that makes publishing the same event twice harmless:
-/// 1 to 255 characters, remembered per group for 24 hours.
+/// 1 to 255 characters on one line ([`TextKind::SingleLine`]: no control
+/// character, no line break), remembered per group for 24 hours.
+///
+/// ```
+/// use webhooks_domain::IdempotencyKey;
+/// assert!(IdempotencyKey::new("signup-u_1").is_ok());
+/// assert!(IdempotencyKey::new("").is_err());
+/// assert!(IdempotencyKey::new("signup\0").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn new(raw: &str) -> Result<Self, PublishError> {
         let chars = raw.chars().count();
-        if (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&chars) {
+        if (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&chars) && TextKind::SingleLine.accepts(raw) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(PublishError::InvalidIdempotencyKey)
@@ -227,6 +236,67 @@ mod tests {
             parse(r#"{"groupID":"42","type":"user.session.result","idempotencyKey":"k"}"#).unwrap();
         assert_eq!(ok.group_id.get(), 42);
         assert!(ok.data.is_empty());
+    }
+
+    #[test]
+    fn idempotency_keys_refuse_every_control_character_and_line_break() {
+        let refused = ('\u{0}'..='\u{1f}')
+            .chain(['\u{7f}', '\u{2028}', '\u{2029}'])
+            .chain('\u{80}'..='\u{9f}');
+        for c in refused {
+            let body = serde_json::json!({
+                "groupID": 1, "type": "user.created", "idempotencyKey": format!("key{c}")
+            });
+            assert_eq!(
+                parse(&body.to_string()),
+                Err(PublishError::InvalidIdempotencyKey),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert!(IdempotencyKey::new("signup-u_1 é 🚀").is_ok());
+    }
+
+    #[test]
+    fn an_event_type_with_a_control_character_is_unknown() {
+        for raw in ["user.created\0", "user.created\n", "\0", " user.created"] {
+            let body = serde_json::json!({"groupID": 1, "type": raw});
+            assert_eq!(
+                parse(&body.to_string()),
+                Err(PublishError::UnknownType),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nul_and_controls_in_data_stay_json_escapes_in_the_payload() {
+        let request = parse(
+            r#"{"groupID":1,"type":"user.created","data":{"a\u0000":"b\u0000\u001f\u007f\u2028"}}"#,
+        )
+        .unwrap();
+        let event = Event::new(
+            EventId::from_ulid(ulid::Ulid::nil()),
+            request.group_id,
+            request.event_type.as_str(),
+            &request.data,
+            UnixMillis(0),
+            None,
+        );
+        // No raw C0 byte reaches storage (PostgreSQL `text` cannot hold
+        // NUL); the receiver parses back exactly what was published.
+        assert!(
+            !event.payload.bytes().any(|b| b < 0x20),
+            "{}",
+            event.payload
+        );
+        assert!(
+            event.payload.contains(r#""a\u0000":"b\u0000\u001f"#),
+            "{}",
+            event.payload
+        );
+        let payload: Value = serde_json::from_str(&event.payload).unwrap();
+        assert_eq!(payload["data"], Value::Object(request.data));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod publishing;
 pub mod secret;
 pub mod tenancy;
 pub mod tenancy_cache;
+pub mod text;
 pub mod time;
 pub mod wakeup;
 pub mod webhook;
@@ -50,6 +51,7 @@ pub use publishing::EventPublisher;
 pub use secret::{SealedSecret, SecretCipher, SecretError, SigningSecret};
 pub use tenancy::{ApiKey, ApiKeyHash, ApiKeySecret, Group, Organization, Principal};
 pub use tenancy_cache::{CachedTenancy, DEFAULT_API_KEY_TTL};
+pub use text::TextKind;
 pub use time::UnixMillis;
 pub use wakeup::Wakeup;
 pub use webhook::{

@@ -9,6 +9,7 @@ use validator::ValidateLength;
 use crate::error::WebhookError;
 use crate::ids::{GroupId, WebhookId};
 use crate::secret::SealedSecret;
+use crate::text::TextKind;
 use crate::time::UnixMillis;
 
 /// The longest URL accepted, in bytes.
@@ -17,22 +18,33 @@ pub const MAX_URL_BYTES: usize = 2048;
 pub const MAX_DESCRIPTION_CHARS: u64 = 1024;
 
 /// An absolute `http` or `https` URL with a host, at most 2,048 bytes, kept
-/// exactly as the client wrote it.
+/// exactly as the client wrote it. Refused as well: any character that is
+/// not printable (controls, blanks, invisible format characters; see
+/// [`TextKind::Url`]), a backslash, user information (`user:pass@`: a
+/// credential would show in logs and in every answer that lists the
+/// webhook) and port 0.
 ///
 /// ```
 /// use webhooks_domain::WebhookUrl;
 /// assert!(WebhookUrl::new("https://integration.example/webhook").is_ok());
 /// assert!(WebhookUrl::new("ftp://integration.example/").is_err());
 /// assert!(WebhookUrl::new("/relative").is_err());
+/// assert!(WebhookUrl::new("https://integration.example/a b").is_err());
+/// assert!(WebhookUrl::new("https://user:pass@integration.example/").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(String);
 
 impl WebhookUrl {
     pub fn new(raw: &str) -> Result<Self, WebhookError> {
-        // `Url::parse` forgives surrounding blanks, backslashes and a missing
-        // `//` (reading `http:///path` as host `path`); a stored URL must mean
-        // what it says, so the raw text itself must show `scheme://host`.
+        // `Url::parse` forgives surrounding blanks, strips tabs and line
+        // breaks, percent-encodes spaces and NUL, accepts backslashes for
+        // slashes and a missing `//` (reading `http:///path` as host `path`);
+        // a stored URL must mean what it says, so the raw text itself must
+        // be printable and show `scheme://host`.
+        if raw.len() > MAX_URL_BYTES || !TextKind::Url.accepts(raw) || raw.contains('\\') {
+            return Err(WebhookError::InvalidUrl);
+        }
         let head: Vec<u8> = raw
             .bytes()
             .take(8)
@@ -45,18 +57,18 @@ impl WebhookUrl {
         } else {
             return Err(WebhookError::InvalidUrl);
         };
-        let authority = raw.get(scheme_len..).unwrap_or_default();
-        if raw.len() > MAX_URL_BYTES
-            || raw.trim() != raw
-            || raw.contains('\\')
-            || authority.is_empty()
-            || authority.starts_with('/')
-        {
+        let after_scheme = raw.get(scheme_len..).unwrap_or_default();
+        let authority = after_scheme
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        // Any `@` in the authority ends user information, even an empty one.
+        if authority.is_empty() || authority.contains('@') {
             return Err(WebhookError::InvalidUrl);
         }
         let parsed = url::Url::parse(raw).map_err(|_| WebhookError::InvalidUrl)?;
         let has_host = parsed.host_str().is_some_and(|host| !host.is_empty());
-        if !matches!(parsed.scheme(), "http" | "https") || !has_host {
+        if !matches!(parsed.scheme(), "http" | "https") || !has_host || parsed.port() == Some(0) {
             return Err(WebhookError::InvalidUrl);
         }
         Ok(Self(raw.to_owned()))
@@ -67,20 +79,25 @@ impl WebhookUrl {
     }
 }
 
-/// A free-text description, possibly empty, at most 1,024 characters.
+/// A free-text description, possibly empty, at most 1,024 characters, with
+/// no control character but TAB, LF and CR ([`TextKind::FreeText`]).
 ///
 /// ```
 /// use webhooks_domain::Description;
 /// assert!(Description::new("").is_ok());
 /// assert!(Description::new(&"é".repeat(1024)).is_ok());
+/// assert!(Description::new("two\r\nlines").is_ok());
 /// assert!(Description::new(&"x".repeat(1025)).is_err());
+/// assert!(Description::new("nul\0").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl Description {
     pub fn new(raw: &str) -> Result<Self, WebhookError> {
-        if raw.validate_length(None, Some(MAX_DESCRIPTION_CHARS), None) {
+        if raw.validate_length(None, Some(MAX_DESCRIPTION_CHARS), None)
+            && TextKind::FreeText.accepts(raw)
+        {
             Ok(Self(raw.to_owned()))
         } else {
             Err(WebhookError::InvalidDescription)
@@ -425,6 +442,142 @@ mod tests {
         assert!(WebhookUrl::new("HTTPS://Integration.Example/Hook").is_ok());
         assert!(WebhookUrl::new("http://[::1]:9000/").is_ok());
         assert!(WebhookUrl::new("http://écoute.example/").is_ok());
+    }
+
+    #[test]
+    fn urls_with_a_control_or_blank_character_anywhere_are_invalid_url() {
+        for bad in [
+            "http://127.0.0.1:19003/x\r\nX-Injected: 1",
+            "http://a.example/x\ny",
+            "http://a.example/x\ry",
+            "http://a.example/a b",
+            "http://a.example/\0",
+            "http://a.exa\0mple/",
+            "http://a.example/\t",
+            "http://a.example/\u{7f}",
+            "http://a.example/\u{85}",
+            "http://a.example/\u{9f}",
+            "http://a.example/\u{a0}",
+            "http://a.example/\u{2028}",
+            "http://a.example/\u{2029}",
+            "http://a.example/\u{3000}",
+            "http://a.example/\u{200b}",
+            "http://a\u{ad}.example/",
+            "http://a.example/\u{202e}",
+            "http://a.example/\u{feff}",
+            "https://a.example/ ",
+            "https://a.example/\n",
+        ] {
+            assert_eq!(
+                WebhookUrl::new(bad),
+                Err(WebhookError::InvalidUrl),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_with_user_information_are_invalid_url() {
+        for bad in [
+            "https://user:pass@a.example/",
+            "https://user@a.example/",
+            "https://:pass@a.example/",
+            "https://@a.example/",
+            "http://user:p%40ss@127.0.0.1:8080/hook",
+            "HTTPS://USER@A.EXAMPLE",
+        ] {
+            assert_eq!(WebhookUrl::new(bad), Err(WebhookError::InvalidUrl), "{bad}");
+        }
+        // An `@` after the authority is only a path, query or fragment.
+        for good in [
+            "https://a.example/@me",
+            "https://a.example/hook?user=a@b.example",
+            "https://a.example/hook#@x",
+        ] {
+            assert!(WebhookUrl::new(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn urls_with_port_zero_are_invalid_url() {
+        for bad in [
+            "http://a.example:0/",
+            "https://a.example:00/x",
+            "http://[::1]:0",
+        ] {
+            assert_eq!(WebhookUrl::new(bad), Err(WebhookError::InvalidUrl), "{bad}");
+        }
+        for good in [
+            "http://a.example:1/",
+            "http://a.example:80/",
+            "https://a.example:65535/",
+        ] {
+            assert!(WebhookUrl::new(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn descriptions_refuse_controls_but_tab_and_line_breaks() {
+        for bad in [
+            "\0",
+            "a\0b",
+            "\u{1}",
+            "\u{b}",
+            "\u{c}",
+            "\u{1b}[31m",
+            "\u{7f}",
+            "\u{85}",
+            "\u{9f}",
+        ] {
+            assert_eq!(
+                Description::new(bad),
+                Err(WebhookError::InvalidDescription),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "line\nline",
+            "a\r\nb",
+            "col\tcol",
+            "para\u{2028}graph",
+            "👩\u{200d}💻",
+        ] {
+            assert!(Description::new(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn nul_in_a_json_body_is_refused_by_the_field_that_holds_it() {
+        let body = |url: &str, description: &str| {
+            serde_json::json!({"url": url, "description": description}).to_string()
+        };
+        let ok = "https://a.example/";
+        assert_eq!(
+            create(&body("https://a.example/\0", "d")),
+            Err(WebhookError::InvalidUrl)
+        );
+        assert_eq!(
+            create(&body(ok, "d\0")),
+            Err(WebhookError::InvalidDescription)
+        );
+        assert_eq!(
+            update(&body("https://a.example/\0", "d")),
+            Err(WebhookError::InvalidUrl)
+        );
+        assert_eq!(
+            update(&body(ok, "d\0")),
+            Err(WebhookError::InvalidDescription)
+        );
+        // The JSON escape and the raw byte are the same character.
+        assert_eq!(
+            create(r#"{"url":"https://a.example/","description":"d\u0000"}"#),
+            Err(WebhookError::InvalidDescription)
+        );
+        // A lone surrogate is no character at all: not JSON we can read.
+        assert_eq!(
+            create(r#"{"url":"https://a.example/","description":"\ud800"}"#),
+            Err(WebhookError::InvalidJsonBody)
+        );
     }
 
     #[test]

@@ -754,6 +754,21 @@ async fn publish_json_with_bad_body_answers_the_body_error_without_any_port() {
             PublishError::InvalidIdempotencyKey,
             "Invalid idempotencyKey",
         ),
+        (
+            r#"{"groupID":123456,"type":"user.created","idempotencyKey":"k\u0000"}"#,
+            PublishError::InvalidIdempotencyKey,
+            "Invalid idempotencyKey",
+        ),
+        (
+            r#"{"groupID":123456,"type":"user.created","idempotencyKey":"k\r\nX: 1"}"#,
+            PublishError::InvalidIdempotencyKey,
+            "Invalid idempotencyKey",
+        ),
+        (
+            r#"{"groupID":123456,"type":"user.created\u0000"}"#,
+            PublishError::UnknownType,
+            "Unknown event type",
+        ),
     ];
 
     for (body, expected, message) in cases {

@@ -689,6 +689,72 @@ async fn update_with_bad_body_answers_the_body_error_before_group_lookup() {
 }
 
 #[tokio::test]
+async fn create_and_update_with_control_characters_touch_no_port() {
+    let service = Ports::untouched().webhook_service();
+    let cases = [
+        (
+            "https://integration.example/\0",
+            "d",
+            WebhookError::InvalidUrl,
+            "Invalid URL",
+        ),
+        (
+            "http://127.0.0.1:19003/x\r\nX-Injected: 1",
+            "d",
+            WebhookError::InvalidUrl,
+            "Invalid URL",
+        ),
+        (
+            "https://u:p@integration.example/",
+            "d",
+            WebhookError::InvalidUrl,
+            "Invalid URL",
+        ),
+        (
+            "https://integration.example:0/",
+            "d",
+            WebhookError::InvalidUrl,
+            "Invalid URL",
+        ),
+        (
+            "https://integration.example/",
+            "d\0",
+            WebhookError::InvalidDescription,
+            "Invalid description",
+        ),
+        (
+            "https://integration.example/",
+            "\u{1b}[2J",
+            WebhookError::InvalidDescription,
+            "Invalid description",
+        ),
+    ];
+
+    for (url, description, expected, message) in cases {
+        let body = serde_json::json!({"url": url, "description": description}).to_string();
+        assert_rejected(
+            service
+                .create(&principal(), Some(GROUP_PARAM), body.as_bytes())
+                .await,
+            expected.clone(),
+            message,
+        );
+        assert_rejected(
+            service
+                .update(
+                    &principal(),
+                    Some(GROUP_PARAM),
+                    Some(WEBHOOK_ID),
+                    body.as_bytes(),
+                )
+                .await,
+            expected,
+            message,
+        );
+    }
+}
+
+#[tokio::test]
 async fn create_with_unknown_group_is_group_not_found() {
     let service = Ports {
         tenancy: tenancy_without_group(),
@@ -1239,6 +1305,25 @@ async fn create_organization_with_name_over_200_characters_is_invalid_name() {
 }
 
 #[tokio::test]
+async fn create_organization_with_a_control_character_is_invalid_name() {
+    let admin = ports_for_rejected_organization().tenancy_service();
+
+    for name in [
+        "Acme\0",
+        "Ac\u{1}me",
+        "Acme\nInc",
+        "Acme\u{7f}",
+        "Acme\u{2028}",
+    ] {
+        assert_rejected(
+            admin.create_organization(name).await,
+            AdminError::InvalidName,
+            "Invalid name",
+        );
+    }
+}
+
+#[tokio::test]
 async fn create_organization_stores_the_trimmed_name_with_an_org_id() {
     let stored = Recorded::new();
     let mut tenancy = MockTenancyRepository::new();
@@ -1277,7 +1362,14 @@ async fn create_organization_stores_the_trimmed_name_with_an_org_id() {
 async fn create_group_with_invalid_name_is_invalid_name() {
     let admin = Ports::untouched().tenancy_service();
 
-    for name in ["", "   ", &"x".repeat(201)] {
+    for name in [
+        "",
+        "   ",
+        &"x".repeat(201),
+        "Prod\0",
+        "Prod\r\n",
+        "Prod\u{9b}",
+    ] {
         assert_rejected(
             admin.create_group(org_id().as_str(), name, None).await,
             AdminError::InvalidName,

@@ -4,7 +4,7 @@
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
-use webhooks_adapters_diesel::TestDatabase;
+use webhooks_adapters_diesel::{RowCounts, TestDatabase};
 
 use okaya_webhooks::cli::Role;
 use okaya_webhooks::config::Settings;
@@ -164,6 +164,11 @@ impl TestApp {
             api_key_id: key["id"].as_str().expect("key id").to_owned(),
             api_key: key["key"].as_str().expect("key").to_owned(),
         }
+    }
+
+    /// How many rows each table holds: a refused request must change none.
+    pub async fn row_counts(&self) -> RowCounts {
+        self._database.row_counts().await
     }
 
     /// The name of this test's database (PostgreSQL) or file (SQLite).

@@ -12,4 +12,5 @@ mod errors;
 mod isolation;
 mod observability;
 mod protocol;
+mod validation;
 mod webhooks;

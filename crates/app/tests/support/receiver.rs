@@ -6,6 +6,7 @@
 //! - `/slow…`: answers after 30 s (longer than any test timeout)
 //! - `/flaky/N…`: 500 for the first N requests to that path, then 200
 //! - `/busy…`: 429 with `Retry-After: 1`
+//! - `/nul…`: 200 with a NUL byte in its body
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -161,6 +162,8 @@ async fn answer(req: HttpRequest, body: web::Bytes, log: web::Data<Mutex<Log>>) 
     } else if path.starts_with("/slow") {
         tokio::time::sleep(Duration::from_secs(30)).await;
         HttpResponse::Ok().finish()
+    } else if path.starts_with("/nul") {
+        HttpResponse::Ok().body("ok\0")
     } else if path.starts_with("/busy") {
         HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", "1"))
