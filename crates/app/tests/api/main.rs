@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod raw_http;
 #[path = "../support/receiver.rs"]
 mod receiver;
 
@@ -11,4 +12,5 @@ mod delivery;
 mod errors;
 mod observability;
 mod protocol;
+mod slow_bodies;
 mod webhooks;
