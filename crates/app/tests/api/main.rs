@@ -10,6 +10,7 @@ mod receiver;
 mod admin;
 mod delivery;
 mod errors;
+mod malformed_requests;
 mod observability;
 mod protocol;
 mod slow_bodies;

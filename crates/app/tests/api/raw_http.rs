@@ -64,6 +64,11 @@ impl RawConnection {
         self.writer.flush().await
     }
 
+    /// Closes the sending half: the server reads the end of the request.
+    pub async fn finish_sending(&mut self) {
+        self.writer.shutdown().await.unwrap();
+    }
+
     /// Writes `bytes` one at a time, `every` apart, until an answer comes;
     /// returns that answer (which may come before all bytes are written).
     pub async fn trickle(&mut self, bytes: &[u8], every: Duration) -> RawAnswer {
@@ -88,6 +93,13 @@ impl RawConnection {
         self.incoming.read_answer().await
     }
 
+    /// Like [`RawConnection::read_answer`], but `None` when the connection
+    /// ends first: a server that closes with request bytes still unread
+    /// resets the connection, which can discard an answer already sent.
+    pub async fn try_read_answer(&mut self) -> Option<RawAnswer> {
+        self.incoming.try_read_answer().await
+    }
+
     /// Whether the server closes the connection within `wait`, sending
     /// nothing more.
     pub async fn closes_within(&mut self, wait: Duration) -> bool {
@@ -108,15 +120,23 @@ struct Incoming {
 
 impl Incoming {
     async fn read_answer(&mut self) -> RawAnswer {
+        match self.try_read_answer().await {
+            Some(answer) => answer,
+            None => panic!(
+                "the connection closed before an answer; got {:?}",
+                String::from_utf8_lossy(&self.buffer)
+            ),
+        }
+    }
+
+    async fn try_read_answer(&mut self) -> Option<RawAnswer> {
         let head_end = loop {
             if let Some(at) = find(&self.buffer, b"\r\n\r\n") {
                 break at;
             }
-            assert!(
-                self.fill().await > 0,
-                "the connection closed before an answer; got {:?}",
-                String::from_utf8_lossy(&self.buffer)
-            );
+            if self.fill().await == 0 {
+                return None;
+            }
         };
         let head = String::from_utf8_lossy(&self.buffer[..head_end]).into_owned();
         self.buffer.drain(..head_end + 4);
@@ -140,11 +160,11 @@ impl Incoming {
             assert!(self.fill().await > 0, "the body was cut short");
         }
         let body = self.buffer.drain(..length).collect();
-        RawAnswer {
+        Some(RawAnswer {
             status,
             headers,
             body,
-        }
+        })
     }
 
     /// Reads what has arrived; 0 when the server closed the connection.
