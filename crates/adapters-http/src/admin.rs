@@ -83,8 +83,11 @@ fn authorize(req: &HttpRequest, state: &ApiState) -> Result<()> {
     check_bearer(req, state.admin_token.as_deref())
 }
 
-async fn json_body<T: for<'de> Deserialize<'de>>(payload: web::Payload) -> Result<T> {
-    let bytes = read_body(payload).await?;
+async fn json_body<T: for<'de> Deserialize<'de>>(
+    payload: web::Payload,
+    state: &ApiState,
+) -> Result<T> {
+    let bytes = read_body(payload, state.body_timeout).await?;
     serde_json::from_slice(&bytes).map_err(|_| AdminError::InvalidJsonBody.into())
 }
 
@@ -105,7 +108,7 @@ async fn create_organization(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     authorize(&req, &state)?;
-    let body: NameBody = json_body(payload).await?;
+    let body: NameBody = json_body(payload, &state).await?;
     let organization = state.tenancy.create_organization(&body.name).await?;
     Ok(HttpResponse::Created().json(OrganizationView {
         id: organization.id.as_str(),
@@ -126,7 +129,7 @@ async fn create_group(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     authorize(&req, &state)?;
-    let body: GroupBody = json_body(payload).await?;
+    let body: GroupBody = json_body(payload, &state).await?;
     let group = state
         .tenancy
         .create_group(param(&req, "orgID"), &body.name, body.id)
@@ -175,6 +178,7 @@ error_responses!(OrganizationErrors:
     AdminError::InvalidJsonBody,
     AdminError::InvalidName,
     ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
     FAULT,
 );
 
@@ -187,6 +191,7 @@ error_responses!(GroupErrors:
     AdminError::OrganizationNotFound,
     AdminError::GroupIdTaken,
     ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
     FAULT,
 );
 

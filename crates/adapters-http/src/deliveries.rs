@@ -363,7 +363,7 @@ async fn recover(
     state: web::Data<ApiState>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
-    let body = read_body(payload).await?;
+    let body = read_body(payload, state.body_timeout).await?;
     let requeued = state
         .deliveries
         .recover(
@@ -431,6 +431,7 @@ error_responses!(RecoverErrors:
     WebhookError::GroupNotFound,
     WebhookError::WebhookNotFound,
     ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
     FAULT,
 );
 

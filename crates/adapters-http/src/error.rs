@@ -2,7 +2,7 @@
 //! `{ "error": "<message>" }` with its status code. Faults of ours answer 503
 //! and are logged; their text never reaches the client.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,6 +32,10 @@ pub enum ApiError {
     Publish(#[from] PublishError),
     #[error("Payload too large")]
     PayloadTooLarge,
+    /// The body did not all arrive within `server.body_timeout`. The answer
+    /// closes the connection: what is left of the body is never read.
+    #[error("Request body not received in time")]
+    BodyTimeout,
     /// The request body could not be read (client went away, bad chunking).
     #[error("Invalid request body")]
     BadPayload,
@@ -79,6 +83,7 @@ impl ResponseError for ApiError {
             ApiError::Publish(PublishError::Unexpected(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Publish(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadPayload | ApiError::InvalidQuery => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -91,6 +96,12 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %self, "request failed on our side");
         }
-        error_response(status, &self.client_message())
+        let mut response = error_response(status, &self.client_message());
+        if matches!(self, ApiError::BodyTimeout) {
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+        }
+        response
     }
 }

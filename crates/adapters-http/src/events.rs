@@ -48,7 +48,7 @@ async fn publish(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     check_bearer(&req, state.service_token.as_deref())?;
-    let body = read_body(payload).await?;
+    let body = read_body(payload, state.body_timeout).await?;
     let outcome = state.publisher.publish_json(&body).await?;
     Ok(HttpResponse::Accepted().json(Published {
         id: outcome.event_id.as_str(),
@@ -96,6 +96,7 @@ error_responses!(PublishErrors:
     PublishError::InvalidIdempotencyKey,
     PublishError::GroupNotFound,
     ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
     FAULT,
 );
 

@@ -23,7 +23,7 @@ mod webhooks;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-pub use body::MAX_BODY_BYTES;
+pub use body::{close_on_unread_body, MAX_BODY_BYTES};
 pub use error::{error_response, ApiError};
 pub use openapi::openapi;
 pub use routes::MountedRoute;

@@ -35,7 +35,8 @@ const SERVICE_TOKEN: &str = "serviceToken";
         description = "Webhook endpoints of a group, their delivery log, events in from the \
             platform, and the admin API.\n\n\
             Request bodies are JSON whatever the `Content-Type` says, at most 64 KiB \
-            (413 beyond). Errors are JSON `{ \"error\": \"<message>\" }`. An unknown path \
+            (413 beyond), and must arrive within the configured body timeout \
+            (10 s by default; 408 beyond). Errors are JSON `{ \"error\": \"<message>\" }`. An unknown path \
             answers 404 and a method the path does not take answers 405 (with `Allow`), \
             both as JSON. A fault on our side answers 503 and is logged.\n\n\
             The router also accepts each `/webhooks/{groupID}[/{webhookID}]` path with a \
@@ -240,6 +241,9 @@ fn describe(status: u16) -> &'static str {
         StatusCode::NOT_FOUND => "Not found, or this API is switched off in the configuration.",
         StatusCode::CONFLICT => "The resource exists already.",
         StatusCode::PAYLOAD_TOO_LARGE => "The body is larger than 64 KiB.",
+        StatusCode::REQUEST_TIMEOUT => {
+            "The body did not all arrive in time (`server.body_timeout`, 10 s by default); the connection is closed."
+        }
         StatusCode::SERVICE_UNAVAILABLE => {
             "A fault on our side, such as the database being unreachable; it is logged. Retry later."
         }

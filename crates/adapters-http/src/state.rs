@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use webhooks_domain::{DeliveryService, EventPublisher, TenancyService, WebhookService};
@@ -30,4 +31,6 @@ pub struct ApiState {
     pub admin_token: Option<String>,
     /// Bearer token of `/internal/events`; `None` switches it off.
     pub service_token: Option<String>,
+    /// How long a request body may take to arrive (`server.body_timeout`).
+    pub body_timeout: Duration,
 }

@@ -171,7 +171,7 @@ async fn create(
     state: web::Data<ApiState>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
-    let body = read_body(payload).await?;
+    let body = read_body(payload, state.body_timeout).await?;
     let created = state
         .webhooks
         .create(&caller.0, group_param(&req), &body)
@@ -201,7 +201,7 @@ async fn update(
     state: web::Data<ApiState>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
-    let body = read_body(payload).await?;
+    let body = read_body(payload, state.body_timeout).await?;
     let webhook = state
         .webhooks
         .update(&caller.0, group_param(&req), webhook_param(&req), &body)
@@ -325,6 +325,7 @@ error_responses!(CreateErrors:
     WebhookError::InvalidEnabledEvents,
     WebhookError::GroupNotFound,
     ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
     FAULT,
 );
 
@@ -346,6 +347,7 @@ error_responses!(UpdateErrors:
     WebhookError::WebhookNotFound,
     WebhookError::GroupNotFound,
     ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
     FAULT,
 );
 

@@ -91,6 +91,7 @@ fn state() -> web::Data<ApiState> {
         metrics: Arc::new(NoMetrics),
         admin_token: Some("admin-token".into()),
         service_token: Some("service-token".into()),
+        body_timeout: std::time::Duration::from_secs(10),
     })
 }
 

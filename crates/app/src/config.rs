@@ -46,6 +46,8 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub bind: SocketAddr,
+    /// How long a request body may take to arrive once its reading starts.
+    pub body_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +119,7 @@ struct RawBootstrap {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     bind: String,
+    body_timeout: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +238,13 @@ impl Settings {
                 ),
             )
         })?;
+        let body_timeout = duration("server.body_timeout", &raw.server.body_timeout)?;
+        if body_timeout.is_zero() || body_timeout > Duration::from_secs(3600) {
+            return Err(invalid(
+                "server.body_timeout",
+                "must be longer than zero and at most 1h",
+            ));
+        }
         let url = raw.database.url.trim().to_owned();
         if !(url.starts_with("sqlite://")
             || url.starts_with("postgres://")
@@ -311,7 +321,7 @@ impl Settings {
             }
         };
         Ok(Settings {
-            server: ServerSettings { bind },
+            server: ServerSettings { bind, body_timeout },
             database: DatabaseSettings { url, pool_size },
             auth: AuthSettings {
                 admin_token: non_empty(raw.auth.admin_token),
@@ -382,7 +392,7 @@ impl Settings {
         // is shown here, and so in `config check` and in the documentation
         // test that compares docs/configuration.md with this list.
         let Settings {
-            server: ServerSettings { bind },
+            server: ServerSettings { bind, body_timeout },
             database: DatabaseSettings { url, pool_size },
             auth:
                 AuthSettings {
@@ -418,7 +428,13 @@ impl Settings {
         let number = |value: usize| SettingValue::Number(value as u64);
         EffectiveConfig {
             sections: vec![
-                ("server", vec![("bind", text(bind.to_string()))]),
+                (
+                    "server",
+                    vec![
+                        ("bind", text(bind.to_string())),
+                        ("body_timeout", time(body_timeout)),
+                    ],
+                ),
                 (
                     "database",
                     vec![
@@ -668,6 +684,7 @@ mod tests {
         assert_eq!(settings.database.url, "sqlite://data/webhooks.db");
         assert_eq!(settings.auth.admin_token, None);
         assert_eq!(settings.auth.service_token, None);
+        assert_eq!(settings.server.body_timeout, Duration::from_secs(10));
         assert_eq!(settings.delivery.timeout, Duration::from_secs(15));
         let hours = |h: u64| Duration::from_secs(h * 3600);
         assert_eq!(
@@ -711,6 +728,21 @@ mod tests {
     fn a_bad_value_names_its_setting() {
         let cases = [
             ("WEBHOOKS__SERVER__BIND", "nowhere", "server.bind"),
+            (
+                "WEBHOOKS__SERVER__BODY_TIMEOUT",
+                "slowly",
+                "server.body_timeout",
+            ),
+            (
+                "WEBHOOKS__SERVER__BODY_TIMEOUT",
+                "0s",
+                "server.body_timeout",
+            ),
+            (
+                "WEBHOOKS__SERVER__BODY_TIMEOUT",
+                "2h",
+                "server.body_timeout",
+            ),
             ("WEBHOOKS__DATABASE__URL", "mysql://x", "database.url"),
             ("WEBHOOKS__DELIVERY__TIMEOUT", "soon", "delivery.timeout"),
             ("WEBHOOKS__DELIVERY__TIMEOUT", "48h", "delivery.timeout"),
@@ -826,6 +858,7 @@ mod tests {
     fn the_printed_toml_reads_back_as_the_same_configuration() {
         let settings = load(&[
             ("WEBHOOKS__SERVER__BIND", "0.0.0.0:9000"),
+            ("WEBHOOKS__SERVER__BODY_TIMEOUT", "1m 30s"),
             ("WEBHOOKS__DELIVERY__ALLOW_NETWORKS", "10.0.0.0/8,::1/128"),
             ("WEBHOOKS__DELIVERY__RETRY_SCHEDULE", "1s,90s,2h"),
             ("WEBHOOKS__DELIVERY__DISABLE_AFTER", "3d"),

@@ -260,12 +260,17 @@ impl Application {
             metrics: Arc::new(PrometheusMetrics::install(services.queue.clone())),
             admin_token: settings.auth.admin_token.clone(),
             service_token: settings.auth.service_token.clone(),
+            body_timeout: settings.server.body_timeout,
         });
         let api = role != Role::Worker;
         let server = HttpServer::new(move || {
-            let app = App::new().wrap(actix_web::middleware::from_fn(
-                webhooks_adapters_http::observe,
-            ));
+            let app = App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    webhooks_adapters_http::close_on_unread_body,
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    webhooks_adapters_http::observe,
+                ));
             if api {
                 app.configure(webhooks_adapters_http::configure(state.clone()))
             } else {

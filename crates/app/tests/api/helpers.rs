@@ -70,6 +70,8 @@ pub struct Tenant {
 
 pub struct TestApp {
     pub address: String,
+    /// The loopback port, for raw connections (`raw_http`).
+    pub port: u16,
     pub client: reqwest::Client,
     /// The tenant every helper call uses.
     pub tenant: Tenant,
@@ -107,7 +109,8 @@ impl TestApp {
         let app = Application::build(settings, Role::All)
             .await
             .expect("the application starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
+        let port = app.port();
+        let address = format!("http://127.0.0.1:{port}");
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -115,6 +118,7 @@ impl TestApp {
             .expect("client");
         let mut app = TestApp {
             address,
+            port,
             client,
             tenant: Tenant {
                 organization_id: String::new(),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod raw_http;
 #[path = "../support/receiver.rs"]
 mod receiver;
 
@@ -10,7 +11,9 @@ mod admin;
 mod delivery;
 mod errors;
 mod isolation;
+mod malformed_requests;
 mod observability;
 mod protocol;
+mod slow_bodies;
 mod validation;
 mod webhooks;
