@@ -70,6 +70,14 @@ impl TestDatabase {
             .ok()
             .filter(|url| !url.is_empty())
             .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned());
+        Self::postgres_on(&admin_url).await
+    }
+
+    /// As [`TestDatabase::postgres`], on the server of `admin_url` (a
+    /// `postgres://` URL whose user may create databases), whose query
+    /// options (TLS ones included) the test database's URL keeps.
+    pub async fn postgres_on(admin_url: &str) -> TestDatabase {
+        let admin_url = admin_url.to_owned();
         let name = format!(
             "test_{}",
             ulid::Ulid::new().to_string().to_ascii_lowercase()
@@ -110,6 +118,23 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+}
+
+/// Opens the connection the notification listener of
+/// [`Database::spawn_listener`] would open for `url`, with the same reading of
+/// its TLS parameters, and answers whether that connection is encrypted
+/// (PostgreSQL's `pg_stat_ssl`), or why it could not be opened.
+pub fn probe_listener_connection(url: &str) -> Result<bool, String> {
+    let mut client = crate::listener::ListenerConnection::from_url(url)?.connect()?;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .map_err(|error| error.to_string())?;
+    let encrypted: bool = row.get(0);
+    client.close().map_err(|error| error.to_string())?;
+    Ok(encrypted)
 }
 
 /// What to remove once a test is done.
