@@ -677,6 +677,30 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_closed_pool_closes_its_connections_and_answers_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("webhooks.db").display());
+        let database = Database::connect(&url, 3).unwrap();
+        let clone = database.clone();
+        assert_eq!(clone.ping().await, Ok(()));
+        assert_eq!(database.pool.state().connections, 3);
+
+        database.close();
+        assert_eq!(database.pool.state().connections, 0);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            clone.ping().await,
+            Err(RepositoryError::Unavailable(
+                "the database pool is closed".into()
+            ))
+        );
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // r2d2 tries to refill the pool; nothing is opened.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(database.pool.state().connections, 0);
+    }
+
     #[test]
     fn a_zero_pool_is_refused() {
         assert!(matches!(
