@@ -7,11 +7,12 @@
 # For PostgreSQL and scale-out see docker-compose.yml and docs/operations.md.
 
 FROM rust:1-bookworm AS builder
-# Diesel's PostgreSQL backend links libpq; SQLite is compiled into the binary,
-# and the Swagger UI of /docs comes from a crate (utoipa-swagger-ui `vendored`),
-# so the build fetches nothing but crates.
+# Diesel's PostgreSQL backend links libpq, the LISTEN connection's TLS the
+# same OpenSSL (libssl-dev); SQLite is compiled into the binary, and the
+# Swagger UI of /docs comes from a crate (utoipa-swagger-ui `vendored`), so
+# the build fetches nothing but crates.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpq-dev \
+    && apt-get install -y --no-install-recommends libpq-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only the workspace (see .dockerignore). The binary embeds its migrations and

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command, also run by CI (.ci/run): installs what is
-# missing, makes sure PostgreSQL answers, then checks formatting, lints,
-# docker-compose.yml, runs every test on SQLite and on PostgreSQL, and
+# missing, makes sure PostgreSQL answers, starts two throwaway PostgreSQL
+# clusters of its own (TLS; one to stop under load), then checks formatting,
+# lints, docker-compose.yml, runs every test on SQLite and on PostgreSQL, and
 # property-tests the running binary against its own OpenAPI document.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,6 +30,12 @@ have node || packages+=(nodejs)   # runs the seed's JavaScript example
 have docker-compose || packages+=(docker-compose)
 have pg_isready || packages+=(postgresql-client)
 [ -f /usr/include/postgresql/libpq-fe.h ] || packages+=(libpq-dev)
+# The LISTEN connection's TLS (openssl crate) builds against the system OpenSSL.
+[ -f /usr/include/openssl/ssl.h ] || packages+=(libssl-dev)
+have pkg-config || packages+=(pkg-config)
+# The test clusters: initdb/pg_ctl, and openssl to make their certificates.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+have openssl || packages+=(openssl)
 python3 -c 'import requests' 2>/dev/null || packages+=(python3-requests)
 # scripts/schemathesis.sh installs schemathesis into a virtualenv.
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
@@ -41,8 +48,8 @@ fi
 cargo nextest --version | head -n1
 
 step "PostgreSQL"
-# No TLS on loopback: a test process exiting while a pool thread is inside
-# OpenSSL (libpq's TLS) can crash in OpenSSL's at-exit clean-up.
+# No TLS to the machine's server on loopback (it only costs CPU there); TLS is
+# tested on the throwaway cluster below.
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 pg_answers() { pg_isready -q -d "$TEST_DATABASE_URL"; }
 if ! pg_answers && have pg_ctlcluster && [ -d /etc/postgresql ]; then
@@ -60,6 +67,36 @@ fi
 psql "$TEST_DATABASE_URL" -Atqc 'select 1' >/dev/null ||
   fail "PostgreSQL answers but refuses $TEST_DATABASE_URL (wrong user, password or database?)"
 echo "PostgreSQL ready at $TEST_DATABASE_URL"
+
+step "Throwaway PostgreSQL clusters (TLS; stopped under load by the fault test)"
+# Never the machine's server: each runs from a temporary folder on a free port
+# and is deleted on exit. TEST_TLS_CLUSTER serves the TLS tests;
+# TEST_FAULT_CLUSTER is stopped and restarted by the fault test, so it is not
+# shared with tests running at the same time.
+clusters=()
+cleanup_clusters() {
+  local dir
+  for dir in "${clusters[@]}"; do
+    [ -x "$dir/ctl" ] && "$dir/ctl" destroy || rm -rf "$dir"
+  done
+}
+trap cleanup_clusters EXIT
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+next_port=5433
+start_cluster() { # VARIABLE
+  local dir port
+  port=$next_port
+  until port_free "$port"; do port=$((port + 1)); done
+  next_port=$((port + 1))
+  dir="$(mktemp -d)"
+  chmod 755 "$dir"
+  clusters+=("$dir")
+  bash scripts/pg-test-cluster.sh "$dir" "$port"
+  export "$1=$dir"
+  echo "$1=$dir (port $port, ssl on)"
+}
+start_cluster TEST_TLS_CLUSTER
+start_cluster TEST_FAULT_CLUSTER
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

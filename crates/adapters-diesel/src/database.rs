@@ -4,7 +4,9 @@
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, Pool, R2D2Connection};
@@ -139,6 +141,10 @@ fn with_connect_timeout(url: &str) -> String {
     }
 }
 
+/// How long [`Database::close`] waits for connections still in use or
+/// still being opened: longer than libpq's connect timeout.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(POSTGRES_CONNECT_TIMEOUT_SECS as u64 + 5);
+
 /// Opens connections of the backend the URL named. Diesel's own
 /// `ConnectionManager<DbConnection>` would instead try every backend in turn
 /// with the raw URL, and SQLite accepts any string as a file name: a mistyped
@@ -146,13 +152,34 @@ fn with_connect_timeout(url: &str) -> String {
 #[derive(Debug)]
 struct Connector {
     target: Target,
+    lifecycle: Arc<Lifecycle>,
 }
 
-impl ManageConnection for Connector {
-    type Connection = DbConnection;
-    type Error = diesel::r2d2::Error;
+/// Whether the pool was closed, and how many connections are being opened
+/// right now (by r2d2's own threads, which refill the pool).
+#[derive(Debug, Default)]
+struct Lifecycle {
+    closed: AtomicBool,
+    opening: AtomicUsize,
+}
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
+impl Lifecycle {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one connection being opened until dropped.
+struct Opening<'a>(&'a Lifecycle);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.opening.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Connector {
+    fn establish(&self) -> Result<DbConnection, diesel::r2d2::Error> {
         match &self.target {
             Target::Postgres { url } => PgConnection::establish(url)
                 .map(DbConnection::Postgres)
@@ -162,13 +189,45 @@ impl ManageConnection for Connector {
                 .map_err(diesel::r2d2::Error::ConnectionError),
         }
     }
+}
+
+fn pool_closed() -> diesel::r2d2::Error {
+    diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+        "the database pool is closed".into(),
+    ))
+}
+
+impl ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        // Counted before the check, so that `close` either sees this
+        // attempt and waits for it, or this attempt sees the pool closed.
+        self.lifecycle.opening.fetch_add(1, Ordering::SeqCst);
+        let _opening = Opening(&self.lifecycle);
+        if self.lifecycle.is_closed() {
+            return Err(pool_closed());
+        }
+        let connection = self.establish()?;
+        if self.lifecycle.is_closed() {
+            // Closed while connecting: close this one too, still counted.
+            drop(connection);
+            return Err(pool_closed());
+        }
+        Ok(connection)
+    }
 
     fn is_valid(&self, connection: &mut DbConnection) -> Result<(), Self::Error> {
+        if self.lifecycle.is_closed() {
+            return Err(pool_closed());
+        }
         connection.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, connection: &mut DbConnection) -> bool {
-        connection.is_broken()
+        // After `close`, every connection handed back is closed, not kept.
+        self.lifecycle.is_closed() || connection.is_broken()
     }
 }
 
@@ -185,12 +244,15 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 
 /// r2d2 reports failed connection attempts through the `log` crate, which the
 /// service does not collect; this sends them to `tracing` instead.
+/// Once the pool is closed, r2d2's refills fail on purpose: not logged.
 #[derive(Debug)]
-struct TraceConnectionErrors;
+struct TraceConnectionErrors(Arc<Lifecycle>);
 
 impl HandleError<diesel::r2d2::Error> for TraceConnectionErrors {
     fn handle_error(&self, error: diesel::r2d2::Error) {
-        tracing::warn!(%error, "database connection attempt failed");
+        if !self.0.is_closed() {
+            tracing::warn!(%error, "database connection attempt failed");
+        }
     }
 }
 
@@ -211,6 +273,7 @@ pub struct Database {
     backend: Backend,
     /// The PostgreSQL URL, kept for the notification listener.
     postgres_url: Option<std::sync::Arc<str>>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl Database {
@@ -232,6 +295,7 @@ impl Database {
         if let Target::Sqlite { path } = &target {
             create_parent_folder(path)?;
         }
+        let lifecycle = Arc::new(Lifecycle::default());
         let mut builder = Pool::builder()
             .max_size(pool_size)
             // No `SELECT 1` before every use (two extra round trips per
@@ -239,7 +303,7 @@ impl Database {
             // query once, is seen broken when it comes back, and is replaced.
             .test_on_check_out(false)
             .connection_timeout(CHECKOUT_TIMEOUT)
-            .error_handler(Box::new(TraceConnectionErrors));
+            .error_handler(Box::new(TraceConnectionErrors(lifecycle.clone())));
         if backend == Backend::Sqlite {
             builder = builder.connection_customizer(Box::new(SqlitePragmas));
         }
@@ -248,13 +312,50 @@ impl Database {
             Target::Sqlite { .. } => None,
         };
         let pool = builder
-            .build(Connector { target })
+            .build(Connector {
+                target,
+                lifecycle: lifecycle.clone(),
+            })
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
         Ok(Database {
             pool,
             backend,
             postgres_url,
+            lifecycle,
         })
+    }
+
+    /// Closes the pool for every clone of this `Database`: idle connections
+    /// are closed at once, those in use when they come back, and no new one
+    /// is opened; queries afterwards answer
+    /// [`RepositoryError::Unavailable`]. Blocks until no connection is open
+    /// or being opened (at most a few seconds), so that nothing of the pool,
+    /// libpq's TLS included, is still running when the process exits. Call
+    /// it at shutdown, after the work that needs the database has finished.
+    pub fn close(&self) {
+        self.lifecycle.closed.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        loop {
+            // Each connection taken is closed when dropped (`has_broken`).
+            while let Some(connection) = self.pool.try_get() {
+                drop(connection);
+            }
+            let open = self.pool.state().connections;
+            let opening = self.lifecycle.opening.load(Ordering::SeqCst);
+            if open == 0 && opening == 0 {
+                tracing::debug!(backend = ?self.backend, "database pool closed");
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    open,
+                    opening,
+                    "database connections still in use at shutdown"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Applies the embedded migrations not yet applied, from
@@ -305,6 +406,11 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, RepositoryError> + Send + 'static,
         T: Send + 'static,
     {
+        if self.lifecycle.is_closed() {
+            return Err(RepositoryError::Unavailable(
+                "the database pool is closed".into(),
+            ));
+        }
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
@@ -569,6 +675,30 @@ mod tests {
             url("postgres://u@h/db?connect_timeout=1"),
             "postgres://u@h/db?connect_timeout=1"
         );
+    }
+
+    #[tokio::test]
+    async fn a_closed_pool_closes_its_connections_and_answers_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("webhooks.db").display());
+        let database = Database::connect(&url, 3).unwrap();
+        let clone = database.clone();
+        assert_eq!(clone.ping().await, Ok(()));
+        assert_eq!(database.pool.state().connections, 3);
+
+        database.close();
+        assert_eq!(database.pool.state().connections, 0);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            clone.ping().await,
+            Err(RepositoryError::Unavailable(
+                "the database pool is closed".into()
+            ))
+        );
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // r2d2 tries to refill the pool; nothing is opened.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(database.pool.state().connections, 0);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!   in one transaction) and [`DeliveryQueue`](webhooks_domain::DeliveryQueue)
 //!   (claims, attempts, rate slots and the delivery log).
 //! - With the `testing` feature, [`TestDatabase`]: a fresh, migrated database
-//!   per test on either backend.
+//!   per test on either backend; [`TestCluster`]: a PostgreSQL server of the
+//!   tests' own (TLS, stopped and restarted by fault tests).
 //!
 //! Every query is written once against [`DbConnection`], Diesel's
 //! `MultiConnection` over both backends. Diesel is synchronous: the
@@ -29,14 +30,18 @@ mod listener;
 mod schema;
 mod tenancy;
 #[cfg(feature = "testing")]
+mod test_cluster;
+#[cfg(feature = "testing")]
 mod testing;
 mod webhooks;
 
 pub use database::{Backend, Database, DatabaseError, DbConnection};
 pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
 pub use events::DieselEventStore;
-pub use listener::ListenerHooks;
+pub use listener::{Listener, ListenerHooks};
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]
-pub use testing::{RowCounts, TestDatabase, DEFAULT_TEST_DATABASE_URL};
+pub use test_cluster::TestCluster;
+#[cfg(feature = "testing")]
+pub use testing::{probe_listener_connection, RowCounts, TestDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use webhooks::DieselWebhookRepository;

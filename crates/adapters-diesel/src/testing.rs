@@ -10,9 +10,8 @@ use crate::schema::{api_keys, attempts, deliveries, events, groups, organization
 
 /// The PostgreSQL server used when `TEST_DATABASE_URL` is not set.
 ///
-/// TLS is off: the server is on loopback, and a test process that exits while
-/// a pool thread is inside OpenSSL (libpq's TLS) can crash in OpenSSL's
-/// at-exit clean-up.
+/// TLS is off: the server is on loopback, where it only costs CPU. TLS is
+/// tested on a cluster of the tests' own ([`crate::TestCluster`]).
 pub const DEFAULT_TEST_DATABASE_URL: &str =
     "postgres://postgres@127.0.0.1:5432/test?sslmode=disable";
 
@@ -71,6 +70,14 @@ impl TestDatabase {
             .ok()
             .filter(|url| !url.is_empty())
             .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned());
+        Self::postgres_on(&admin_url).await
+    }
+
+    /// As [`TestDatabase::postgres`], on the server of `admin_url` (a
+    /// `postgres://` URL whose user may create databases), whose query
+    /// options (TLS ones included) the test database's URL keeps.
+    pub async fn postgres_on(admin_url: &str) -> TestDatabase {
+        let admin_url = admin_url.to_owned();
         let name = format!(
             "test_{}",
             ulid::Ulid::new().to_string().to_ascii_lowercase()
@@ -164,6 +171,31 @@ pub struct RowCounts {
     pub events: i64,
     pub deliveries: i64,
     pub attempts: i64,
+}
+
+/// Opens the connection the notification listener of
+/// [`Database::spawn_listener`] would open for `url`, with the same reading of
+/// its TLS parameters, and answers whether that connection is encrypted
+/// (PostgreSQL's `pg_stat_ssl`), or why it could not be opened.
+pub fn probe_listener_connection(url: &str) -> Result<bool, String> {
+    let mut client = crate::listener::ListenerConnection::from_url(url)?.connect()?;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .map_err(|error| error.to_string())?;
+    let encrypted: bool = row.get(0);
+    client.close().map_err(|error| error.to_string())?;
+    Ok(encrypted)
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // No connection of ours is left open (nor inside TLS) when the
+        // database is dropped or the test process exits.
+        self.database.close();
+    }
 }
 
 /// What to remove once a test is done.

@@ -1,16 +1,24 @@
 //! `okaya-webhooks admin …`: the tenancy use cases straight on the database,
 //! each printing one JSON object.
 
-use serde_json::json;
-use webhooks_domain::DemoTenant;
+use serde_json::{json, Value};
+use webhooks_domain::{DemoTenant, TenancyService};
 
 use crate::cli::AdminCommand;
 use crate::config::Settings;
 use crate::startup::Services;
 
 pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {
-    let tenancy = Services::connect(settings)?.tenancy;
-    let output = match command {
+    let services = Services::connect(settings)?;
+    let output = run_command(&services.tenancy, command).await;
+    // Every connection closed before the process exits.
+    services.close().await;
+    println!("{}", output?);
+    Ok(())
+}
+
+async fn run_command(tenancy: &TenancyService, command: AdminCommand) -> anyhow::Result<Value> {
+    Ok(match command {
         AdminCommand::CreateOrg { name } => {
             let org = tenancy.create_organization(&name).await?;
             json!({ "id": org.id.as_str(), "name": org.name })
@@ -27,9 +35,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
             tenancy.revoke_api_key(&id).await?;
             json!({ "id": id, "revoked": true })
         }
-    };
-    println!("{output}");
-    Ok(())
+    })
 }
 
 /// Printed once, on the first start on an empty database, to standard output

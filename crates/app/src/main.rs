@@ -31,9 +31,14 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(settings, args).await,
-            Command::Migrate => startup::Services::connect(&settings).map(|_| {
-                tracing::info!("migrations applied");
-            }),
+            Command::Migrate => match startup::Services::connect(&settings) {
+                Ok(services) => {
+                    services.close().await;
+                    tracing::info!("migrations applied");
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            },
             Command::Admin(command) => admin::run(&settings, command).await,
             Command::Config(ConfigCommand::Check { format }) => print_config(&settings, format),
         }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use webhooks_adapters_diesel::{
     Database, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
-    DieselWebhookRepository, ListenerHooks,
+    DieselWebhookRepository, Listener, ListenerHooks,
 };
 use webhooks_adapters_http::sender::{HttpSender, SenderSettings};
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
@@ -102,6 +102,19 @@ impl Services {
             queue,
             cached_tenancy,
         })
+    }
+
+    /// Closes the database pool, waiting until none of its connections is
+    /// open (see `Database::close`). Call it last, once nothing needs the
+    /// database any more.
+    pub async fn close(&self) {
+        let database = self.database.clone();
+        if tokio::task::spawn_blocking(move || database.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("closing the database pool failed");
+        }
     }
 
     /// The delivery workers of this process.
@@ -214,6 +227,8 @@ pub struct Application {
     dispatcher: Option<Arc<Dispatcher>>,
     demo: Option<DemoTenant>,
     services: Services,
+    /// The `LISTEN` connection (PostgreSQL), closed at shutdown.
+    notifications: Listener,
 }
 
 impl Application {
@@ -243,7 +258,7 @@ impl Application {
         // Publications of other processes wake this one's workers; their
         // revocations empty this one's key cache.
         let cache = services.cached_tenancy.clone();
-        services.database.spawn_listener(ListenerHooks {
+        let notifications = services.database.spawn_listener(ListenerHooks {
             deliveries: dispatcher.as_ref().map(|_| services.wakeup.clone()),
             api_key_revoked: (role != Role::Worker)
                 .then(|| Arc::new(move || cache.forget_api_keys()) as Arc<dyn Fn() + Send + Sync>),
@@ -288,6 +303,7 @@ impl Application {
             dispatcher,
             demo,
             services,
+            notifications,
         })
     }
 
@@ -311,17 +327,24 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` resolves, then shuts down gracefully.
+    /// Serves until `stop` resolves, then shuts down gracefully: the last
+    /// step closes the `LISTEN` connection and every pooled connection, so
+    /// that no database connection (nor its TLS) is open when `main` returns.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        let Application {
+            server,
+            dispatcher,
+            services,
+            notifications,
+            ..
+        } = self;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let workers = self
-            .dispatcher
-            .map(|dispatcher| tokio::spawn(dispatcher.run(shutdown_rx)));
-        let handle = self.server.handle();
-        let server = tokio::spawn(self.server);
+        let workers = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(shutdown_rx)));
+        let handle = server.handle();
+        let server = tokio::spawn(server);
         stop.await;
         tracing::info!("shutting down: finishing requests and deliveries in flight");
         let _ = shutdown_tx.send(true);
@@ -330,6 +353,13 @@ impl Application {
         if let Some(workers) = workers {
             let _ = workers.await;
         }
+        if tokio::task::spawn_blocking(move || notifications.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping the PostgreSQL listener failed");
+        }
+        services.close().await;
         tracing::info!("stopped");
         Ok(())
     }

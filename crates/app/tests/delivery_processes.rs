@@ -1,5 +1,9 @@
 //! Whole processes of the binary: deliveries survive a SIGKILL mid-delivery,
-//! and several worker processes on one PostgreSQL share the queue.
+//! several worker processes on one PostgreSQL share the queue, processes talk
+//! to PostgreSQL over TLS (wake-ups, revocations, SIGTERM), and a PostgreSQL
+//! outage under load loses no accepted event. The last two need clusters of
+//! the tests' own (`TEST_TLS_CLUSTER`, `TEST_FAULT_CLUSTER`; see
+//! `scripts/pg-test-cluster.sh`), which `scripts/test.sh` always starts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/receiver.rs"]
@@ -8,12 +12,14 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use receiver::Receiver;
 use serde_json::{json, Value};
 use support::RunningBinary;
-use webhooks_adapters_diesel::TestDatabase;
+use webhooks_adapters_diesel::{TestCluster, TestDatabase};
 
 const ADMIN: &str = "processes-admin";
 const SERVICE: &str = "processes-service";
@@ -207,4 +213,291 @@ async fn two_worker_processes_share_the_queue_without_losses() {
     // lease runs; with no crash, nothing arrives twice.
     assert_eq!(duplicates, 0);
     drop((worker_a, worker_b));
+}
+
+// ---- PostgreSQL over TLS ---------------------------------------------------
+
+const TLS_CLUSTER: &str = "TEST_TLS_CLUSTER";
+
+/// The listener's complaint when it cannot connect.
+const LISTENER_LOST: &str = "PostgreSQL listener lost";
+
+fn log_lines(process: &RunningBinary) -> Vec<String> {
+    process.log.try_iter().collect()
+}
+
+#[tokio::test]
+async fn over_tls_a_publish_wakes_a_worker_process_at_once() {
+    let Some(cluster) = TestCluster::from_env(TLS_CLUSTER) else {
+        return;
+    };
+    let database = TestDatabase::postgres_on(&cluster.verified_url()).await;
+    let receiver = Receiver::start().await;
+    let deployment = Deployment::new(Some(database.url()));
+    let api = deployment.start(&["serve", "--role", "api"]);
+    webhook_to(&api, &receiver.url("/ok")).await;
+    let worker = deployment.start(&["serve", "--role", "worker"]);
+    // The first delivery also waits for the worker to be up.
+    let first = publish(&api.address, 1).await;
+    wait_until_all_arrived(&receiver, &first, Duration::from_secs(30)).await;
+
+    let mut latencies = Vec::new();
+    for n in 0..20u64 {
+        // Off any rhythm of the worker's 500 ms poll.
+        tokio::time::sleep(Duration::from_millis(20 + (n * 37) % 150)).await;
+        let sent = Instant::now();
+        let ids = publish(&api.address, 1).await;
+        wait_until_all_arrived(&receiver, &ids, Duration::from_secs(10)).await;
+        let arrived = receiver
+            .received()
+            .into_iter()
+            .find(|request| request.header("webhook-id") == ids[0])
+            .expect("arrived")
+            .at;
+        latencies.push(arrived.duration_since(sent));
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    println!("API process -> worker process over TLS: median {median:?}, all {latencies:?}");
+    let worker_log = log_lines(&worker);
+    assert!(
+        !worker_log.iter().any(|line| line.contains(LISTENER_LOST)),
+        "the worker's listener failed: {worker_log:?}"
+    );
+    // Polling alone would take a median of about 250 ms (500 ms poll).
+    assert!(median < Duration::from_millis(100), "median {median:?}");
+}
+
+#[tokio::test]
+async fn over_tls_a_revoked_key_stops_working_in_another_process_at_once() {
+    let Some(cluster) = TestCluster::from_env(TLS_CLUSTER) else {
+        return;
+    };
+    let database = TestDatabase::postgres_on(&cluster.verified_url()).await;
+    let deployment = Deployment::new(Some(database.url()));
+    let admin = deployment.start(&["serve", "--role", "api"]);
+    let other = deployment.start(&["serve", "--role", "api"]);
+    let client = reqwest::Client::new();
+    let created = |path: String, body: Value| {
+        let request = client
+            .post(format!("{}{path}", admin.address))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let org = created("/admin/organizations".into(), json!({"name": "tls"})).await;
+    let org = org["id"].as_str().unwrap();
+    let group = created(
+        format!("/admin/organizations/{org}/groups"),
+        json!({"name": "g"}),
+    )
+    .await;
+    let key = created(format!("/admin/organizations/{org}/api-keys"), json!({})).await;
+    let list = |address: &str| {
+        client
+            .get(format!("{address}/webhooks/{}", group["id"]))
+            .header("x-api-key", key["key"].as_str().unwrap())
+            .send()
+    };
+    // The other process knows (and caches) the key.
+    assert_eq!(list(&other.address).await.unwrap().status(), 200);
+    let revoked = client
+        .delete(format!(
+            "{}/admin/api-keys/{}",
+            admin.address,
+            key["id"].as_str().unwrap()
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let since = Instant::now();
+    while list(&other.address).await.unwrap().status() != 401 {
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the key still works"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = since.elapsed();
+    println!("revocation seen by another process over TLS after {took:?}");
+    // Without the listener the cache would keep it for up to its 1 s TTL.
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+#[tokio::test]
+async fn over_tls_sigterm_closes_every_connection_and_exits_zero() {
+    let Some(cluster) = TestCluster::from_env(TLS_CLUSTER) else {
+        return;
+    };
+    let database = TestDatabase::postgres_on(&cluster.verified_url()).await;
+    let receiver = Receiver::start().await;
+    let deployment = Deployment::new(Some(database.url()));
+    for round in 0..3 {
+        let mut process = deployment.start(&[]);
+        if round == 0 {
+            webhook_to(&process, &receiver.url("/ok")).await;
+        }
+        // Pool, listener and workers all busy over TLS when the signal comes.
+        let ids = publish(&process.address, 50).await;
+        wait_until_all_arrived(&receiver, &ids, Duration::from_secs(60)).await;
+        let status = process.terminate(Duration::from_secs(30));
+        let log = log_lines(&process);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "round {round}: {status}; log: {log:?}"
+        );
+        assert!(
+            log.iter().any(|line| line.contains("stopped")),
+            "round {round}: {log:?}"
+        );
+    }
+}
+
+// ---- a PostgreSQL outage under load ------------------------------------------
+
+const FAULT_CLUSTER: &str = "TEST_FAULT_CLUSTER";
+
+/// Starts the cluster again if the test ends while it is stopped.
+struct Outage<'a> {
+    cluster: &'a TestCluster,
+    down: bool,
+}
+
+impl Outage<'_> {
+    async fn begin(&mut self) {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.stop())
+            .await
+            .unwrap();
+        self.down = true;
+    }
+
+    async fn end(&mut self) {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.start())
+            .await
+            .unwrap();
+        self.down = false;
+    }
+}
+
+impl Drop for Outage<'_> {
+    fn drop(&mut self) {
+        if self.down {
+            self.cluster.start();
+        }
+    }
+}
+
+/// What the publishers saw.
+#[derive(Default)]
+struct Publications {
+    /// Ids of the events the API accepted (202), in order.
+    accepted: Mutex<Vec<String>>,
+    /// Answers other than 202, and requests that got no answer.
+    refused: AtomicUsize,
+}
+
+/// Publishes one event at a time until `stop`, recording every outcome.
+async fn publish_until(address: String, stop: Arc<AtomicBool>, seen: Arc<Publications>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let response = client
+            .post(format!("{address}/internal/events"))
+            .bearer_auth(SERVICE)
+            .json(&json!({"groupID": 123456, "type": "user.created", "data": {"n": n}}))
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status() == 202 => {
+                let body: Value = response.json().await.unwrap();
+                let id = body["id"].as_str().unwrap().to_owned();
+                seen.accepted.lock().unwrap().push(id);
+            }
+            _ => {
+                seen.refused.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_outage_under_load_loses_no_accepted_event() {
+    let Some(cluster) = TestCluster::from_env(FAULT_CLUSTER) else {
+        return;
+    };
+    let database =
+        TestDatabase::postgres_on(&cluster.url("postgres", "localhost", "sslmode=require")).await;
+    let receiver = Receiver::start().await;
+    let deployment = Deployment::new(Some(database.url()));
+    let process = deployment.start(&[]);
+    webhook_to(&process, &receiver.url("/ok")).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Publications::default());
+    let publishers: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(publish_until(
+                process.address.clone(),
+                stop.clone(),
+                seen.clone(),
+            ))
+        })
+        .collect();
+    let mut outage = Outage {
+        cluster: &cluster,
+        down: false,
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    outage.begin().await;
+    let accepted_before = seen.accepted.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    outage.end().await;
+    let accepted_at_restart = seen.accepted.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+
+    let ids = seen.accepted.lock().unwrap().clone();
+    let refused = seen.refused.load(Ordering::SeqCst);
+    assert!(
+        accepted_before > 0,
+        "nothing was accepted before the outage"
+    );
+    assert!(refused > 0, "the outage went unnoticed: no request failed");
+    assert!(
+        ids.len() > accepted_at_restart,
+        "nothing was accepted after the restart"
+    );
+    // Fails, naming how many, if an accepted event never arrives.
+    wait_until_all_arrived(&receiver, &ids, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen_after = arrivals(&receiver);
+    let duplicates: usize = ids
+        .iter()
+        .map(|id| seen_after.get(id).copied().unwrap_or(0).saturating_sub(1))
+        .sum();
+    println!(
+        "PostgreSQL outage: {} events accepted ({accepted_before} before the stop, {} after the restart), \
+         {refused} requests refused or unanswered, all accepted delivered, {duplicates} duplicates",
+        ids.len(),
+        ids.len() - accepted_at_restart,
+    );
+    drop(process);
 }

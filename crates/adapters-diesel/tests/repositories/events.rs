@@ -324,12 +324,17 @@ async fn a_postgres_publish_with_deliveries_notifies_the_channel() {
 #[tokio::test]
 async fn the_listener_of_another_database_handle_wakes_on_a_publish() {
     let test_database = TestDatabase::postgres().await;
+    a_publish_wakes_the_listener_of_another_handle(&test_database).await;
+}
+
+/// Also run over TLS (`tls.rs`).
+pub(crate) async fn a_publish_wakes_the_listener_of_another_handle(test_database: &TestDatabase) {
     let db = test_database.database();
     let receiver = group_with_webhook(db, 13).await;
     // A second handle, as another process would open.
     let other_process = Database::connect(test_database.url(), 1).unwrap();
     let wakeup = webhooks_domain::Wakeup::default();
-    other_process.spawn_listener(webhooks_adapters_diesel::ListenerHooks {
+    let listener = other_process.spawn_listener(webhooks_adapters_diesel::ListenerHooks {
         deliveries: Some(wakeup.clone()),
         api_key_revoked: None,
     });
@@ -345,18 +350,25 @@ async fn the_listener_of_another_database_handle_wakes_on_a_publish() {
     tokio::time::timeout(std::time::Duration::from_secs(10), wakeup.notified())
         .await
         .expect("the publish wakes the other handle");
+    tokio::task::spawn_blocking(move || {
+        listener.stop();
+        other_process.close();
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn the_listener_does_nothing_on_sqlite() {
     let test_database = TestDatabase::sqlite().await;
     let wakeup = webhooks_domain::Wakeup::default();
-    test_database
-        .database()
-        .spawn_listener(webhooks_adapters_diesel::ListenerHooks {
-            deliveries: Some(wakeup.clone()),
-            api_key_revoked: None,
-        });
+    let _listener =
+        test_database
+            .database()
+            .spawn_listener(webhooks_adapters_diesel::ListenerHooks {
+                deliveries: Some(wakeup.clone()),
+                api_key_revoked: None,
+            });
     let woke = tokio::time::timeout(std::time::Duration::from_millis(300), wakeup.notified()).await;
     assert!(woke.is_err());
 }

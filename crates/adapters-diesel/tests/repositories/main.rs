@@ -62,6 +62,7 @@ macro_rules! on_both_test_databases {
 
 mod deliveries;
 mod events;
+mod tls;
 
 on_both_backends!(
     ping_answers_on_a_live_database,

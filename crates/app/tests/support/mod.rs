@@ -94,6 +94,27 @@ impl RunningBinary {
         self.child.id()
     }
 
+    /// SIGTERM, then waits (at most `within`) for the process to exit;
+    /// answers its exit status.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running {within:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: the process gets no chance to finish anything.
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();
