@@ -357,8 +357,9 @@ fn webhook_body(url: &str, description: &str) -> Bytes {
     Bytes::from(json!({"url": url, "description": description}).to_string())
 }
 
-/// The event type only the hanging webhooks of the isolation scenarios take.
-const HANGING_TYPE: &str = "bench.hang";
+/// The event type only the hanging webhooks of the isolation scenarios take
+/// (the measured webhook takes `user.created` only).
+const HANGING_TYPE: &str = "user.session.result";
 
 /// Creates `count` webhooks in the group; answers their ids.
 async fn create_webhooks(
