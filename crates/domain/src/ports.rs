@@ -240,6 +240,18 @@ pub trait TenancyRepository: Send + Sync {
     /// Errors: [`RepositoryError::Unavailable`].
     async fn is_empty(&self) -> Result<bool, RepositoryError>;
 
+    /// Stores the demo tenant (the organization, its group and its API key)
+    /// in one transaction, but only while no organization exists; `false`
+    /// when there was one, and then nothing is stored. Any number of
+    /// processes may call it at once on one database: exactly one stores.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn insert_demo_tenant(
+        &self,
+        organization: &Organization,
+        group: &Group,
+        key: &ApiKey,
+    ) -> Result<bool, RepositoryError>;
+
     /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
     /// [`RepositoryError::Unavailable`].
     async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError>;

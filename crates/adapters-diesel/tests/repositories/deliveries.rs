@@ -1056,8 +1056,7 @@ async fn a_requeue_racing_a_claim_never_makes_the_claimed_delivery_due(db: &Data
             tokio::spawn(async move { queue.claim_due(now, 10, LONG_LEASE, &[]).await })
         };
         let requeue = {
-            let (queue, webhook, delivery) =
-                (queue.clone(), receiver.id.clone(), delivery.clone());
+            let (queue, webhook, delivery) = (queue.clone(), receiver.id.clone(), delivery.clone());
             tokio::spawn(async move { queue.requeue(&webhook, &delivery, now).await })
         };
         let claimed = claim.await.unwrap().unwrap();
@@ -1071,7 +1070,11 @@ async fn a_requeue_racing_a_claim_never_makes_the_claimed_delivery_due(db: &Data
         let next = queue.claim_due(now, 10, LONG_LEASE, &[]).await.unwrap();
         let mut holders = job_ids(&claimed);
         holders.extend(job_ids(&next));
-        assert_eq!(holders, vec![delivery.clone()], "round {round}: {requeued:?}");
+        assert_eq!(
+            holders,
+            vec![delivery.clone()],
+            "round {round}: {requeued:?}"
+        );
         assert_eq!(
             queue.claim_due(now, 10, LONG_LEASE, &[]).await,
             Ok(vec![]),
