@@ -16,11 +16,15 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use thiserror::Error;
 use webhooks_domain::RepositoryError;
 
+use crate::health::{Health, Probe};
+
 pub(crate) const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// How long a checkout waits for a connection. Short, so that a dead database
-/// turns into an error (503 at the HTTP layer) instead of a hanging request.
+/// turns into an error (503 at the HTTP layer) instead of a hanging request;
+/// once a connection has failed, calls fail at once instead (see
+/// [`crate::health`]).
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// libpq's own connect timeout (seconds), added to PostgreSQL URLs that set
@@ -149,10 +153,20 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(POSTGRES_CONNECT_TIMEOUT_SEC
 /// `ConnectionManager<DbConnection>` would instead try every backend in turn
 /// with the raw URL, and SQLite accepts any string as a file name: a mistyped
 /// PostgreSQL URL would silently become a new SQLite file.
+///
+/// A connection that cannot be opened marks the database down.
 #[derive(Debug)]
 struct Connector {
     target: Target,
     lifecycle: Arc<Lifecycle>,
+    health: Arc<Health>,
+}
+
+/// A pooled connection and the outage count when it was opened (or last
+/// found alive).
+pub(crate) struct PooledConnection {
+    connection: DbConnection,
+    outages: u64,
 }
 
 /// Whether the pool was closed, and how many connections are being opened
@@ -178,15 +192,12 @@ impl Drop for Opening<'_> {
     }
 }
 
-impl Connector {
-    fn establish(&self) -> Result<DbConnection, diesel::r2d2::Error> {
-        match &self.target {
-            Target::Postgres { url } => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(diesel::r2d2::Error::ConnectionError),
-            Target::Sqlite { path } => SqliteConnection::establish(path)
-                .map(DbConnection::Sqlite)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+impl Target {
+    /// Opens one connection of the backend the URL named.
+    fn open(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        match self {
+            Target::Postgres { url } => PgConnection::establish(url).map(DbConnection::Postgres),
+            Target::Sqlite { path } => SqliteConnection::establish(path).map(DbConnection::Sqlite),
         }
     }
 }
@@ -198,10 +209,10 @@ fn pool_closed() -> diesel::r2d2::Error {
 }
 
 impl ManageConnection for Connector {
-    type Connection = DbConnection;
+    type Connection = PooledConnection;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
+    fn connect(&self) -> Result<PooledConnection, Self::Error> {
         // Counted before the check, so that `close` either sees this
         // attempt and waits for it, or this attempt sees the pool closed.
         self.lifecycle.opening.fetch_add(1, Ordering::SeqCst);
@@ -209,40 +220,60 @@ impl ManageConnection for Connector {
         if self.lifecycle.is_closed() {
             return Err(pool_closed());
         }
-        let connection = self.establish()?;
+        let outages = self.health.outages();
+        let connection = self.target.open().map_err(|error| {
+            self.health.mark_down(&error.to_string());
+            diesel::r2d2::Error::ConnectionError(error)
+        })?;
         if self.lifecycle.is_closed() {
             // Closed while connecting: close this one too, still counted.
             drop(connection);
             return Err(pool_closed());
         }
-        Ok(connection)
+        Ok(PooledConnection {
+            connection,
+            outages,
+        })
     }
 
-    fn is_valid(&self, connection: &mut DbConnection) -> Result<(), Self::Error> {
+    /// The pool asks on every checkout. Only a connection opened before the
+    /// latest outage is pinged (once); the others cost nothing.
+    fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), Self::Error> {
         if self.lifecycle.is_closed() {
             return Err(pool_closed());
         }
-        connection.ping().map_err(diesel::r2d2::Error::QueryError)
+        let outages = self.health.outages();
+        if pooled.outages == outages {
+            return Ok(());
+        }
+        pooled
+            .connection
+            .ping()
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        pooled.outages = outages;
+        Ok(())
     }
 
-    fn has_broken(&self, connection: &mut DbConnection) -> bool {
+    fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
         // After `close`, every connection handed back is closed, not kept.
-        self.lifecycle.is_closed() || connection.is_broken()
+        self.lifecycle.is_closed() || pooled.connection.is_broken()
     }
 }
 
 #[derive(Debug)]
 struct SqlitePragmas;
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, connection: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        connection
+impl CustomizeConnection<PooledConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, pooled: &mut PooledConnection) -> Result<(), diesel::r2d2::Error> {
+        pooled
+            .connection
             .batch_execute(SQLITE_PRAGMAS)
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-/// r2d2 reports failed connection attempts through the `log` crate, which the
+/// r2d2 reports failed connection attempts, and pooled connections that
+/// failed their check after an outage, through the `log` crate, which the
 /// service does not collect; this sends them to `tracing` instead.
 /// Once the pool is closed, r2d2's refills fail on purpose: not logged.
 #[derive(Debug)]
@@ -251,7 +282,7 @@ struct TraceConnectionErrors(Arc<Lifecycle>);
 impl HandleError<diesel::r2d2::Error> for TraceConnectionErrors {
     fn handle_error(&self, error: diesel::r2d2::Error) {
         if !self.0.is_closed() {
-            tracing::warn!(%error, "database connection attempt failed");
+            tracing::warn!(%error, "database connection failed");
         }
     }
 }
@@ -270,6 +301,7 @@ impl HandleError<diesel::r2d2::Error> for TraceConnectionErrors {
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<Connector>,
+    health: Arc<Health>,
     backend: Backend,
     /// The PostgreSQL URL, kept for the notification listener.
     postgres_url: Option<std::sync::Arc<str>>,
@@ -296,12 +328,30 @@ impl Database {
             create_parent_folder(path)?;
         }
         let lifecycle = Arc::new(Lifecycle::default());
+        let health = {
+            let (target, lifecycle) = (target.clone(), lifecycle.clone());
+            Health::new(move || {
+                // Counted like the pool's own attempts, so that `close` waits
+                // for a probe's connection too.
+                lifecycle.opening.fetch_add(1, Ordering::SeqCst);
+                let _opening = Opening(&lifecycle);
+                if lifecycle.is_closed() {
+                    return Probe::Stop;
+                }
+                match target.open().map(|mut connection| connection.ping()) {
+                    Ok(Ok(())) => Probe::Reachable,
+                    _ => Probe::Unreachable,
+                }
+            })
+        };
         let mut builder = Pool::builder()
             .max_size(pool_size)
             // No `SELECT 1` before every use (two extra round trips per
-            // delivery, measured): a connection the server dropped fails its
-            // query once, is seen broken when it comes back, and is replaced.
-            .test_on_check_out(false)
+            // delivery, measured): `Connector::is_valid` pings only the
+            // connections opened before the latest outage. A connection the
+            // server dropped otherwise fails its query once, is seen broken
+            // when it comes back, and is replaced.
+            .test_on_check_out(true)
             .connection_timeout(CHECKOUT_TIMEOUT)
             .error_handler(Box::new(TraceConnectionErrors(lifecycle.clone())));
         if backend == Backend::Sqlite {
@@ -315,10 +365,12 @@ impl Database {
             .build(Connector {
                 target,
                 lifecycle: lifecycle.clone(),
+                health: health.clone(),
             })
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
         Ok(Database {
             pool,
+            health,
             backend,
             postgres_url,
             lifecycle,
@@ -366,7 +418,7 @@ impl Database {
             .pool
             .get()
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
-        let applied = match &mut *connection {
+        let applied = match &mut connection.connection {
             DbConnection::Postgres(connection) => migrate_postgres(connection)?,
             DbConnection::Sqlite(connection) => connection
                 .run_pending_migrations(SQLITE_MIGRATIONS)
@@ -400,7 +452,9 @@ impl Database {
     /// Runs `f` with a pooled connection on Tokio's blocking pool, inside the
     /// caller's tracing span. Diesel is synchronous; this is the one place
     /// that knows it. A failed checkout (database down, pool exhausted past
-    /// the timeout) is [`RepositoryError::Unavailable`].
+    /// the timeout) is [`RepositoryError::Unavailable`]; so is every call,
+    /// at once and without a checkout, while the database is known to be
+    /// down (see [`crate::health`]).
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, RepositoryError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, RepositoryError> + Send + 'static,
@@ -411,14 +465,24 @@ impl Database {
                 "the database pool is closed".into(),
             ));
         }
+        self.health.check()?;
         let pool = self.pool.clone();
+        let health = self.health.clone();
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut connection = pool.get().map_err(|error| {
+            let mut pooled = pool.get().map_err(|error| {
                 RepositoryError::Unavailable(format!("no database connection: {error}"))
             })?;
-            f(&mut connection)
+            let result = f(&mut pooled.connection);
+            // A query that failed on a connection that no longer answers:
+            // the server is likely gone, not just this connection.
+            if let Err(RepositoryError::Unavailable(error)) = &result {
+                if pooled.connection.ping().is_err() {
+                    health.mark_down(error);
+                }
+            }
+            result
         });
         match task.await {
             Ok(result) => result,
@@ -437,7 +501,7 @@ impl Database {
             .pool
             .get()
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
-        let reverted = match &mut *connection {
+        let reverted = match &mut connection.connection {
             DbConnection::Postgres(connection) => connection
                 .revert_all_migrations(POSTGRES_MIGRATIONS)
                 .map(drop),
@@ -579,6 +643,7 @@ impl fmt::Debug for Database {
         let state = self.pool.state();
         f.debug_struct("Database")
             .field("backend", &self.backend)
+            .field("health", &self.health)
             .field("connections", &state.connections)
             .field("idle_connections", &state.idle_connections)
             .finish()
@@ -728,12 +793,12 @@ mod tests {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             foreign_keys: i64,
         }
-        let mut connection = database.pool.get().unwrap();
+        let mut pooled = database.pool.get().unwrap();
         let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
-            .get_result(&mut *connection)
+            .get_result(&mut pooled.connection)
             .unwrap();
         let keys: ForeignKeys = diesel::sql_query("PRAGMA foreign_keys")
-            .get_result(&mut *connection)
+            .get_result(&mut pooled.connection)
             .unwrap();
         assert_eq!(mode.journal_mode, "wal");
         assert_eq!(keys.foreign_keys, 1);
@@ -797,6 +862,69 @@ mod tests {
         assert_eq!(bookkeeping, "off force_custom_plan");
         assert_eq!(durable, "on auto");
         assert_eq!(after, "on auto");
+    }
+
+    /// An outage of our own test database: its connections are killed and
+    /// new ones refused (`ALLOW_CONNECTIONS false`), then allowed again.
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn after_an_outage_calls_fail_at_once_then_idle_connections_are_replaced_quietly() {
+        fn admin_sql(sql: String) {
+            let admin_url = std::env::var("TEST_DATABASE_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+                .unwrap_or_else(|| crate::DEFAULT_TEST_DATABASE_URL.to_owned());
+            PgConnection::establish(&admin_url)
+                .unwrap()
+                .batch_execute(&sql)
+                .unwrap();
+        }
+        let test_database = crate::TestDatabase::postgres().await;
+        let name = test_database.url().rsplit('/').next().unwrap().to_owned();
+        let name = name.split('?').next().unwrap().to_owned();
+        let database = test_database.database().clone();
+        // Every pooled connection is open (the pool fills itself at start).
+        assert_eq!(database.pool.state().connections, crate::testing::POOL_SIZE);
+        database.ping().await.unwrap();
+
+        let cut = name.clone();
+        tokio::task::spawn_blocking(move || {
+            admin_sql(format!(
+                "ALTER DATABASE \"{cut}\" ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{cut}'"
+            ))
+        })
+        .await
+        .unwrap();
+        // The first call finds its connection dead; from then on calls fail
+        // without waiting for a connection.
+        assert!(database.ping().await.is_err());
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            assert!(database.ping().await.is_err());
+            assert!(started.elapsed() < Duration::from_millis(100));
+        }
+
+        tokio::task::spawn_blocking(move || {
+            admin_sql(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        })
+        .await
+        .unwrap();
+        // Nothing uses the pool while the probe reconnects.
+        tokio::time::sleep(crate::health::PROBE_INTERVAL * 2 + Duration::from_millis(500)).await;
+        // The connections opened before the outage are pinged before use and
+        // replaced: no call fails on one. (Calls at once, so that every
+        // pooled connection is taken, not just the latest returned.)
+        for _ in 0..3 {
+            let mut calls = tokio::task::JoinSet::new();
+            for _ in 0..crate::testing::POOL_SIZE {
+                let database = database.clone();
+                calls.spawn(async move { database.ping().await });
+            }
+            while let Some(answer) = calls.join_next().await {
+                assert_eq!(answer.unwrap(), Ok(()));
+            }
+        }
     }
 
     #[tokio::test]

@@ -4,7 +4,10 @@
 //! The queue is the table itself. A pending delivery is due once its
 //! `next_attempt_at` has passed; a claim moves `next_attempt_at` to the end of
 //! the claim's lease, so the claimed delivery is hidden from other claims
-//! while it is being sent, and due again if its worker dies.
+//! while it is being sent, and due again if its worker dies. The claim also
+//! writes the lease's end into `leased_until`, which recording the attempt or
+//! handing the delivery back clears: a manual retry checks it, since a
+//! scheduled retry puts `next_attempt_at` in the future too.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -20,7 +23,7 @@ use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
 use webhooks_domain::{
     Attempt, AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
     DeliveryStatus, EndpointHealth, Event, EventId, GroupId, NextStep, QueueDepth, RateLimit,
-    RepositoryError, SealedSecret, UnixMillis, WebhookId, WebhookStatus,
+    RepositoryError, Requeue, SealedSecret, UnixMillis, WebhookId, WebhookStatus,
 };
 
 use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
@@ -311,6 +314,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
                     diesel::update(deliveries::table.filter(deliveries::id.eq_any(&claimed)))
                         .set((
                             deliveries::next_attempt_at.eq(Some(lease_until.as_millis())),
+                            deliveries::leased_until.eq(Some(lease_until.as_millis())),
                             deliveries::updated_at.eq(now.as_millis()),
                         ))
                         .execute(sqlite)
@@ -402,7 +406,10 @@ impl DeliveryQueue for DieselDeliveryQueue {
                             .filter(deliveries::id.eq_any(ids))
                             .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str())),
                     )
-                    .set(deliveries::next_attempt_at.eq(Some(at.as_millis())))
+                    .set((
+                        deliveries::next_attempt_at.eq(Some(at.as_millis())),
+                        deliveries::leased_until.eq(None::<i64>),
+                    ))
                     .execute(connection)
                     .map(drop)
                     .map_err(storage_error)
@@ -550,29 +557,50 @@ impl DeliveryQueue for DieselDeliveryQueue {
 
     /// The attempt count stays (the next attempt continues the numbering),
     /// so a failed delivery retried by hand gets one more attempt.
+    ///
+    /// One conditional `UPDATE` decides: it applies only while no lease runs
+    /// past `now`. Both backends apply an `UPDATE` to a row one writer at a
+    /// time, and PostgreSQL re-checks the condition on the row a concurrent
+    /// claim or record left, so a retry never slips in beside a claim. When
+    /// it changed nothing, a read tells an unknown delivery from one in
+    /// flight (a lease that ended in between answers "in flight" once more:
+    /// the caller may simply ask again).
     /// Errors: [`RepositoryError::Unavailable`].
     async fn requeue(
         &self,
         webhook: &WebhookId,
         delivery: &DeliveryId,
         now: UnixMillis,
-    ) -> Result<bool, RepositoryError> {
+    ) -> Result<Requeue, RepositoryError> {
         let webhook = webhook.as_str().to_owned();
         let delivery = delivery.as_str().to_owned();
         self.db
             .run(move |connection| {
-                let requeued = diesel::update(
+                let this_delivery = || {
                     deliveries::table
-                        .filter(deliveries::webhook_id.eq(webhook))
-                        .filter(deliveries::id.eq(delivery)),
-                )
-                .set(due_again(now))
-                .execute(connection)
-                .map_err(storage_error)?;
+                        .filter(deliveries::webhook_id.eq(&webhook))
+                        .filter(deliveries::id.eq(&delivery))
+                };
+                let not_leased = deliveries::leased_until
+                    .is_null()
+                    .or(deliveries::leased_until.le(now.as_millis()));
+                let requeued = diesel::update(this_delivery().filter(not_leased))
+                    .set(due_again(now))
+                    .execute(connection)
+                    .map_err(storage_error)?;
                 if requeued > 0 {
                     announce_new_deliveries(connection).map_err(storage_error)?;
+                    return Ok(Requeue::Requeued);
                 }
-                Ok(requeued > 0)
+                let exists = this_delivery()
+                    .select(deliveries::id)
+                    .first::<String>(connection)
+                    .optional()
+                    .map_err(storage_error)?;
+                Ok(match exists {
+                    Some(_) => Requeue::InFlight,
+                    None => Requeue::NotFound,
+                })
             })
             .await
     }
@@ -639,14 +667,17 @@ impl DeliveryQueue for DieselDeliveryQueue {
 type DueAgain = (
     diesel::dsl::Eq<deliveries::status, &'static str>,
     diesel::dsl::Eq<deliveries::next_attempt_at, Option<i64>>,
+    diesel::dsl::Eq<deliveries::leased_until, Option<i64>>,
     diesel::dsl::Eq<deliveries::updated_at, i64>,
 );
 
-/// Pending and due at `now`, whatever the delivery's status was.
+/// Pending and due at `now`, whatever the delivery's status was, held by no
+/// claim.
 fn due_again(now: UnixMillis) -> DueAgain {
     (
         deliveries::status.eq(DeliveryStatus::Pending.as_str()),
         deliveries::next_attempt_at.eq(Some(now.as_millis())),
+        deliveries::leased_until.eq(None),
         deliveries::updated_at.eq(now.as_millis()),
     )
 }
@@ -785,7 +816,8 @@ fn update_deliveries(
     let sql = format!(
         "WITH outcome(id, status, attempt_count, next_attempt_at, updated_at) AS (VALUES {}) \
          UPDATE deliveries SET status = outcome.status, attempt_count = outcome.attempt_count, \
-         next_attempt_at = outcome.next_attempt_at, updated_at = outcome.updated_at \
+         next_attempt_at = outcome.next_attempt_at, leased_until = NULL, \
+         updated_at = outcome.updated_at \
          FROM outcome WHERE deliveries.id = outcome.id",
         values.join(", ")
     );
@@ -936,7 +968,8 @@ fn claim_on_postgres(
            WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled'{} \
            ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED \
          ), claimed AS ( \
-           UPDATE deliveries d SET next_attempt_at = $3, updated_at = $1 FROM picked \
+           UPDATE deliveries d SET next_attempt_at = $3, leased_until = $3, updated_at = $1 \
+           FROM picked \
            WHERE d.id = picked.id \
            RETURNING d.id, d.event_id, d.attempt_count, d.webhook_id, d.created_at \
          ) \

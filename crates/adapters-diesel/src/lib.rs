@@ -26,6 +26,7 @@
 mod database;
 mod deliveries;
 mod events;
+mod health;
 mod listener;
 mod schema;
 mod tenancy;

@@ -71,6 +71,7 @@ diesel::table! {
         next_attempt_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        leased_until -> Nullable<BigInt>,
     }
 }
 

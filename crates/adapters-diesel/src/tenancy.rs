@@ -7,8 +7,13 @@ use webhooks_domain::{
     TenancyRepository, UnixMillis,
 };
 
-use crate::database::{storage_error, Database};
+use crate::database::{storage_error, write_transaction, Database, DbConnection};
 use crate::schema::{api_keys, groups, organizations};
+
+/// Serializes the demo tenant's bootstrap of processes starting at once on one
+/// PostgreSQL: an arbitrary constant naming this advisory lock, apart from
+/// the migrations' one.
+const DEMO_TENANT_LOCK_KEY: i64 = 0x7765_6268_6465_6d6f; // "webhdemo" in ASCII
 
 /// Stores tenancy in PostgreSQL or SQLite, whichever [`Database`] points at.
 #[derive(Debug, Clone)]
@@ -162,6 +167,60 @@ impl TenancyRepository for DieselTenancyRepository {
             .await
     }
 
+    /// One write transaction that first makes concurrent bootstraps take
+    /// turns (PostgreSQL: a transaction-scoped advisory lock; SQLite: `BEGIN
+    /// IMMEDIATE`, one writer at a time), then looks for an organization and
+    /// inserts the three rows only if there is none. The second bootstrap
+    /// thus waits for the first to commit and finds its organization.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn insert_demo_tenant(
+        &self,
+        organization: &Organization,
+        group: &Group,
+        key: &ApiKey,
+    ) -> Result<bool, RepositoryError> {
+        let organization = OrganizationRow {
+            id: organization.id.as_str().to_owned(),
+            name: organization.name.clone(),
+            created_at: organization.created_at.as_millis(),
+        };
+        let group = GroupRow {
+            id: group.id.get(),
+            organization_id: group.organization_id.as_str().to_owned(),
+            name: group.name.clone(),
+            created_at: group.created_at.as_millis(),
+        };
+        let key = ApiKeyRow::from_api_key(key);
+        self.db
+            .run(move |connection| {
+                write_transaction(connection, |connection| {
+                    lock_demo_tenant_bootstrap(connection).map_err(storage_error)?;
+                    let any = organizations::table
+                        .select(organizations::id)
+                        .first::<String>(connection)
+                        .optional()
+                        .map_err(storage_error)?;
+                    if any.is_some() {
+                        return Ok(false);
+                    }
+                    diesel::insert_into(organizations::table)
+                        .values(&organization)
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    diesel::insert_into(groups::table)
+                        .values(&group)
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    diesel::insert_into(api_keys::table)
+                        .values(&key)
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    Ok(true)
+                })
+            })
+            .await
+    }
+
     /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
     /// [`RepositoryError::Unavailable`] otherwise (including an organization
     /// that does not exist, which the use cases check first).
@@ -268,6 +327,22 @@ impl TenancyRepository for DieselTenancyRepository {
                     .map_err(storage_error)
             })
             .await
+    }
+}
+
+/// Makes demo bootstraps take turns until the transaction ends.
+///
+/// - PostgreSQL: `pg_advisory_xact_lock`, released at commit or rollback.
+///   Rows that do not exist yet cannot be locked, and under READ COMMITTED
+///   two transactions would both see the empty table.
+/// - SQLite: nothing; the transaction began with `BEGIN IMMEDIATE`.
+fn lock_demo_tenant_bootstrap(connection: &mut DbConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    match connection {
+        DbConnection::Postgres(postgres) => postgres.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({DEMO_TENANT_LOCK_KEY})"
+        )),
+        DbConnection::Sqlite(_) => Ok(()),
     }
 }
 

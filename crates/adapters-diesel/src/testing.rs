@@ -17,7 +17,7 @@ pub const DEFAULT_TEST_DATABASE_URL: &str =
 
 /// Connections per test database: enough for the concurrency a test exercises,
 /// few enough that parallel tests stay far below PostgreSQL's connection limit.
-const POOL_SIZE: u32 = 4;
+pub(crate) const POOL_SIZE: u32 = 4;
 
 /// A database that exists for one test: migrated, empty, and removed when
 /// dropped. Set-up failures panic with the reason, as a test should.

@@ -302,10 +302,15 @@ async fn get_one(
 }
 
 /// Retry a delivery now
+///
+/// Makes the delivery pending and due now, whatever its status. While a
+/// worker is sending it (claimed, its attempt not yet recorded) the answer is
+/// 409 `Delivery is already in progress` and nothing changes: retry once the
+/// attempt shows in the delivery's log.
 #[utoipa::path(
     post, path = "/webhooks/{groupID}/{webhookID}/deliveries/{deliveryID}/retry", operation_id = "retryDelivery", tag = "deliveries",
     params(GroupIdParam, WebhookIdParam, DeliveryIdParam), security(("apiKey" = [])),
-    responses((status = 202, description = "Queued again", body = RetryView), DeliveryErrors),
+    responses((status = 202, description = "Queued again", body = RetryView), RetryErrors),
 )]
 async fn retry(
     caller: Caller,
@@ -418,6 +423,17 @@ error_responses!(DeliveryErrors:
     WebhookError::GroupNotFound,
     WebhookError::WebhookNotFound,
     WebhookError::DeliveryNotFound,
+    FAULT,
+);
+
+error_responses!(RetryErrors:
+    WebhookError::Unauthorized,
+    WebhookError::MissingGroupId,
+    WebhookError::GroupIdNotANumber,
+    WebhookError::GroupNotFound,
+    WebhookError::WebhookNotFound,
+    WebhookError::DeliveryNotFound,
+    WebhookError::DeliveryInProgress,
     FAULT,
 );
 

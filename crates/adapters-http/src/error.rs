@@ -69,6 +69,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Webhook(err) => match err {
                 WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
+                WebhookError::DeliveryInProgress => StatusCode::CONFLICT,
                 WebhookError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             },

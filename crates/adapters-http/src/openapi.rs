@@ -239,7 +239,7 @@ fn describe(status: u16) -> &'static str {
         }
         StatusCode::UNAUTHORIZED => "The credentials are missing, unknown or revoked.",
         StatusCode::NOT_FOUND => "Not found, or this API is switched off in the configuration.",
-        StatusCode::CONFLICT => "The resource exists already.",
+        StatusCode::CONFLICT => "The request conflicts with the current state; the message says how.",
         StatusCode::PAYLOAD_TOO_LARGE => "The body is larger than 64 KiB.",
         StatusCode::REQUEST_TIMEOUT => {
             "The body did not all arrive in time (`server.body_timeout`, 10 s by default); the connection is closed."

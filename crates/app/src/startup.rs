@@ -237,8 +237,8 @@ impl Application {
     /// A worker-only process serves just `/healthz` and `/readyz`.
     pub async fn build(settings: Settings, role: Role) -> anyhow::Result<Self> {
         let services = Services::connect(&settings)?;
-        // Only an API process seeds the demo tenant; should two start at once
-        // on an empty database, the loser's attempt fails harmlessly.
+        // Only an API process seeds the demo tenant; should several start at
+        // once on an empty database, one makes it and the others see it.
         let demo = if role == Role::Worker || !settings.demo_tenant {
             None
         } else {

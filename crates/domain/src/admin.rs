@@ -159,19 +159,46 @@ impl TenancyService {
 
     /// On a database with no organization yet, makes a demo organization, the
     /// group 123456 of the seed's examples, and an API key; otherwise `None`.
+    /// Processes starting together on one empty database make one demo
+    /// tenant between them: the others answer `None`.
     pub async fn bootstrap_demo(&self) -> Result<Option<DemoTenant>, AdminError> {
+        // Every start asks; only the first start of a database writes.
         if !self.tenancy.is_empty().await? {
             return Ok(None);
         }
-        let organization = self.create_organization("Demo organization").await?;
-        let group = self
-            .create_group(organization.id.as_str(), "Demo group", Some(DEMO_GROUP_ID))
-            .await?;
-        let api_key = self.create_api_key(organization.id.as_str()).await?;
+        let created_at = self.clock.now();
+        let organization = Organization {
+            id: OrganizationId::from_ulid(self.ids.ulid()),
+            name: "Demo organization".to_owned(),
+            created_at,
+        };
+        let group = Group {
+            id: GroupId::new(DEMO_GROUP_ID).map_err(|_| AdminError::InvalidGroupId)?,
+            organization_id: organization.id.clone(),
+            name: "Demo group".to_owned(),
+            created_at,
+        };
+        let secret = ApiKeySecret::generate();
+        let key = ApiKey {
+            id: ApiKeyId::from_ulid(self.ids.ulid()),
+            organization_id: organization.id.clone(),
+            hash: secret.hash(),
+            created_at,
+            revoked_at: None,
+        };
+        // Another process may have got there since the check above; the
+        // repository stores all three only while the database is still empty.
+        if !self
+            .tenancy
+            .insert_demo_tenant(&organization, &group, &key)
+            .await?
+        {
+            return Ok(None);
+        }
         Ok(Some(DemoTenant {
             organization,
             group,
-            api_key,
+            api_key: IssuedApiKey { key, secret },
         }))
     }
 

@@ -9,7 +9,7 @@ use crate::delivery::{Delivery, DeliveryDetail, DeliveryStatus, TEST_EVENT_TYPE}
 use crate::error::WebhookError;
 use crate::event::Event;
 use crate::ids::{DeliveryId, EventId};
-use crate::ports::{Clock, DeliveryQueue, EventStore, IdSource};
+use crate::ports::{Clock, DeliveryQueue, EventStore, IdSource, Requeue};
 use crate::tenancy::Principal;
 use crate::time::UnixMillis;
 use crate::wakeup::Wakeup;
@@ -132,7 +132,10 @@ impl DeliveryService {
             .ok_or(WebhookError::DeliveryNotFound)
     }
 
-    /// `POST …/deliveries/{deliveryID}/retry`: due again now, whatever its status.
+    /// `POST …/deliveries/{deliveryID}/retry`: due again now, whatever its
+    /// status, unless a worker is sending it right now
+    /// ([`WebhookError::DeliveryInProgress`]; retry once its attempt is in
+    /// the log).
     pub async fn retry(
         &self,
         caller: &Principal,
@@ -144,15 +147,18 @@ impl DeliveryService {
         let id = delivery
             .and_then(DeliveryId::parse)
             .ok_or(WebhookError::DeliveryNotFound)?;
-        if !self
+        match self
             .queue
             .requeue(&webhook.id, &id, self.clock.now())
             .await?
         {
-            return Err(WebhookError::DeliveryNotFound);
+            Requeue::Requeued => {
+                self.wakeup.notify();
+                Ok(id)
+            }
+            Requeue::InFlight => Err(WebhookError::DeliveryInProgress),
+            Requeue::NotFound => Err(WebhookError::DeliveryNotFound),
         }
-        self.wakeup.notify();
-        Ok(id)
     }
 
     /// `POST …/test`: a signed `webhook.test` event to this webhook alone.

@@ -46,6 +46,10 @@ pub enum WebhookError {
     WebhookNotFound,
     #[error("Delivery not found")]
     DeliveryNotFound,
+    /// A manual retry of a delivery a worker is sending right now: a second
+    /// attempt beside it would send the event twice at once.
+    #[error("Delivery is already in progress")]
+    DeliveryInProgress,
     /// A test send to a disabled webhook, which would never be delivered.
     #[error("Webhook is disabled")]
     WebhookDisabled,

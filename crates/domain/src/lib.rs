@@ -44,8 +44,8 @@ pub use error::{RepositoryError, WebhookError};
 pub use event::{Event, IdempotencyKey, PublishError, PublishOutcome, PublishRequest};
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
 pub use ports::{
-    Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, SystemClock,
-    TenancyRepository, WebhookRepository,
+    Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, Requeue,
+    SystemClock, TenancyRepository, WebhookRepository,
 };
 pub use publishing::EventPublisher;
 pub use secret::{SealedSecret, SecretCipher, SecretError, SigningSecret};

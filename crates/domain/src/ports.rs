@@ -162,14 +162,17 @@ pub trait DeliveryQueue: Send + Sync {
     ) -> Result<Option<DeliveryDetail>, RepositoryError>;
 
     /// Makes a delivery of the webhook pending and due at `now` again, whatever
-    /// its status; `false` when there is no such delivery.
+    /// its status, unless a worker holds it: a claim's lease that runs past
+    /// `now` answers [`Requeue::InFlight`] and changes nothing. The check and
+    /// the change are one statement, so a concurrent claim or record either
+    /// comes first and is seen, or comes after and sees the requeued delivery.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn requeue(
         &self,
         webhook: &WebhookId,
         delivery: &DeliveryId,
         now: UnixMillis,
-    ) -> Result<bool, RepositoryError>;
+    ) -> Result<Requeue, RepositoryError>;
 
     /// Makes every failed delivery of the webhook created at or after `since`
     /// pending and due at `now`; answers how many.
@@ -184,6 +187,18 @@ pub trait DeliveryQueue: Send + Sync {
     /// Pending deliveries due at `now` and later, for metrics and shutdown.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn depth(&self, now: UnixMillis) -> Result<QueueDepth, RepositoryError>;
+}
+
+/// What [`DeliveryQueue::requeue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Pending and due now.
+    Requeued,
+    /// Left as it was: a worker has claimed it and its attempt is not
+    /// recorded yet. Requeuing it would send it twice at once.
+    InFlight,
+    /// The webhook has no such delivery.
+    NotFound,
 }
 
 /// How much work waits in the queue.
@@ -224,6 +239,18 @@ pub trait TenancyRepository: Send + Sync {
     /// Whether no organization exists yet (a brand-new database).
     /// Errors: [`RepositoryError::Unavailable`].
     async fn is_empty(&self) -> Result<bool, RepositoryError>;
+
+    /// Stores the demo tenant (the organization, its group and its API key)
+    /// in one transaction, but only while no organization exists; `false`
+    /// when there was one, and then nothing is stored. Any number of
+    /// processes may call it at once on one database: exactly one stores.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn insert_demo_tenant(
+        &self,
+        organization: &Organization,
+        group: &Group,
+        key: &ApiKey,
+    ) -> Result<bool, RepositoryError>;
 
     /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
     /// [`RepositoryError::Unavailable`].

@@ -90,6 +90,17 @@ impl TenancyRepository for CachedTenancy {
         self.inner.is_empty().await
     }
 
+    async fn insert_demo_tenant(
+        &self,
+        organization: &Organization,
+        group: &Group,
+        key: &ApiKey,
+    ) -> Result<bool, RepositoryError> {
+        self.inner
+            .insert_demo_tenant(organization, group, key)
+            .await
+    }
+
     async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError> {
         self.inner.insert_group(group).await
     }

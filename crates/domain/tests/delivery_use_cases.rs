@@ -22,7 +22,7 @@ use webhooks_domain::{
     DeliveryPage, DeliveryQuery, DeliveryService, DeliveryStatus, Description, DispatchSettings,
     Dispatcher, EnabledEvents, EndpointHealth, Event, EventId, EventPublisher, EventType, Group,
     GroupId, IdSource, IdempotencyKey, NextStep, OrganizationId, Principal, PublishError,
-    PublishOutcome, PublishRequest, RateLimit, RepositoryError, RetryPolicy, SealedSecret,
+    PublishOutcome, PublishRequest, RateLimit, RepositoryError, Requeue, RetryPolicy, SealedSecret,
     SecretCipher, SendOutcome, SignedRequest, SigningSecret, TestSend, UnixMillis, Wakeup, Webhook,
     WebhookError, WebhookId, WebhookService, WebhookStatus, WebhookUrl, TEST_EVENT_TYPE,
 };
@@ -1651,14 +1651,14 @@ async fn get_in_group_of_another_organization_is_group_not_found() {
     );
 }
 
-/// A queue whose `requeue` of [`DELIVERY_ID`] at [`NOW`] answers `found`.
-fn queue_requeuing(found: bool) -> MockDeliveryQueue {
+/// A queue whose `requeue` of [`DELIVERY_ID`] at [`NOW`] answers `outcome`.
+fn queue_requeuing(outcome: Requeue) -> MockDeliveryQueue {
     let mut queue = MockDeliveryQueue::new();
     queue
         .expect_requeue()
         .with(eq(webhook_id()), eq(delivery_id()), eq(NOW))
         .times(1)
-        .returning(move |_, _, _| Ok(found));
+        .returning(move |_, _, _| Ok(outcome));
     queue
 }
 
@@ -1683,7 +1683,7 @@ async fn retry_with_malformed_delivery_id_is_delivery_not_found_without_touching
 async fn retry_of_unknown_delivery_is_delivery_not_found_and_wakes_nobody() {
     let wakeup = Wakeup::default();
     let service = Ports {
-        queue: queue_requeuing(false),
+        queue: queue_requeuing(Requeue::NotFound),
         clock: clock_at_now(),
         ..ports_with_webhook()
     }
@@ -1705,10 +1705,35 @@ async fn retry_of_unknown_delivery_is_delivery_not_found_and_wakes_nobody() {
 }
 
 #[tokio::test]
+async fn retry_of_a_delivery_in_flight_is_delivery_in_progress_and_wakes_nobody() {
+    let wakeup = Wakeup::default();
+    let service = Ports {
+        queue: queue_requeuing(Requeue::InFlight),
+        clock: clock_at_now(),
+        ..ports_with_webhook()
+    }
+    .delivery_service(&wakeup);
+
+    assert_rejected(
+        service
+            .retry(
+                &principal(),
+                Some(GROUP_PARAM),
+                Some(WEBHOOK_ID),
+                Some(DELIVERY_ID),
+            )
+            .await,
+        WebhookError::DeliveryInProgress,
+        "Delivery is already in progress",
+    );
+    assert_not_woken(&wakeup).await;
+}
+
+#[tokio::test]
 async fn retry_requeues_the_delivery_due_now_and_wakes_the_dispatcher() {
     let wakeup = Wakeup::default();
     let service = Ports {
-        queue: queue_requeuing(true),
+        queue: queue_requeuing(Requeue::Requeued),
         clock: clock_at_now(),
         ..ports_with_webhook()
     }

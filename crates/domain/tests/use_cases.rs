@@ -1696,6 +1696,7 @@ async fn revoke_malformed_api_key_id_is_api_key_not_found_without_repository() {
 async fn bootstrap_demo_on_non_empty_database_is_none_and_creates_nothing() {
     let mut tenancy = MockTenancyRepository::new();
     tenancy.expect_is_empty().times(1).returning(|| Ok(false));
+    tenancy.expect_insert_demo_tenant().never();
     tenancy.expect_insert_organization().never();
     tenancy.expect_insert_group().never();
     tenancy.expect_insert_api_key().never();
@@ -1709,41 +1710,21 @@ async fn bootstrap_demo_on_non_empty_database_is_none_and_creates_nothing() {
 }
 
 #[tokio::test]
-async fn bootstrap_demo_on_empty_database_creates_organization_group_123456_and_key() {
-    let organization = Recorded::new();
-    let group = Recorded::new();
-    let key = Recorded::new();
+async fn bootstrap_demo_on_empty_database_stores_organization_group_123456_and_key_at_once() {
+    let stored = Recorded::new();
     let mut tenancy = MockTenancyRepository::new();
     tenancy.expect_is_empty().times(1).returning(|| Ok(true));
-    let recorder = organization.clone();
+    let recorder = stored.clone();
     tenancy
-        .expect_insert_organization()
+        .expect_insert_demo_tenant()
         .times(1)
-        .returning(move |created| {
-            recorder.record(created);
-            Ok(())
+        .returning(move |organization, group, key| {
+            recorder.record(&(organization.clone(), group.clone(), key.clone()));
+            Ok(true)
         });
-    let inserted = organization.clone();
-    tenancy
-        .expect_find_organization()
-        .times(1..)
-        .returning(move |_| Ok(Some(inserted.get())));
-    let recorder = group.clone();
-    tenancy
-        .expect_insert_group()
-        .times(1)
-        .returning(move |created| {
-            recorder.record(created);
-            Ok(())
-        });
-    let recorder = key.clone();
-    tenancy
-        .expect_insert_api_key()
-        .times(1)
-        .returning(move |created| {
-            recorder.record(created);
-            Ok(())
-        });
+    tenancy.expect_insert_organization().never();
+    tenancy.expect_insert_group().never();
+    tenancy.expect_insert_api_key().never();
     let admin = Ports {
         tenancy,
         clock: clock_at_now(),
@@ -1754,12 +1735,35 @@ async fn bootstrap_demo_on_empty_database_creates_organization_group_123456_and_
 
     let demo = admin.bootstrap_demo().await.unwrap().unwrap();
 
-    assert_eq!(demo.organization, organization.get());
-    assert_eq!(demo.group, group.get());
-    assert_eq!(demo.api_key.key, key.get());
+    let (organization, group, key) = stored.get();
+    assert_eq!(demo.organization, organization);
+    assert_eq!(demo.group, group);
+    assert_eq!(demo.api_key.key, key);
+    assert_eq!(demo.organization.name, "Demo organization");
+    assert_eq!(demo.group.name, "Demo group");
     assert_eq!(demo.group.id.get(), DEMO_GROUP_ID);
     assert_eq!(DEMO_GROUP_ID, 123_456);
     assert_eq!(demo.group.organization_id, demo.organization.id);
     assert_eq!(demo.api_key.key.organization_id, demo.organization.id);
     assert_eq!(demo.api_key.key.hash, demo.api_key.secret.hash());
+    assert_eq!(demo.api_key.key.revoked_at, None);
+}
+
+#[tokio::test]
+async fn bootstrap_demo_that_another_process_beat_is_none() {
+    let mut tenancy = MockTenancyRepository::new();
+    tenancy.expect_is_empty().times(1).returning(|| Ok(true));
+    tenancy
+        .expect_insert_demo_tenant()
+        .times(1)
+        .returning(|_, _, _| Ok(false));
+    let admin = Ports {
+        tenancy,
+        clock: clock_at_now(),
+        ids: ids_giving_ulid(),
+        ..Ports::untouched()
+    }
+    .tenancy_service();
+
+    assert!(admin.bootstrap_demo().await.unwrap().is_none());
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use webhooks_adapters_diesel::DieselDeliveryQueue;
 use webhooks_domain::{
     Attempt, AttemptRecord, DeliveryId, DeliveryJob, DeliveryQueue, DeliveryStatus, EndpointHealth,
-    EventStore, NextStep, QueueDepth, Webhook,
+    EventStore, NextStep, QueueDepth, Requeue, Webhook,
 };
 
 use super::{
@@ -45,6 +45,9 @@ on_both_backends!(
     list_filters_by_status,
     find_answers_the_delivery_with_its_attempts_oldest_first,
     requeue_makes_any_delivery_of_the_webhook_due_now,
+    a_claimed_delivery_is_not_requeued_until_its_attempt_is_recorded,
+    a_delivery_is_requeued_once_its_lease_has_run_out_or_it_was_released,
+    a_requeue_racing_a_claim_never_makes_the_claimed_delivery_due,
     requeue_failed_since_requeues_the_failed_deliveries_created_since,
     depth_counts_pending_deliveries_due_and_scheduled,
     rotate_secret_keeps_the_previous_secret_signing_until_it_expires,
@@ -923,7 +926,7 @@ async fn requeue_makes_any_delivery_of_the_webhook_due_now(db: &Database) {
         queue
             .requeue(&other.id, &delivery, UnixMillis(70_000))
             .await,
-        Ok(false)
+        Ok(Requeue::NotFound)
     );
     assert_eq!(
         queue
@@ -933,13 +936,13 @@ async fn requeue_makes_any_delivery_of_the_webhook_due_now(db: &Database) {
                 UnixMillis(70_000)
             )
             .await,
-        Ok(false)
+        Ok(Requeue::NotFound)
     );
     assert_eq!(
         queue
             .requeue(&receiver.id, &delivery, UnixMillis(70_000))
             .await,
-        Ok(true)
+        Ok(Requeue::Requeued)
     );
 
     let detail = queue.find(&receiver.id, &delivery).await.unwrap().unwrap();
@@ -953,6 +956,140 @@ async fn requeue_makes_any_delivery_of_the_webhook_due_now(db: &Database) {
     assert_eq!(job_ids(&jobs), vec![delivery]);
     // The numbering of attempts goes on.
     assert_eq!(jobs[0].attempts_made, 1);
+}
+
+async fn a_claimed_delivery_is_not_requeued_until_its_attempt_is_recorded(db: &Database) {
+    let receiver = receiver(db, 25).await;
+    let delivery = deliver(db, &receiver, 1_000).await;
+    let queue = queue(db);
+    let claimed = queue
+        .claim_due(UnixMillis(2_000), 10, UnixMillis(32_000), &[])
+        .await
+        .unwrap();
+    assert_eq!(job_ids(&claimed), vec![delivery.clone()]);
+
+    assert_eq!(
+        queue
+            .requeue(&receiver.id, &delivery, UnixMillis(3_000))
+            .await,
+        Ok(Requeue::InFlight)
+    );
+    // Nothing changed: still hidden under the claim's lease.
+    let detail = queue.find(&receiver.id, &delivery).await.unwrap().unwrap();
+    assert_eq!(detail.delivery.status, DeliveryStatus::Pending);
+    assert_eq!(detail.delivery.next_attempt_at, Some(UnixMillis(32_000)));
+    assert_eq!(
+        queue
+            .claim_due(UnixMillis(3_000), 10, LONG_LEASE, &[])
+            .await,
+        Ok(vec![])
+    );
+
+    // The attempt failed and a retry is scheduled for later: not in flight.
+    queue
+        .record_attempt(
+            &attempt(&delivery, 1, 4_000, Some(500)),
+            NextStep::RetryAt(UnixMillis(60_000)),
+            EndpointHealth::Unchanged,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        queue
+            .requeue(&receiver.id, &delivery, UnixMillis(5_000))
+            .await,
+        Ok(Requeue::Requeued)
+    );
+    let jobs = queue
+        .claim_due(UnixMillis(5_000), 10, LONG_LEASE, &[])
+        .await
+        .unwrap();
+    assert_eq!(job_ids(&jobs), vec![delivery]);
+    assert_eq!(jobs[0].attempts_made, 1);
+}
+
+async fn a_delivery_is_requeued_once_its_lease_has_run_out_or_it_was_released(db: &Database) {
+    let receiver = receiver(db, 26).await;
+    let abandoned = deliver(db, &receiver, 1_000).await;
+    let handed_back = deliver(db, &receiver, 1_001).await;
+    let queue = queue(db);
+    queue
+        .claim_due(UnixMillis(2_000), 10, UnixMillis(32_000), &[])
+        .await
+        .unwrap();
+    queue
+        .release(&handed_back, UnixMillis(2_200))
+        .await
+        .unwrap();
+
+    // Its worker died: at the end of the lease nobody holds it.
+    assert_eq!(
+        queue
+            .requeue(&receiver.id, &abandoned, UnixMillis(31_999))
+            .await,
+        Ok(Requeue::InFlight)
+    );
+    assert_eq!(
+        queue
+            .requeue(&receiver.id, &abandoned, UnixMillis(32_000))
+            .await,
+        Ok(Requeue::Requeued)
+    );
+    // Handed back without an attempt (endpoint busy): nobody holds it.
+    assert_eq!(
+        queue
+            .requeue(&receiver.id, &handed_back, UnixMillis(2_100))
+            .await,
+        Ok(Requeue::Requeued)
+    );
+}
+
+async fn a_requeue_racing_a_claim_never_makes_the_claimed_delivery_due(db: &Database) {
+    let receiver = receiver(db, 27).await;
+    let queue = queue(db);
+    let mut in_flight_seen = 0;
+    for round in 0..20 {
+        let now = UnixMillis(10_000 + round * 100);
+        let delivery = deliver(db, &receiver, now.as_millis()).await;
+        let claim = {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.claim_due(now, 10, LONG_LEASE, &[]).await })
+        };
+        let requeue = {
+            let (queue, webhook, delivery) = (queue.clone(), receiver.id.clone(), delivery.clone());
+            tokio::spawn(async move { queue.requeue(&webhook, &delivery, now).await })
+        };
+        let claimed = claim.await.unwrap().unwrap();
+        let requeued = requeue.await.unwrap().unwrap();
+        if requeued == Requeue::InFlight {
+            in_flight_seen += 1;
+        }
+        // Whichever came first, exactly one claim holds the delivery: the
+        // racing one, or (PostgreSQL skips a row another statement is
+        // updating) the next one. None may take it while that lease runs.
+        let next = queue.claim_due(now, 10, LONG_LEASE, &[]).await.unwrap();
+        let mut holders = job_ids(&claimed);
+        holders.extend(job_ids(&next));
+        assert_eq!(
+            holders,
+            vec![delivery.clone()],
+            "round {round}: {requeued:?}"
+        );
+        assert_eq!(
+            queue.claim_due(now, 10, LONG_LEASE, &[]).await,
+            Ok(vec![]),
+            "round {round}: {requeued:?}"
+        );
+        queue
+            .record_attempt(
+                &attempt(&delivery, 1, now.as_millis(), Some(200)),
+                NextStep::Succeeded,
+                EndpointHealth::Unchanged,
+            )
+            .await
+            .unwrap();
+    }
+    eprintln!("requeue after the claim (refused) in {in_flight_seen} of 20 rounds");
 }
 
 async fn requeue_failed_since_requeues_the_failed_deliveries_created_since(db: &Database) {

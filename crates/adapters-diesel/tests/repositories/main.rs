@@ -7,6 +7,8 @@
 //! webhook and tenancy repositories; `events` and `deliveries` the event
 //! store and the delivery queue.
 
+use std::sync::Arc;
+
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 use serde_json::{Map, Value};
 use webhooks_adapters_diesel::{
@@ -15,9 +17,9 @@ use webhooks_adapters_diesel::{
 };
 use webhooks_domain::{
     ApiKey, ApiKeyId, ApiKeySecret, Description, EnabledEvents, Event, EventId, EventType, Group,
-    GroupId, IdempotencyKey, Organization, OrganizationId, RateLimit, RepositoryError,
-    SealedSecret, SecretCipher, SigningSecret, TenancyRepository, UnixMillis, Webhook, WebhookId,
-    WebhookRepository, WebhookStatus, WebhookUrl,
+    GroupId, IdempotencyKey, Organization, OrganizationId, RandomIds, RateLimit, RepositoryError,
+    SealedSecret, SecretCipher, SigningSecret, SystemClock, TenancyRepository, TenancyService,
+    UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
 /// One test module per behaviour, holding its `sqlite` and `postgres` runs.
@@ -547,6 +549,42 @@ async fn revoking_an_unknown_key_is_false(db: &Database) {
     );
 }
 
+/// Several processes start at once on one empty database: each has its own
+/// pool, all bootstrap together, and one demo tenant results.
+async fn processes_bootstrapping_at_once_make_one_demo_tenant(test_database: &TestDatabase) {
+    const PROCESSES: usize = 6;
+    let start = Arc::new(tokio::sync::Barrier::new(PROCESSES));
+    let mut processes = tokio::task::JoinSet::new();
+    for _ in 0..PROCESSES {
+        let url = test_database.url().to_owned();
+        let start = start.clone();
+        processes.spawn(async move {
+            let database = tokio::task::spawn_blocking(move || Database::connect(&url, 2))
+                .await
+                .unwrap()
+                .unwrap();
+            let admin = TenancyService::new(
+                Arc::new(DieselTenancyRepository::new(database)),
+                Arc::new(SystemClock),
+                Arc::new(RandomIds::default()),
+            );
+            start.wait().await;
+            admin.bootstrap_demo().await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(started) = processes.join_next().await {
+        answers.push(started.unwrap().map(|demo| demo.is_some()));
+    }
+    for table in ["organizations", "groups", "api_keys"] {
+        assert_eq!(count_rows(test_database.url(), table), 1, "{table}");
+    }
+    // One made it; the others found it made, and none failed.
+    let made = answers.iter().filter(|made| **made == Ok(true)).count();
+    let found = answers.iter().filter(|made| **made == Ok(false)).count();
+    assert_eq!((made, found), (1, PROCESSES - 1), "{answers:?}");
+}
+
 // ---- rows edited behind the service's back ---------------------------------
 
 /// Writes SQL straight to the test database, as an operator with a SQL shell
@@ -587,7 +625,10 @@ async fn rows_that_no_longer_parse_are_corrupt(test_database: &TestDatabase) {
     }
 }
 
-on_both_test_databases!(rows_that_no_longer_parse_are_corrupt);
+on_both_test_databases!(
+    rows_that_no_longer_parse_are_corrupt,
+    processes_bootstrapping_at_once_make_one_demo_tenant,
+);
 
 // ---- the test harness itself -----------------------------------------------
 

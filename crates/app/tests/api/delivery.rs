@@ -29,6 +29,7 @@ on_both_backends!(
 for_both_backends!(
     the_ssrf_guard_blocks_loopback_without_an_allow_list,
     a_webhook_failing_for_the_configured_window_is_disabled,
+    a_delivery_in_flight_is_not_retried_until_its_attempt_is_recorded,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -449,6 +450,46 @@ async fn a_failed_delivery_can_be_retried_and_recovered(app: TestApp) {
     assert_bad_request(response, "since must be an RFC 3339 date-time").await;
     let response = app.call(Method::POST, &recover_path, Some(json!({}))).await;
     assert_bad_request(response, "You are missing the body parameter since").await;
+}
+
+async fn a_delivery_in_flight_is_not_retried_until_its_attempt_is_recorded(
+    backend: crate::helpers::Backend,
+) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        // One attempt of 2 s: long enough to ask while it runs.
+        settings.delivery.timeout = Duration::from_secs(2);
+        settings.delivery.retry_schedule.clear();
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let webhook = webhook_to(&app, &receiver.url("/slow")).await;
+    app.publish_user_created(json!({})).await;
+    receiver.wait_for(Some("/slow"), 1, WAIT).await;
+    let deliveries = app.wait_for_deliveries(&webhook, |d| d.len() == 1).await;
+    let delivery = deliveries[0]["id"].as_str().unwrap();
+    let retry_path = app.group_path(&format!("/{webhook}/deliveries/{delivery}/retry"));
+
+    // The receiver holds the request: a retry now would send it twice at once.
+    let refused = app.call(Method::POST, &retry_path, None).await;
+    assert_answer(
+        refused,
+        StatusCode::CONFLICT,
+        json!({"error": "Delivery is already in progress"}),
+    )
+    .await;
+
+    // Once the attempt (a timeout) is in the log, a retry is taken.
+    app.wait_for_deliveries(&webhook, |d| d[0]["status"] == "failed")
+        .await;
+    let taken = app.call(Method::POST, &retry_path, None).await;
+    assert_answer(
+        taken,
+        StatusCode::ACCEPTED,
+        json!({"id": delivery, "status": "pending"}),
+    )
+    .await;
+    receiver.wait_for(Some("/slow"), 2, WAIT).await;
+    assert_eq!(receiver.received_on("/slow").len(), 2);
 }
 
 async fn a_test_send_reaches_the_webhook(app: TestApp) {

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+#[path = "../support/proxy.rs"]
+mod proxy;
 mod raw_http;
 #[path = "../support/receiver.rs"]
 mod receiver;

@@ -1,5 +1,5 @@
 //! What operators watch: `/metrics` moves with traffic, request ids are
-//! echoed, `/readyz` follows the database.
+//! echoed, `/readyz` follows the database, and an outage answers at once.
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{on_both_backends, Backend, TestApp};
+use crate::proxy::Proxy;
 use crate::receiver::Receiver;
 
 on_both_backends!(
@@ -171,10 +172,136 @@ async fn readiness_follows_the_database_and_recovers_by_itself() {
     ready(StatusCode::OK).await;
 }
 
+/// While the database is known to be down, requests answer 503 in
+/// milliseconds instead of each waiting out the pool's 5 s checkout,
+/// `/readyz` says the same, nothing refused is stored, and service comes back
+/// by itself. The service reaches its own PostgreSQL database through a
+/// proxy the test cuts: the server itself is left alone. (Two runtime
+/// threads: the service opens its pool synchronously while starting, and the
+/// proxy must forward meanwhile.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_at_once_and_recovers_by_itself() {
+    let admin_url = reqwest::Url::parse(&test_database_url()).unwrap();
+    let upstream = tokio::net::lookup_host((
+        admin_url.host_str().unwrap(),
+        admin_url.port().unwrap_or(5432),
+    ))
+    .await
+    .unwrap()
+    .next()
+    .unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        let mut url = reqwest::Url::parse(&settings.database.url).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(proxy.port)).unwrap();
+        settings.database.url = url.into();
+    })
+    .await;
+    let before = app.create_webhook("https://a.example/hook", "before").await;
+    let timed = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let response = if path.starts_with("/webhooks") {
+                app.call(method, &path, body).await
+            } else {
+                app.client.get(app.url(&path)).send().await.unwrap()
+            };
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body, started.elapsed())
+        }
+    };
+    let list = || timed(Method::GET, app.group_path(""), None);
+
+    proxy.cut();
+    // The first request finds its connection gone.
+    let first_failure = Instant::now();
+    loop {
+        let (status, _, _) = list().await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(
+            first_failure.elapsed() < Duration::from_secs(10),
+            "never 503"
+        );
+    }
+    let mut slowest = Duration::ZERO;
+    // Across several probe intervals, every answer is an immediate 503.
+    while first_failure.elapsed() < Duration::from_secs(3) {
+        let (status, body, took) = list().await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "Service unavailable"})
+            )
+        );
+        let (status, body, ready_took) = timed(Method::GET, "/readyz".to_owned(), None).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "Database unavailable"})
+            )
+        );
+        let (status, _, create_took) = timed(
+            Method::POST,
+            app.group_path(""),
+            Some(json!({"url": "https://b.example/hook", "description": "during"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        slowest = slowest.max(took).max(ready_took).max(create_took);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a 503 took {slowest:?}"
+    );
+
+    proxy.restore();
+    let restored = Instant::now();
+    loop {
+        let (status, _, _) = list().await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            restored.elapsed() < Duration::from_secs(10),
+            "still {status} 10 s after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let back_after = restored.elapsed();
+    // The connections left idle through the outage are replaced quietly:
+    // no request fails on one of them.
+    for _ in 0..20 {
+        let (status, body, _) = list().await;
+        assert_eq!(status, StatusCode::OK);
+        // What was refused was not stored.
+        let ids: Vec<&serde_json::Value> =
+            body.as_array().unwrap().iter().map(|w| &w["id"]).collect();
+        assert_eq!(ids, vec![&before["id"]]);
+        let (status, _, _) = timed(Method::GET, "/readyz".to_owned(), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    eprintln!("outage: slowest 503 {slowest:?}; serving again {back_after:?} after the database came back");
+}
+
+/// The administrative URL of the test PostgreSQL server.
+fn test_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| webhooks_adapters_diesel::DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
 /// Runs SQL on the test server's administrative database.
 async fn admin_sql(sql: &str) {
-    let url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| webhooks_adapters_diesel::DEFAULT_TEST_DATABASE_URL.to_owned());
+    let url = test_database_url();
     let sql = sql.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
