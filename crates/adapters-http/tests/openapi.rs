@@ -733,12 +733,12 @@ fn documented_limits_are_the_domains() {
         let properties = &schemas[body]["properties"];
         assert_eq!(
             properties["url"]["maxLength"],
-            webhooks_domain::webhook::MAX_URL_BYTES,
+            webhooks_domain::MAX_URL_BYTES,
             "{body}"
         );
         assert_eq!(
             properties["description"]["maxLength"],
-            webhooks_domain::webhook::MAX_DESCRIPTION_CHARS,
+            webhooks_domain::MAX_DESCRIPTION_CHARS,
             "{body}"
         );
     }
@@ -749,8 +749,5 @@ fn documented_limits_are_the_domains() {
         .find(|parameter| parameter["name"] == "limit")
         .unwrap()
         .clone();
-    assert_eq!(
-        limit["schema"]["maximum"],
-        webhooks_domain::deliveries::MAX_PAGE_SIZE
-    );
+    assert_eq!(limit["schema"]["maximum"], webhooks_domain::MAX_PAGE_SIZE);
 }

@@ -12,50 +12,34 @@
 //! - [`DeliveryService`]: the delivery log, retries, test sends, recovery.
 //! - The ports in [`ports`] are what an adapter implements; with the `mocks`
 //!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
+//!
+//! The code is grouped by bounded context, one folder each: `webhooks`,
+//! `tenancy`, `events` (publishing), `delivery` (dispatcher, retry policy,
+//! circuit breaker, delivery log, wake-ups) and `signing` (secrets and their
+//! cipher); `ids`, `time`, `text` and `error` are shared by all. The folders
+//! are private: every public item has one path, at the crate's root.
 
-pub mod admin;
-pub mod circuit;
-pub mod deliveries;
-pub mod delivery;
-pub mod dispatch;
-pub mod error;
-pub mod event;
-pub mod ids;
+mod delivery;
+mod error;
+mod events;
+mod ids;
 pub mod ports;
-pub mod publishing;
-pub mod secret;
-pub mod tenancy;
-pub mod tenancy_cache;
-pub mod text;
-pub mod time;
-pub mod wakeup;
-pub mod webhook;
-pub mod webhooks;
+mod signing;
+mod tenancy;
+mod text;
+mod time;
+mod webhooks;
 
-pub use admin::{AdminError, DemoTenant, IssuedApiKey, TenancyService, DEMO_GROUP_ID};
-pub use circuit::{Circuit, CircuitSettings};
-pub use deliveries::{DeliveryPage, DeliveryQuery, DeliveryService, TestSend};
-pub use delivery::{
-    Attempt, AttemptRecord, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, EndpointHealth,
-    NextStep, RetryPolicy, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES, TEST_EVENT_TYPE,
-};
-pub use dispatch::{DispatchSettings, Dispatcher};
+pub use delivery::*;
 pub use error::{RepositoryError, WebhookError};
-pub use event::{Event, IdempotencyKey, PublishError, PublishOutcome, PublishRequest};
+pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
 pub use ports::{
     Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, Requeue,
     SystemClock, TenancyRepository, WebhookRepository,
 };
-pub use publishing::EventPublisher;
-pub use secret::{SealedSecret, SecretCipher, SecretError, SigningSecret};
-pub use tenancy::{ApiKey, ApiKeyHash, ApiKeySecret, Group, Organization, Principal};
-pub use tenancy_cache::{CachedTenancy, DEFAULT_API_KEY_TTL};
+pub use signing::*;
+pub use tenancy::*;
 pub use text::TextKind;
 pub use time::UnixMillis;
-pub use wakeup::Wakeup;
-pub use webhook::{
-    Description, EnabledEvents, EventType, NewWebhookRequest, RateLimit, Webhook, WebhookStatus,
-    WebhookUpdateRequest, WebhookUrl,
-};
-pub use webhooks::{CreatedWebhook, WebhookService, DEFAULT_ROTATION_GRACE};
+pub use webhooks::*;

@@ -8,12 +8,12 @@ use crate::delivery::{
     SignedRequest,
 };
 use crate::error::RepositoryError;
-use crate::event::{Event, PublishOutcome};
+use crate::events::{Event, PublishOutcome};
 use crate::ids::{ApiKeyId, DeliveryId, GroupId, OrganizationId, WebhookId};
-use crate::secret::SealedSecret;
+use crate::signing::SealedSecret;
 use crate::tenancy::{ApiKey, ApiKeyHash, Group, Organization};
 use crate::time::UnixMillis;
-use crate::webhook::Webhook;
+use crate::webhooks::Webhook;
 
 /// Storage of webhook endpoints.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::event::{
+use crate::delivery::Wakeup;
+use crate::events::{
     Event, PublishError, PublishOutcome, PublishRequest, IDEMPOTENCY_WINDOW_MILLIS,
 };
 use crate::ids::EventId;
 use crate::ports::{Clock, EventStore, IdSource, TenancyRepository};
-use crate::wakeup::Wakeup;
 
 /// Publishes events: stores each with its deliveries in one transaction, then
 /// wakes the dispatcher.

@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::delivery::Wakeup;
 use crate::delivery::{Delivery, DeliveryDetail, DeliveryStatus, TEST_EVENT_TYPE};
 use crate::error::WebhookError;
-use crate::event::Event;
+use crate::events::Event;
 use crate::ids::{DeliveryId, EventId};
 use crate::ports::{Clock, DeliveryQueue, EventStore, IdSource, Requeue};
 use crate::tenancy::Principal;
 use crate::time::UnixMillis;
-use crate::wakeup::Wakeup;
-use crate::webhook::WebhookStatus;
 use crate::webhooks::WebhookService;
+use crate::webhooks::WebhookStatus;
 
 /// Page size of the delivery log unless asked otherwise.
 pub const DEFAULT_PAGE_SIZE: usize = 50;

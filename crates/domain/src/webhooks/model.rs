@@ -8,7 +8,7 @@ use validator::ValidateLength;
 
 use crate::error::WebhookError;
 use crate::ids::{GroupId, WebhookId};
-use crate::secret::SealedSecret;
+use crate::signing::SealedSecret;
 use crate::text::TextKind;
 use crate::time::UnixMillis;
 

@@ -112,7 +112,7 @@ impl ApiKeyHash {
 /// characters.
 ///
 /// ```
-/// use webhooks_domain::tenancy::valid_name;
+/// use webhooks_domain::valid_name;
 /// assert_eq!(valid_name("  Acme "), Some("Acme".to_owned()));
 /// assert_eq!(valid_name("   "), None);
 /// assert_eq!(valid_name("Acme\n"), None);

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::circuit::{Circuit, CircuitSettings};
+use super::recorder::{record_batches, record_now, write_in_order, Bookkeeping, RECORD_BATCH};
+use crate::delivery::Wakeup;
 use crate::delivery::{
     Attempt, AttemptRecord, DeliveryJob, EndpointHealth, NextStep, RetryPolicy, SendOutcome,
     SignedRequest,
 };
+use crate::delivery::{Circuit, CircuitSettings};
 use crate::ids::{DeliveryId, WebhookId};
 use crate::ports::{Clock, DeliveryQueue, OutboundSender};
-use crate::secret::SecretCipher;
+use crate::signing::SecretCipher;
 use crate::time::UnixMillis;
-use crate::wakeup::Wakeup;
 
 /// How a dispatcher shares out its work.
 #[derive(Debug, Clone)]
@@ -54,9 +55,6 @@ impl DispatchSettings {
         }
     }
 }
-
-/// The most attempts written in one transaction.
-const RECORD_BATCH: usize = 256;
 
 /// Claims due deliveries and sends them, as many at once as the settings allow.
 pub struct Dispatcher {
@@ -114,15 +112,6 @@ impl EndpointState {
     fn is_idle(&self) -> bool {
         self.held() == 0 && self.circuit.is_closed()
     }
-}
-
-/// What the recorder task writes.
-enum Bookkeeping {
-    Attempt(AttemptRecord),
-    /// A circuit opened: the webhook's pending deliveries wait until then.
-    /// It travels behind the attempts handed over before it, so none of
-    /// them makes a delivery due earlier again.
-    Defer(WebhookId, UnixMillis),
 }
 
 /// What a worker does after an attempt.
@@ -568,90 +557,11 @@ impl Dispatcher {
     }
 }
 
-/// The recorder task: writes the attempts (and deferrals) the workers hand
-/// over, as many as have arrived at a time, until `workers_done` turns true;
-/// then writes what is left and stops.
-async fn record_batches(
-    queue: Arc<dyn DeliveryQueue>,
-    mut unrecorded: mpsc::Receiver<Bookkeeping>,
-    mut workers_done: watch::Receiver<bool>,
-) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    loop {
-        tokio::select! {
-            biased;
-            received = unrecorded.recv_many(&mut batch, RECORD_BATCH) => {
-                if received == 0 {
-                    return;
-                }
-                write_in_order(queue.as_ref(), &mut batch).await;
-            }
-            _ = workers_done.changed() => {
-                unrecorded.close();
-                while unrecorded.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-                    write_in_order(queue.as_ref(), &mut batch).await;
-                }
-                return;
-            }
-        }
-    }
-}
-
-/// Writes bookkeeping in the order it came, leaving `items` empty: the
-/// attempts between two deferrals in one transaction each.
-async fn write_in_order(queue: &dyn DeliveryQueue, items: &mut Vec<Bookkeeping>) {
-    let mut attempts = Vec::with_capacity(items.len());
-    let mut deferrals = Vec::new();
-    for item in items.drain(..) {
-        match item {
-            Bookkeeping::Attempt(record) => attempts.push(record),
-            Bookkeeping::Defer(webhook, until) => deferrals.push((attempts.len(), webhook, until)),
-        }
-    }
-    let mut written = 0;
-    for (before, webhook, until) in deferrals {
-        if before > written {
-            record_batch(queue, &attempts[written..before]).await;
-            written = before;
-        }
-        if let Err(err) = queue.defer_webhook(&webhook, until).await {
-            // This process skips the endpoint anyway; others find
-            // out by their own timeouts.
-            tracing::warn!(webhook = %webhook, error = %err, "cannot defer the deliveries of an open circuit");
-        }
-    }
-    if attempts.len() > written {
-        record_batch(queue, &attempts[written..]).await;
-    }
-}
-
-/// Records a batch, trying once more after a failure (a dropped connection,
-/// a deadlock between two processes): a lost batch means many deliveries
-/// sent twice.
-async fn record_batch(queue: &dyn DeliveryQueue, batch: &[AttemptRecord]) {
-    if let Err(err) = queue.record_attempts(batch).await {
-        tracing::warn!(attempts = batch.len(), error = %err, "cannot record attempts; trying once more");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        record_now(queue, batch).await;
-    }
-}
-
 /// A retry due before `until` waits until then.
 fn postpone(next: &mut NextStep, until: UnixMillis) {
     if let NextStep::RetryAt(at) = next {
         if *at < until {
             *at = until;
-        }
-    }
-}
-
-/// Records attempts in one transaction.
-async fn record_now(queue: &dyn DeliveryQueue, records: &[AttemptRecord]) {
-    if let Err(err) = queue.record_attempts(records).await {
-        // The claims' leases run out and the deliveries are sent again: at
-        // least once, never lost.
-        for record in records {
-            tracing::error!(delivery = %record.attempt.delivery_id, error = %err, "cannot record an attempt");
         }
     }
 }

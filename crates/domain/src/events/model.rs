@@ -8,7 +8,7 @@ use crate::error::RepositoryError;
 use crate::ids::{EventId, GroupId};
 use crate::text::TextKind;
 use crate::time::UnixMillis;
-use crate::webhook::EventType;
+use crate::webhooks::EventType;
 
 /// The longest idempotency key, in characters.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;

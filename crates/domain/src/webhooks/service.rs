@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::error::WebhookError;
 use crate::ids::{GroupId, WebhookId};
 use crate::ports::{Clock, IdSource, TenancyRepository, WebhookRepository};
-use crate::secret::{SecretCipher, SigningSecret};
+use crate::signing::{SecretCipher, SigningSecret};
 use crate::tenancy::{ApiKeySecret, Principal};
-use crate::webhook::{NewWebhookRequest, Webhook, WebhookStatus, WebhookUpdateRequest};
+use crate::webhooks::{NewWebhookRequest, Webhook, WebhookStatus, WebhookUpdateRequest};
 
 /// The public webhook API as use cases. Path parameters and bodies come in
 /// raw, exactly as the client sent them, so every rule lives here.

@@ -5,9 +5,9 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::ids::{DeliveryId, EventId, GroupId, WebhookId};
-use crate::secret::SealedSecret;
+use crate::signing::SealedSecret;
 use crate::time::UnixMillis;
-use crate::webhook::RateLimit;
+use crate::webhooks::RateLimit;
 
 /// The most of a receiver's answer kept with an attempt.
 pub const MAX_RESPONSE_BODY_BYTES: usize = 4096;

@@ -1,0 +1,16 @@
+//! Delivery: deliveries and attempts, the retry policy, the dispatcher that
+//! claims, signs, sends and records (with each endpoint's circuit breaker
+//! and the wake-ups that start it), and the delivery log's use cases.
+
+mod circuit;
+mod dispatcher;
+mod log;
+mod model;
+mod recorder;
+mod wakeup;
+
+pub use circuit::*;
+pub use dispatcher::*;
+pub use log::*;
+pub use model::*;
+pub use wakeup::*;

@@ -1,0 +1,10 @@
+//! Tenancy: organizations, groups and API keys, who may call what, the
+//! administration use cases and the API-key cache.
+
+mod cache;
+mod model;
+mod service;
+
+pub use cache::*;
+pub use model::*;
+pub use service::*;
