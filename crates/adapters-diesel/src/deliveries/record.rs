@@ -1,0 +1,251 @@
+//! Recording a batch of attempts: the statements of
+//! [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts).
+
+use super::rows::AttemptRow;
+use super::*;
+
+/// The statements of [`DeliveryQueue::record_attempts`], in its transaction.
+pub(super) fn record_batch(
+    connection: &mut DbConnection,
+    records: &[AttemptRecord],
+) -> QueryResult<()> {
+    let ids: Vec<&str> = records
+        .iter()
+        .map(|record| record.attempt.delivery_id.as_str())
+        .collect();
+    let webhook_of: HashMap<String, String> = deliveries::table
+        .filter(deliveries::id.eq_any(&ids))
+        .select((deliveries::id, deliveries::webhook_id))
+        .load::<(String, String)>(connection)?
+        .into_iter()
+        .collect();
+    let records: Vec<(&AttemptRecord, &str)> = records
+        .iter()
+        .filter_map(|record| {
+            let webhook = webhook_of.get(record.attempt.delivery_id.as_str())?;
+            Some((record, webhook.as_str()))
+        })
+        .collect();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<AttemptRow> = records
+        .iter()
+        .map(|(record, _)| AttemptRow::from_attempt(&record.attempt))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        insert_attempts_once(connection, chunk)?;
+    }
+    // The last record of a delivery decides where it stands.
+    let mut outcomes: Vec<DeliveryOutcome> = Vec::with_capacity(records.len());
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    for (record, _) in &records {
+        let outcome = DeliveryOutcome::of(record);
+        match position.get(outcome.id.as_str()) {
+            Some(&at) => outcomes[at] = outcome,
+            None => {
+                position.insert(record.attempt.delivery_id.as_str(), outcomes.len());
+                outcomes.push(outcome);
+            }
+        }
+    }
+    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+        update_deliveries(connection, chunk)?;
+    }
+    // Healthy webhooks are collected and cleared in one statement; a
+    // webhook's other news applies in order after its earlier successes.
+    let mut healthy: Vec<&str> = Vec::new();
+    for (record, webhook) in &records {
+        let attempted_at = record.attempt.attempted_at.as_millis();
+        match record.health {
+            EndpointHealth::Healthy => {
+                if !healthy.contains(webhook) {
+                    healthy.push(webhook);
+                }
+            }
+            EndpointHealth::Unchanged => {}
+            health => {
+                if healthy.contains(webhook) {
+                    end_failure_streaks(connection, &healthy)?;
+                    healthy.clear();
+                }
+                apply_health(connection, webhook, health, attempted_at)?;
+            }
+        }
+    }
+    if !healthy.is_empty() {
+        end_failure_streaks(connection, &healthy)?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement: 7 bound values each stays far below the
+/// bind limits of both backends (65,535 and 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Where a delivery stands after an attempt.
+struct DeliveryOutcome {
+    id: String,
+    status: &'static str,
+    attempt_count: i64,
+    next_attempt_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl DeliveryOutcome {
+    fn of(record: &AttemptRecord) -> Self {
+        let (status, next_attempt_at) = match record.next {
+            NextStep::Succeeded => (DeliveryStatus::Succeeded, None),
+            NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(at.as_millis())),
+            NextStep::Failed => (DeliveryStatus::Failed, None),
+        };
+        Self {
+            id: record.attempt.delivery_id.as_str().to_owned(),
+            status: status.as_str(),
+            attempt_count: i64::from(record.attempt.number),
+            next_attempt_at,
+            updated_at: record.attempt.attempted_at.as_millis(),
+        }
+    }
+}
+
+/// One `UPDATE … FROM` a list of values for all the deliveries (both
+/// backends have it; SQLite since 3.33).
+fn update_deliveries(
+    connection: &mut DbConnection,
+    outcomes: &[DeliveryOutcome],
+) -> QueryResult<()> {
+    let postgres = matches!(connection, DbConnection::Postgres(_));
+    let mut next = 0;
+    let mut mark = || {
+        next += 1;
+        if postgres {
+            format!("${next}")
+        } else {
+            "?".to_owned()
+        }
+    };
+    let values: Vec<String> = outcomes
+        .iter()
+        .map(|_| {
+            format!(
+                "({}, {}, CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
+                mark(),
+                mark(),
+                mark(),
+                mark(),
+                mark()
+            )
+        })
+        .collect();
+    let sql = format!(
+        "WITH outcome(id, status, attempt_count, next_attempt_at, updated_at) AS (VALUES {}) \
+         UPDATE deliveries SET status = outcome.status, attempt_count = outcome.attempt_count, \
+         next_attempt_at = outcome.next_attempt_at, leased_until = NULL, \
+         updated_at = outcome.updated_at \
+         FROM outcome WHERE deliveries.id = outcome.id",
+        values.join(", ")
+    );
+    match connection {
+        DbConnection::Postgres(postgres) => {
+            bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(postgres)
+        }
+        DbConnection::Sqlite(sqlite) => {
+            bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(sqlite)
+        }
+    }
+    .map(drop)
+}
+
+/// Binds the values of [`update_deliveries`], five per delivery, in order.
+fn bind_outcomes<'q, DB>(
+    mut query: BoxedSqlQuery<'q, DB, SqlQuery>,
+    outcomes: &[DeliveryOutcome],
+) -> BoxedSqlQuery<'q, DB, SqlQuery>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Nullable<BigInt>>,
+    String: ToSql<Text, DB>,
+    &'static str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+{
+    for outcome in outcomes {
+        query = query
+            .bind::<Text, _>(outcome.id.clone())
+            .bind::<Text, _>(outcome.status)
+            .bind::<BigInt, _>(outcome.attempt_count)
+            .bind::<Nullable<BigInt>, _>(outcome.next_attempt_at)
+            .bind::<BigInt, _>(outcome.updated_at);
+    }
+    query
+}
+
+/// A success ends the failure streaks of these webhooks; those without one
+/// are not written.
+fn end_failure_streaks(connection: &mut DbConnection, webhook_ids: &[&str]) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq_any(webhook_ids))
+            .filter(webhooks::failing_since.is_not_null()),
+    )
+    .set(webhooks::failing_since.eq(None::<i64>))
+    .execute(connection)
+    .map(drop)
+}
+
+/// Applies what an attempt says about its webhook's health.
+fn apply_health(
+    connection: &mut DbConnection,
+    webhook: &str,
+    health: EndpointHealth,
+    attempted_at: i64,
+) -> QueryResult<()> {
+    let this_webhook = || webhooks::table.filter(webhooks::id.eq(webhook));
+    let disable = (
+        webhooks::status.eq(WebhookStatus::Disabled.as_str()),
+        webhooks::updated_at.eq(attempted_at),
+    );
+    let enabled = webhooks::status.eq(WebhookStatus::Enabled.as_str());
+    match health {
+        EndpointHealth::Healthy => end_failure_streaks(connection, &[webhook])?,
+        EndpointHealth::Failing {
+            disable_if_failing_since,
+        } => {
+            diesel::update(this_webhook().filter(webhooks::failing_since.is_null()))
+                .set(webhooks::failing_since.eq(Some(attempted_at)))
+                .execute(connection)?;
+            diesel::update(
+                this_webhook()
+                    .filter(enabled)
+                    .filter(webhooks::failing_since.le(disable_if_failing_since.as_millis())),
+            )
+            .set(disable)
+            .execute(connection)?;
+        }
+        EndpointHealth::Gone => {
+            diesel::update(this_webhook().filter(enabled))
+                .set(disable)
+                .execute(connection)?;
+        }
+        EndpointHealth::Unchanged => {}
+    }
+    Ok(())
+}
+
+/// Inserts the attempts in one statement, each unless its number is already
+/// stored for its delivery (an earlier row of the same statement included).
+/// Both backends say `ON CONFLICT DO NOTHING`, but Diesel's multi-backend
+/// connection cannot express it, so the same statement is built for each.
+fn insert_attempts_once(connection: &mut DbConnection, rows: &[AttemptRow]) -> QueryResult<()> {
+    match connection {
+        DbConnection::Postgres(postgres) => diesel::insert_into(attempts::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(postgres),
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(attempts::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(sqlite),
+    }
+    .map(drop)
+}
