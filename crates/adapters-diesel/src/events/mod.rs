@@ -1,12 +1,9 @@
 //! Events in: the `events` table and each event's fan-out into `deliveries`,
 //! behind [`EventStore`].
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use tokio::sync::oneshot;
 use webhooks_domain::{
     DeliveryId, EnabledEvents, Event, EventId, EventStore, GroupId, IdempotencyKey, PublishOutcome,
     RepositoryError, UnixMillis, WebhookId, WebhookStatus,
@@ -18,6 +15,10 @@ use crate::deliveries::{
 };
 use crate::schema::{deliveries, events, webhooks};
 use crate::webhooks::decode_events;
+
+mod group_commit;
+
+use group_commit::GroupCommit;
 
 /// The first key of the PostgreSQL advisory locks taken on idempotency keys
 /// (the second is a hash of group and key): "whik" in ASCII. Locks with two
@@ -53,38 +54,16 @@ const IDEMPOTENCY_LOCK_SPACE: i32 = 0x7768_696b;
 #[derive(Debug, Clone)]
 pub struct DieselEventStore {
     db: Database,
-    waiting: Arc<Mutex<Waiting>>,
+    group_commit: GroupCommit,
 }
 
 impl DieselEventStore {
     pub fn new(db: Database) -> Self {
         Self {
             db,
-            waiting: Arc::default(),
+            group_commit: GroupCommit::default(),
         }
     }
-}
-
-/// The most events written in one transaction.
-const PUBLISH_BATCH: usize = 256;
-
-/// The most writer tasks at once: while one waits for its commit, the next
-/// batch is written beside it.
-const PUBLISH_WRITERS: usize = 3;
-
-/// Publishes waiting for the next transaction, and how many writer tasks
-/// are at work on them.
-#[derive(Debug, Default)]
-struct Waiting {
-    publishes: Vec<WaitingPublish>,
-    writers: usize,
-}
-
-/// An event waiting to be written, and where its outcome goes.
-#[derive(Debug)]
-struct WaitingPublish {
-    event: Event,
-    outcome: oneshot::Sender<Result<PublishOutcome, RepositoryError>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -159,24 +138,7 @@ impl EventStore for DieselEventStore {
                 })
                 .await;
         }
-        let (outcome, answer) = oneshot::channel();
-        let start_writer = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-            waiting.publishes.push(WaitingPublish { event, outcome });
-            let start = waiting.writers < PUBLISH_WRITERS;
-            if start {
-                waiting.writers += 1;
-            }
-            start
-        };
-        if start_writer {
-            tokio::spawn(write_waiting(self.db.clone(), Arc::clone(&self.waiting)));
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(RepositoryError::Unavailable(
-                "the publish was dropped unwritten (shutting down?)".to_owned(),
-            ))
-        })
+        self.group_commit.publish(&self.db, event).await
     }
 
     /// One write transaction: the event and a pending delivery to `webhook`,
@@ -205,50 +167,6 @@ impl EventStore for DieselEventStore {
             })
             .await?;
         Ok(id)
-    }
-}
-
-/// The writer task: writes the waiting publishes, a batch per transaction,
-/// until none is left.
-async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
-    loop {
-        let batch: Vec<WaitingPublish> = {
-            let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-            if waiting.publishes.is_empty() {
-                waiting.writers -= 1;
-                return;
-            }
-            let take = waiting.publishes.len().min(PUBLISH_BATCH);
-            waiting.publishes.drain(..take).collect()
-        };
-        let events: Vec<Event> = batch.iter().map(|waiting| waiting.event.clone()).collect();
-        let written = db
-            .run(move |connection| publish_batch(connection, &events))
-            .await;
-        match written {
-            Ok(outcomes) => {
-                for (waiting, outcome) in batch.into_iter().zip(outcomes) {
-                    // A caller that went away has nobody to tell.
-                    let _ = waiting.outcome.send(Ok(outcome));
-                }
-            }
-            Err(error) if batch.len() == 1 => {
-                for waiting in batch {
-                    let _ = waiting.outcome.send(Err(error.clone()));
-                }
-            }
-            Err(_) => {
-                for waiting in batch {
-                    let event = waiting.event;
-                    let alone = db
-                        .run(move |connection| {
-                            Ok(publish_batch(connection, std::slice::from_ref(&event))?.remove(0))
-                        })
-                        .await;
-                    let _ = waiting.outcome.send(alone);
-                }
-            }
-        }
     }
 }
 

@@ -1,0 +1,115 @@
+//! Group commit: publishes without an idempotency key share transactions.
+//! A writer task (up to three at once) writes every such publish waiting,
+//! up to 256, in one transaction, while the next ones gather; each caller
+//! gets its own outcome once its event is committed. A publish alone is
+//! written at once.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+use webhooks_domain::{Event, PublishOutcome, RepositoryError};
+
+use super::publish_batch;
+use crate::database::Database;
+
+/// The most events written in one transaction.
+const PUBLISH_BATCH: usize = 256;
+
+/// The most writer tasks at once: while one waits for its commit, the next
+/// batch is written beside it.
+const PUBLISH_WRITERS: usize = 3;
+
+/// Publishes waiting for the next transaction, and how many writer tasks
+/// are at work on them.
+#[derive(Debug, Default)]
+struct Waiting {
+    publishes: Vec<WaitingPublish>,
+    writers: usize,
+}
+
+/// An event waiting to be written, and where its outcome goes.
+#[derive(Debug)]
+struct WaitingPublish {
+    event: Event,
+    outcome: oneshot::Sender<Result<PublishOutcome, RepositoryError>>,
+}
+
+/// The line of publishes waiting for a shared transaction. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct GroupCommit {
+    waiting: Arc<Mutex<Waiting>>,
+}
+
+impl GroupCommit {
+    /// Queues `event` for the next shared transaction, starting a writer
+    /// task if fewer than three are at work; answers its outcome once
+    /// written.
+    pub(super) async fn publish(
+        &self,
+        db: &Database,
+        event: Event,
+    ) -> Result<PublishOutcome, RepositoryError> {
+        let (outcome, answer) = oneshot::channel();
+        let start_writer = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.publishes.push(WaitingPublish { event, outcome });
+            let start = waiting.writers < PUBLISH_WRITERS;
+            if start {
+                waiting.writers += 1;
+            }
+            start
+        };
+        if start_writer {
+            tokio::spawn(write_waiting(db.clone(), Arc::clone(&self.waiting)));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(RepositoryError::Unavailable(
+                "the publish was dropped unwritten (shutting down?)".to_owned(),
+            ))
+        })
+    }
+}
+
+/// The writer task: writes the waiting publishes, a batch per transaction,
+/// until none is left.
+async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
+    loop {
+        let batch: Vec<WaitingPublish> = {
+            let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            if waiting.publishes.is_empty() {
+                waiting.writers -= 1;
+                return;
+            }
+            let take = waiting.publishes.len().min(PUBLISH_BATCH);
+            waiting.publishes.drain(..take).collect()
+        };
+        let events: Vec<Event> = batch.iter().map(|waiting| waiting.event.clone()).collect();
+        let written = db
+            .run(move |connection| publish_batch(connection, &events))
+            .await;
+        match written {
+            Ok(outcomes) => {
+                for (waiting, outcome) in batch.into_iter().zip(outcomes) {
+                    // A caller that went away has nobody to tell.
+                    let _ = waiting.outcome.send(Ok(outcome));
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                for waiting in batch {
+                    let _ = waiting.outcome.send(Err(error.clone()));
+                }
+            }
+            Err(_) => {
+                for waiting in batch {
+                    let event = waiting.event;
+                    let alone = db
+                        .run(move |connection| {
+                            Ok(publish_batch(connection, std::slice::from_ref(&event))?.remove(0))
+                        })
+                        .await;
+                    let _ = waiting.outcome.send(alone);
+                }
+            }
+        }
+    }
+}
