@@ -1,42 +1,37 @@
-//! The HTTP side of the webhooks service: the actix-web API (routes,
-//! extractors, the mapping of domain errors to the seed's JSON), its OpenAPI
-//! document and reference page, and the outbound HTTP sender.
+//! The HTTP side of the webhooks service, in two folders: `inbound/`, the
+//! actix-web API (routes, extractors, the mapping of domain errors to the
+//! seed's JSON, its OpenAPI document and reference page), and `outbound/`, the
+//! sender that POSTs deliveries to receivers (the client, the classification
+//! of failed attempts, the SSRF guard).
 //!
 //! [`configure`] mounts every route on an actix `App`; the `app` crate builds
 //! the [`ApiState`] and runs the server.
 
-mod admin;
-mod auth;
-mod body;
-mod deliveries;
-mod docs;
-mod error;
-mod events;
-mod health;
-mod openapi;
-mod routes;
-pub mod sender;
-mod state;
-mod telemetry;
-mod webhooks;
+mod inbound;
+mod outbound;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-pub use body::{close_on_unread_body, MAX_BODY_BYTES};
-pub use error::{error_response, ApiError};
-pub use openapi::openapi;
-pub use routes::MountedRoute;
-pub use state::{ApiState, MetricsSource, ReadinessProbe};
-pub use telemetry::observe;
-pub use webhooks::WebhookView;
+pub use inbound::body::{close_on_unread_body, MAX_BODY_BYTES};
+pub use inbound::error::{error_response, ApiError};
+pub use inbound::openapi::openapi;
+pub use inbound::routes::MountedRoute;
+pub use inbound::state::{ApiState, MetricsSource, ReadinessProbe};
+pub use inbound::telemetry::observe;
+pub use inbound::webhooks::WebhookView;
+pub use outbound::{
+    is_forbidden, Blocked, DestinationGuard, HttpSender, ResolveError, SenderError, SenderSettings,
+};
 
-use routes::RouteTable;
+use inbound::routes::{self, RouteTable};
+use inbound::{admin, deliveries, docs, events, health, openapi, secrets, webhooks};
 
 /// Every route table [`configure`] mounts, in matching order.
 fn api_tables() -> Vec<RouteTable> {
     vec![
         webhooks::routes(),
+        secrets::routes(),
         deliveries::routes(),
         events::routes(),
         admin::routes(),

@@ -13,7 +13,7 @@ use svix::webhooks::Webhook;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use webhooks_adapters_http::sender::{HttpSender, SenderError, SenderSettings};
+use webhooks_adapters_http::{HttpSender, SenderError, SenderSettings};
 use webhooks_domain::{OutboundSender, SendOutcome, SignedRequest, SigningSecret};
 
 const BODY: &str = r#"{"id":"evt_1","object":"event","type":"user.created","created":1700000000,"groupID":123456,"data":{"name":"Ada"}}"#;

@@ -13,8 +13,8 @@ use webhooks_adapters_diesel::{
     Database, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
     DieselWebhookRepository, Listener, ListenerHooks,
 };
-use webhooks_adapters_http::sender::{HttpSender, SenderSettings};
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
+use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
     CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
     EventPublisher, RandomIds, RetryPolicy, SecretCipher, SystemClock, TenancyRepository,

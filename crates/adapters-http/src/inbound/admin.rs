@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use webhooks_domain::AdminError;
 
-use crate::auth::check_bearer;
-use crate::body::read_body;
-use crate::error::ApiError;
-use crate::openapi::{error_responses, ApiKeyIdParam, OrganizationIdParam, FAULT};
-use crate::routes::{Operation, RouteTable, TrailingSlash};
-use crate::state::ApiState;
+use super::api_doc::{error_responses, ApiKeyIdParam, OrganizationIdParam, FAULT};
+use super::auth::check_bearer;
+use super::body::read_body;
+use super::error::ApiError;
+use super::routes::{Operation, RouteTable, TrailingSlash};
+use super::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 

@@ -10,7 +10,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpResponse, Route};
 use utoipa::openapi::path::HttpMethod;
 
-use crate::error::error_response;
+use super::error::error_response;
 
 /// One or more methods on one path, and the handler that answers them.
 pub(crate) struct Operation {

@@ -11,6 +11,10 @@ use actix_web::middleware::Next;
 use actix_web::Error;
 use tracing::Instrument;
 
+/// The log target this module has always had, kept when it moved to its folder,
+/// so log filters and log lines stay the same.
+const LOG_TARGET: &str = "webhooks_adapters_http::telemetry";
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest request id accepted from a client.
@@ -44,7 +48,7 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let path = req.path().to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let span = tracing::info_span!(target: LOG_TARGET, "request", request_id = %request_id);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
@@ -54,6 +58,7 @@ pub async fn observe(
     };
     span.in_scope(|| {
         tracing::info!(
+            target: LOG_TARGET,
             method = %method,
             path = %path,
             status,

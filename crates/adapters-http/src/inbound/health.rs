@@ -9,9 +9,13 @@ use serde::Serialize;
 use utoipa::openapi::{RefOr, Response};
 use utoipa::ToSchema;
 
-use crate::error::error_response;
-use crate::routes::{Operation, RouteTable, TrailingSlash};
-use crate::state::ApiState;
+use super::error::error_response;
+use super::routes::{Operation, RouteTable, TrailingSlash};
+use super::state::ApiState;
+
+/// The log target this module has always had, kept when it moved to its folder,
+/// so log filters and log lines stay the same.
+const LOG_TARGET: &str = "webhooks_adapters_http::health";
 
 pub(crate) fn routes() -> RouteTable {
     RouteTable {
@@ -56,7 +60,7 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     match state.readiness.check().await {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
         Err(reason) => {
-            tracing::warn!(%reason, "not ready");
+            tracing::warn!(target: LOG_TARGET, %reason, "not ready");
             error_response(StatusCode::SERVICE_UNAVAILABLE, NOT_READY)
         }
     }
@@ -85,6 +89,6 @@ struct NotReady;
 
 impl utoipa::IntoResponses for NotReady {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        crate::openapi::error_responses_of(StatusCode::SERVICE_UNAVAILABLE, &[NOT_READY])
+        super::api_doc::error_responses_of(StatusCode::SERVICE_UNAVAILABLE, &[NOT_READY])
     }
 }

@@ -10,8 +10,8 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa_swagger_ui::Config;
 
-use crate::error::ApiError;
-use crate::routes::{Operation, RouteTable, TrailingSlash};
+use super::error::ApiError;
+use super::routes::{Operation, RouteTable, TrailingSlash};
 
 /// The UI reads the document the API serves; the online validator (a request
 /// to swagger.io) is off.

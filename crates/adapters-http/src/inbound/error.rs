@@ -8,6 +8,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use webhooks_domain::{AdminError, PublishError, WebhookError};
 
+/// The log target this module has always had, kept when it moved to its folder,
+/// so log filters and log lines stay the same.
+const LOG_TARGET: &str = "webhooks_adapters_http::error";
+
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({ "error": "Group not found" }))]
@@ -95,7 +99,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self, "request failed on our side");
+            tracing::error!(target: LOG_TARGET, error = %self, "request failed on our side");
         }
         let mut response = error_response(status, &self.client_message());
         if matches!(self, ApiError::BodyTimeout) {

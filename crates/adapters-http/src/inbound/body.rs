@@ -15,7 +15,7 @@ use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::{Error, HttpMessage};
 use futures_util::{Stream, StreamExt};
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 /// The largest body accepted: 64 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

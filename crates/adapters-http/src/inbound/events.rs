@@ -6,12 +6,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use webhooks_domain::{EventType, PublishError};
 
-use crate::auth::check_bearer;
-use crate::body::read_body;
-use crate::error::ApiError;
-use crate::openapi::{error_responses, FAULT};
-use crate::routes::{Operation, RouteTable, TrailingSlash};
-use crate::state::ApiState;
+use super::api_doc::{error_responses, FAULT};
+use super::auth::check_bearer;
+use super::body::read_body;
+use super::error::ApiError;
+use super::routes::{Operation, RouteTable, TrailingSlash};
+use super::state::ApiState;
 
 /// An event accepted.
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,5 +101,5 @@ error_responses!(PublishErrors:
 );
 
 fn event_type_schema() -> utoipa::openapi::schema::Object {
-    crate::openapi::one_of_strings(EventType::ALL.map(EventType::as_str))
+    super::api_doc::one_of_strings(EventType::ALL.map(EventType::as_str))
 }

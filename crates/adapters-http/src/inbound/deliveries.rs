@@ -1,4 +1,5 @@
-//! The delivery log of a webhook and its actions, plus the signing secret.
+//! The delivery log of a webhook and its actions: list, show, retry, send a
+//! test event, recover failed deliveries.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -9,20 +10,20 @@ use webhooks_domain::{
     TEST_EVENT_TYPE,
 };
 
-use crate::auth::Caller;
-use crate::body::read_body;
-use crate::error::ApiError;
-use crate::openapi::{error_responses, DeliveryIdParam, GroupIdParam, WebhookIdParam, FAULT};
-use crate::routes::{Operation, RouteTable, TrailingSlash};
-use crate::state::ApiState;
+use super::api_doc::{
+    error_responses, DeliveryIdParam, GroupIdParam, OneWebhookErrors, WebhookIdParam, FAULT,
+};
+use super::auth::Caller;
+use super::body::read_body;
+use super::error::ApiError;
+use super::routes::{Operation, RouteTable, TrailingSlash};
+use super::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
 pub(crate) fn routes() -> RouteTable {
     RouteTable {
         operations: vec![
-            Operation::documented(__path_secret, web::to(secret)),
-            Operation::documented(__path_rotate_secret, web::to(rotate_secret)),
             Operation::documented(__path_list, web::to(list)),
             Operation::documented(__path_get_one, web::to(get_one)),
             Operation::documented(__path_retry, web::to(retry)),
@@ -143,14 +144,6 @@ struct DeliveryPageView<'a> {
     next_cursor: Option<&'a str>,
 }
 
-/// A webhook's signing secret.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Secret)]
-struct SecretView {
-    /// `whsec_` and base64 of the key, as Standard Webhooks verifiers take it.
-    secret: String,
-}
-
 /// A delivery queued again.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RetriedDelivery)]
@@ -192,49 +185,6 @@ struct ListQuery {
 
 fn path<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.match_info().get(name)
-}
-
-/// Get a webhook's signing secret
-#[utoipa::path(
-    get, path = "/webhooks/{groupID}/{webhookID}/secret", operation_id = "getSecret", tag = "deliveries",
-    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
-    responses((status = 200, description = "The current secret", body = SecretView), WebhookErrors),
-)]
-async fn secret(
-    caller: Caller,
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse> {
-    let secret = state
-        .webhooks
-        .secret(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
-        .await?;
-    Ok(HttpResponse::Ok().json(SecretView {
-        secret: secret.expose(),
-    }))
-}
-
-/// Rotate a webhook's signing secret
-///
-/// The new secret signs from now on; the old one keeps signing too (a second
-/// signature) for 24 hours, so receivers can switch without losing events.
-#[utoipa::path(
-    post, path = "/webhooks/{groupID}/{webhookID}/secret/rotate", operation_id = "rotateSecret", tag = "deliveries",
-    params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
-    responses((status = 200, description = "The new secret", body = SecretView), WebhookErrors),
-)]
-async fn rotate_secret(
-    caller: Caller,
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse> {
-    let secret = state
-        .webhooks
-        .rotate_secret(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
-        .await?;
-    Ok(HttpResponse::Ok().json(SecretView {
-        secret: secret.expose(),
-    }))
 }
 
 /// List a webhook's deliveries
@@ -338,7 +288,7 @@ async fn retry(
 #[utoipa::path(
     post, path = "/webhooks/{groupID}/{webhookID}/test", operation_id = "sendTestEvent", tag = "deliveries",
     params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
-    responses((status = 202, description = "Queued", body = TestSendView), WebhookErrors),
+    responses((status = 202, description = "Queued", body = TestSendView), OneWebhookErrors),
 )]
 async fn send_test(
     caller: Caller,
@@ -394,15 +344,6 @@ struct Recover {
     since: String,
 }
 
-error_responses!(WebhookErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
-    FAULT,
-);
-
 error_responses!(ListErrors:
     WebhookError::Unauthorized,
     WebhookError::MissingGroupId,
@@ -452,7 +393,7 @@ error_responses!(RecoverErrors:
 );
 
 fn delivery_object_schema() -> utoipa::openapi::schema::Object {
-    crate::openapi::one_of_strings(["delivery"])
+    super::api_doc::one_of_strings(["delivery"])
 }
 
 fn delivery_status_schema() -> utoipa::openapi::schema::Object {
@@ -461,7 +402,7 @@ fn delivery_status_schema() -> utoipa::openapi::schema::Object {
         DeliveryStatus::Succeeded,
         DeliveryStatus::Failed,
     ];
-    crate::openapi::one_of_strings(statuses.map(DeliveryStatus::as_str))
+    super::api_doc::one_of_strings(statuses.map(DeliveryStatus::as_str))
 }
 
 fn status_filter_schema() -> utoipa::openapi::schema::Object {
@@ -472,7 +413,7 @@ fn status_filter_schema() -> utoipa::openapi::schema::Object {
 
 /// The supported event types, and the test event's.
 fn event_type_schema() -> utoipa::openapi::schema::Object {
-    crate::openapi::one_of_strings(
+    super::api_doc::one_of_strings(
         EventType::ALL
             .map(EventType::as_str)
             .into_iter()

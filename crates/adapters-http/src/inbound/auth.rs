@@ -9,8 +9,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 use webhooks_domain::Principal;
 
-use crate::error::ApiError;
-use crate::state::ApiState;
+use super::error::ApiError;
+use super::state::ApiState;
 
 /// The organization behind an accepted `x-api-key`. As the first extractor of
 /// a handler it makes the key the first check, as the seed orders them.

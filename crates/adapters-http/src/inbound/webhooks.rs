@@ -7,12 +7,12 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use webhooks_domain::{EventType, GroupId, Webhook, WebhookError, WebhookStatus};
 
-use crate::auth::Caller;
-use crate::body::read_body;
-use crate::error::ApiError;
-use crate::openapi::{error_responses, GroupIdParam, WebhookIdParam, FAULT};
-use crate::routes::{Operation, RouteTable, TrailingSlash};
-use crate::state::ApiState;
+use super::api_doc::{error_responses, GroupIdParam, OneWebhookErrors, WebhookIdParam, FAULT};
+use super::auth::Caller;
+use super::body::read_body;
+use super::error::ApiError;
+use super::routes::{Operation, RouteTable, TrailingSlash};
+use super::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -136,7 +136,7 @@ async fn list(
 #[utoipa::path(
     get, path = "/webhooks/{groupID}/{webhookID}", operation_id = "getWebhook", tag = "webhooks",
     params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
-    responses((status = 200, description = "The webhook", body = WebhookView), GetErrors),
+    responses((status = 200, description = "The webhook", body = WebhookView), OneWebhookErrors),
 )]
 async fn get_one(
     caller: Caller,
@@ -302,15 +302,6 @@ error_responses!(ListErrors:
     FAULT,
 );
 
-error_responses!(GetErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
-    FAULT,
-);
-
 error_responses!(CreateErrors:
     WebhookError::Unauthorized,
     WebhookError::MissingGroupId,
@@ -386,17 +377,17 @@ fn seed_updated_webhook() -> Value {
 }
 
 fn object_schema() -> utoipa::openapi::schema::Object {
-    crate::openapi::one_of_strings(["webhook_endpoint"])
+    super::api_doc::one_of_strings(["webhook_endpoint"])
 }
 
 fn status_schema() -> utoipa::openapi::schema::Object {
-    crate::openapi::one_of_strings(
+    super::api_doc::one_of_strings(
         [WebhookStatus::Enabled, WebhookStatus::Disabled].map(WebhookStatus::as_str),
     )
 }
 
 fn event_types_schema() -> utoipa::openapi::schema::Array {
-    crate::openapi::array_of_strings(EventType::ALL.map(EventType::as_str))
+    super::api_doc::array_of_strings(EventType::ALL.map(EventType::as_str))
 }
 
 fn event_types_body_schema() -> utoipa::openapi::schema::Array {

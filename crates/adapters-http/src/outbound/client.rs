@@ -1,0 +1,313 @@
+//! [`HttpSender`]: one pooled HTTP/1.1 client that POSTs a signed delivery
+//! and reports whatever happens as a [`SendOutcome`], reading at most
+//! [`MAX_RESPONSE_BODY_BYTES`] of the answer and its `Retry-After`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use ipnet::IpNet;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{redirect, Response, StatusCode};
+use thiserror::Error;
+use tokio::time::{timeout_at, Instant};
+use url::{Host, Url};
+use webhooks_domain::{OutboundSender, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES};
+
+use super::failure::{classify, innermost_message, Failure};
+#[cfg(doc)]
+use super::ssrf::is_forbidden;
+use super::ssrf::DestinationGuard;
+
+/// The log target this module has always had, kept when it moved to its folder,
+/// so log filters and log lines stay the same.
+const LOG_TARGET: &str = "webhooks_adapters_http::sender";
+
+/// Connecting (DNS included) never takes longer than this, even with a longer
+/// total timeout: a host that does not accept within 10 s is down.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest attempt timeout accepted; far longer than any receiver should
+/// need, and short enough that deadlines never overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const POOL_MAX_IDLE_PER_HOST: usize = 32;
+
+/// How the sender behaves; the `app` crate fills it from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderSettings {
+    /// The most one attempt may take, from connecting to the last byte kept
+    /// of the answer (SPEC §3: 15 s by default).
+    pub timeout: Duration,
+    /// Networks reachable although [`is_forbidden`] refuses them, such as
+    /// `127.0.0.0/8` in development and tests.
+    pub allow_networks: Vec<IpNet>,
+    /// The `user-agent` of every request, e.g. `okaya-webhooks/0.1.0`.
+    pub user_agent: String,
+}
+
+/// Why [`HttpSender::new`] refused its settings.
+#[derive(Debug, Error)]
+pub enum SenderError {
+    #[error("the delivery timeout must be longer than zero and at most 24h, not {0:?}")]
+    InvalidTimeout(Duration),
+    #[error("the user agent {0:?} is not a valid header value")]
+    InvalidUserAgent(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Sends signed deliveries over one pooled HTTP/1.1 client.
+///
+/// Cheap to clone: clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct HttpSender {
+    client: reqwest::Client,
+    guard: DestinationGuard,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl HttpSender {
+    /// Builds the client once. Proxies from the environment are ignored: a
+    /// proxy would connect on our behalf and bypass the guard.
+    pub fn new(settings: SenderSettings) -> Result<Self, SenderError> {
+        if settings.timeout.is_zero() || settings.timeout > MAX_TIMEOUT {
+            return Err(SenderError::InvalidTimeout(settings.timeout));
+        }
+        let user_agent = HeaderValue::from_str(&settings.user_agent)
+            .map_err(|_| SenderError::InvalidUserAgent(settings.user_agent.clone()))?;
+        let connect_timeout = settings.timeout.min(MAX_CONNECT_TIMEOUT);
+        let guard = DestinationGuard::new(settings.allow_networks);
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .redirect(redirect::Policy::none())
+            .no_proxy()
+            .timeout(settings.timeout)
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .tcp_nodelay(true)
+            .http1_only()
+            .dns_resolver(Arc::new(guard.clone()))
+            .build()
+            .map_err(|err| SenderError::Client(innermost_message(&err)))?;
+        Ok(Self {
+            client,
+            guard,
+            timeout: settings.timeout,
+            connect_timeout,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        request: &SignedRequest,
+        deadline: Instant,
+    ) -> Result<SendOutcome, Failure> {
+        let url = self.destination(&request.url)?;
+        let headers = webhook_headers(request)?;
+        let sending = self
+            .client
+            .post(url)
+            .headers(headers)
+            .body(request.body.clone())
+            .send();
+        let mut response = match timeout_at(deadline, sending).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => return Err(classify(&err, self.timeout, self.connect_timeout)),
+            Err(_elapsed) => return Err(Failure::Timeout(self.timeout)),
+        };
+        let status = response.status();
+        let retry_after = retry_after(status, response.headers(), SystemTime::now());
+        let mut kept = Vec::new();
+        // The receiver answered: its status counts even if the rest of the
+        // body stalls, so keep what came before the deadline.
+        if timeout_at(deadline, read_prefix(&mut response, &mut kept))
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                target: LOG_TARGET,
+                status = status.as_u16(),
+                "answer body cut at the timeout"
+            );
+        }
+        Ok(SendOutcome {
+            status: Some(status.as_u16()),
+            body: Some(kept_text(&kept)),
+            error: None,
+            retry_after,
+            duration_ms: 0,
+            timed_out: false,
+        })
+    }
+
+    /// Parses the URL and checks an address written in it: the client's
+    /// resolver, where the guard sits, only ever sees names.
+    fn destination(&self, raw: &str) -> Result<Url, Failure> {
+        let url = Url::parse(raw).map_err(|err| Failure::InvalidUrl(err.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Failure::UnsupportedScheme(url.scheme().to_owned()));
+        }
+        // The API refuses `user:pass@` in URLs (`WebhookUrl`); a webhook saved
+        // before that rule is not sent, rather than sent with the credential
+        // as `Authorization: Basic` (which reqwest would add).
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Failure::InvalidUrl(
+                "a user name or password in the URL is not sent; remove it from the webhook's URL"
+                    .to_owned(),
+            ));
+        }
+        let literal = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(Host::Domain(_)) => None,
+            None => return Err(Failure::InvalidUrl("no host".to_owned())),
+        };
+        if let Some(ip) = literal {
+            self.guard.check(ip).map_err(Failure::Blocked)?;
+        }
+        Ok(url)
+    }
+}
+
+#[async_trait]
+impl OutboundSender for HttpSender {
+    async fn send(&self, request: &SignedRequest) -> SendOutcome {
+        let started = Instant::now();
+        let mut outcome = match self.attempt(request, started + self.timeout).await {
+            Ok(outcome) => outcome,
+            Err(failure) => SendOutcome {
+                timed_out: matches!(failure, Failure::Timeout(_) | Failure::ConnectTimeout(_)),
+                error: Some(failure.to_string()),
+                ..SendOutcome::default()
+            },
+        };
+        outcome.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        outcome
+    }
+}
+
+fn webhook_headers(request: &SignedRequest) -> Result<HeaderMap, Failure> {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let webhook_headers = [
+        ("webhook-id", request.webhook_id.clone()),
+        ("webhook-timestamp", request.webhook_timestamp.to_string()),
+        ("webhook-signature", request.webhook_signature.clone()),
+    ];
+    for (name, value) in webhook_headers {
+        let value = HeaderValue::try_from(value).map_err(|_| Failure::InvalidHeader(name))?;
+        headers.insert(HeaderName::from_static(name), value);
+    }
+    Ok(headers)
+}
+
+/// Reads the answer into `kept` until it ends or `kept` holds
+/// [`MAX_RESPONSE_BODY_BYTES`]; the rest is never read. Writing into the
+/// caller's buffer keeps what came when the deadline cancels the read.
+async fn read_prefix(response: &mut Response, kept: &mut Vec<u8>) {
+    while kept.len() < MAX_RESPONSE_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_RESPONSE_BODY_BYTES - kept.len();
+                kept.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
+            }
+            // The end, or a receiver that hung up mid-answer: keep what came.
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// The kept bytes as text. A cut at the limit may split a character: its
+/// first bytes are dropped rather than shown as U+FFFD. Bytes that are no
+/// UTF-8, and NUL, which PostgreSQL `text` cannot store, show as U+FFFD.
+fn kept_text(kept: &[u8]) -> String {
+    let end = match std::str::from_utf8(kept) {
+        Err(err) if err.error_len().is_none() && kept.len() >= MAX_RESPONSE_BODY_BYTES => {
+            err.valid_up_to()
+        }
+        _ => kept.len(),
+    };
+    String::from_utf8_lossy(kept.get(..end).unwrap_or(kept)).replace('\0', "\u{fffd}")
+}
+
+/// `Retry-After` of a 429 or 503 answer (RFC 9110 §10.2.3): delta-seconds or
+/// an HTTP-date; a date already past asks for nothing.
+fn retry_after(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    parse_retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?, now)
+}
+
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    at.duration_since(now).ok().filter(|wait| !wait.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_future_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&earlier, now), None);
+        for junk in ["", "-5", "+5", "1.5", "soon", "99999999999999999999999"] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_counts_only_on_429_and_503() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
+        let now = SystemTime::now();
+        let wait = Some(Duration::from_secs(30));
+        assert_eq!(
+            retry_after(StatusCode::TOO_MANY_REQUESTS, &headers, now),
+            wait
+        );
+        assert_eq!(
+            retry_after(StatusCode::SERVICE_UNAVAILABLE, &headers, now),
+            wait
+        );
+        assert_eq!(
+            retry_after(StatusCode::INTERNAL_SERVER_ERROR, &headers, now),
+            None
+        );
+        assert_eq!(retry_after(StatusCode::OK, &headers, now), None);
+    }
+
+    #[test]
+    fn a_character_split_at_the_limit_is_dropped() {
+        let mut kept = vec![b'a'; MAX_RESPONSE_BODY_BYTES - 1];
+        kept.push(0xc3); // first byte of "é"
+        assert_eq!(kept_text(&kept), "a".repeat(MAX_RESPONSE_BODY_BYTES - 1));
+        assert_eq!(kept_text(b"ok \xff"), "ok \u{fffd}");
+        assert_eq!(kept_text("héllo".as_bytes()), "héllo");
+    }
+
+    #[test]
+    fn nul_in_an_answer_is_kept_as_a_replacement_character() {
+        assert_eq!(kept_text(b"a\0b\0"), "a\u{fffd}b\u{fffd}");
+        assert_eq!(kept_text(b"tab\tline\n"), "tab\tline\n");
+    }
+}
