@@ -16,8 +16,6 @@ use url::{Host, Url};
 use webhooks_domain::{OutboundSender, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES};
 
 use super::failure::{classify, innermost_message, Failure};
-#[cfg(doc)]
-use super::ssrf::is_forbidden;
 use super::ssrf::DestinationGuard;
 
 /// The log target this module has always had, kept when it moved to its folder,
@@ -39,7 +37,7 @@ pub struct SenderSettings {
     /// The most one attempt may take, from connecting to the last byte kept
     /// of the answer (SPEC §3: 15 s by default).
     pub timeout: Duration,
-    /// Networks reachable although [`is_forbidden`] refuses them, such as
+    /// Networks reachable although [`is_forbidden`](super::is_forbidden) refuses them, such as
     /// `127.0.0.0/8` in development and tests.
     pub allow_networks: Vec<IpNet>,
     /// The `user-agent` of every request, e.g. `okaya-webhooks/0.1.0`.
