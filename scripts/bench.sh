@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks of okaya-webhooks (issue 5); method and results: docs/benchmarks.md.
+# Benchmarks of okaya-webhooks; method and results: docs/benchmarks.md.
 #
 #   scripts/bench.sh             # PostgreSQL at $BENCH_DATABASE_URL's server
 #   scripts/bench.sh --sqlite    # a fresh SQLite file per scenario
@@ -10,7 +10,7 @@
 #                                # beside 0, 5, 20, 100 hanging webhooks), into
 #                                # docs/benchmarks/isolation[-sqlite].json
 #
-# Builds the release binary and the bench example, then runs every scenario
+# Builds the release binary and the bench harness, then runs every scenario
 # BENCH_RUNS (3) times, each on a fresh service and a fresh database, and
 # writes docs/benchmarks/results.json (results-sqlite.json), the tables of
 # docs/benchmarks.md and the SVG charts. All traffic stays on 127.0.0.1.
@@ -80,17 +80,18 @@ log() { echo "bench: $*" >&2; }
 
 if [ "$BUILD" = 1 ]; then
   log "building (release)"
-  cargo build --release -p okaya-webhooks --bin okaya-webhooks --example bench
+  cargo build --release -p okaya-webhooks --bin okaya-webhooks
+  cargo build --release -p webhooks-bench --bin bench
 fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/okaya-bench.XXXXXX")
 # Copies, so that a build by someone else during the run changes nothing.
 mkdir -p "$WORK/bin"
-cp "$ROOT/target/release/okaya-webhooks" "$ROOT/target/release/examples/bench" "$WORK/bin/"
+cp "$ROOT/target/release/okaya-webhooks" "$ROOT/target/release/bench" "$WORK/bin/"
 BIN=$WORK/bin/okaya-webhooks
 BENCH=$WORK/bin/bench
 # Which source the binaries were built from (the commit, plus any uncommitted
 # changes in the work tree at build time).
-BUILD_INFO=$ROOT/target/release/examples/bench.build-info
+BUILD_INFO=$ROOT/target/release/bench.build-info
 if [ "$BUILD" = 1 ]; then
   {
     git rev-parse HEAD 2>/dev/null || echo unknown

@@ -1,25 +1,21 @@
-//! The benchmark harness of `scripts/bench.sh` (issue 5): a loopback
+//! The benchmark harness of `scripts/bench.sh`: a loopback
 //! receiver, a closed-loop load generator and the scenarios, each printing
 //! one JSON object per run on standard output and a summary on standard
 //! error; `collect` and `report` turn runs into `docs/benchmarks/*.json`,
 //! the tables of `docs/benchmarks.md` and its SVG charts.
 //!
 //! ```text
-//! cargo run --release -p okaya-webhooks --example bench -- ceiling
-//! cargo run --release -p okaya-webhooks --example bench -- api --base http://127.0.0.1:8080 --key okw_…
-//! cargo run --release -p okaya-webhooks --example bench -- deliver --base … --key … --service-token … --events 20000 --webhooks 1
+//! cargo run --release -p webhooks-bench -- ceiling
+//! cargo run --release -p webhooks-bench -- api --base http://127.0.0.1:8080 --key okw_…
+//! cargo run --release -p webhooks-bench -- deliver --base … --key … --service-token … --events 20000 --webhooks 1
 //! ```
 //!
 //! Everything goes to 127.0.0.1 only, and every loop is bounded in time and
 //! count.
 
-#[path = "bench/load.rs"]
 mod load;
-#[path = "bench/net.rs"]
 mod net;
-#[path = "bench/procfs.rs"]
 mod procfs;
-#[path = "bench/report.rs"]
 mod report;
 
 use std::collections::{HashMap, HashSet};
