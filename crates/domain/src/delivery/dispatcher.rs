@@ -230,11 +230,11 @@ impl Dispatcher {
     async fn claim_round(self: &Arc<Self>) -> bool {
         let now = self.clock.now();
         let free = self.slots.available_permits();
-        let excluded = self.excluded(free, now);
         if free == 0 {
             // Every slot held: wait for a delivery to finish.
             return false;
         }
+        let excluded = self.excluded(free, now);
         let lease_until = now.plus_millis(millis(self.settings.lease));
         let limit = free.min(self.settings.per_endpoint.max(1) * 2);
         let jobs = match self
