@@ -1,0 +1,129 @@
+//! The two kinds of write transaction the repositories use, each begun the
+//! way its backend needs.
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::Connection;
+use webhooks_domain::RepositoryError;
+
+use super::{storage_error, DbConnection};
+
+/// Runs `f` in a transaction meant to write: committed when `f` answers `Ok`,
+/// rolled back otherwise.
+///
+/// SQLite begins it with `BEGIN IMMEDIATE`, taking the write lock up front. A
+/// plain (deferred) transaction that reads first and writes later must upgrade
+/// its lock, and when another writer got in between SQLite answers
+/// `SQLITE_BUSY` at once instead of waiting out the busy timeout. PostgreSQL
+/// locks rows as it goes, so its plain `BEGIN` is right.
+pub(crate) fn write_transaction<T>(
+    connection: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    transaction_begun_with(connection, None, f)
+}
+
+/// How PostgreSQL begins a [`bookkeeping_transaction`]: both settings travel
+/// with the `BEGIN`, in the same round trip.
+const BEGIN_BOOKKEEPING: &str = "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+                                 SET LOCAL plan_cache_mode TO force_custom_plan";
+
+/// A [`write_transaction`] for the queue's own bookkeeping (claims, attempt
+/// records), which PostgreSQL commits without waiting for its WAL flush.
+///
+/// Why this keeps the guarantee: events and their deliveries are stored by
+/// durable transactions. What a crash of PostgreSQL can lose here is at most
+/// the last fraction of a second of claims and attempt records, and a lost
+/// claim or record only makes its delivery due again: it is sent once more
+/// (at least once), never lost. Not waiting for the flush per delivery is what
+/// lets a 2-core machine record thousands of attempts a second.
+///
+/// Its statements are also planned for the data at hand every time
+/// (`plan_cache_mode`). Diesel prepares and caches its statements per
+/// connection, and after five runs PostgreSQL may keep one generic plan for
+/// a statement, costed on the table as it was then. A queue starts empty and
+/// grows by thousands of rows a second, so a plan made on the empty table (a
+/// sequential scan for `id = ANY($1)`) stayed long after it had become a
+/// scan of the whole table per statement. The API's statements keep their
+/// cached plans.
+pub(crate) fn bookkeeping_transaction<T>(
+    connection: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    transaction_begun_with(connection, Some(BEGIN_BOOKKEEPING), f)
+}
+
+/// Runs `f` in a transaction that PostgreSQL begins with `postgres_begin`
+/// (plain `BEGIN` when `None`) and SQLite with `BEGIN IMMEDIATE`.
+fn transaction_begun_with<T>(
+    connection: &mut DbConnection,
+    postgres_begin: Option<&str>,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let begun = match (&mut *connection, postgres_begin) {
+        (DbConnection::Sqlite(sqlite), _) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        (DbConnection::Postgres(postgres), Some(begin)) => {
+            AnsiTransactionManager::begin_transaction_sql(postgres, begin)
+        }
+        (DbConnection::Postgres(_), None) => Manager::begin_transaction(connection),
+    };
+    begun.map_err(storage_error)?;
+    match f(connection) {
+        Ok(value) => {
+            Manager::commit_transaction(connection).map_err(storage_error)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = Manager::rollback_transaction(connection) {
+                // The pool discards a connection left inside a transaction.
+                tracing::warn!(error = %rollback, "cannot roll back a transaction");
+            }
+            Err(error)
+        }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use diesel::RunQueryDsl;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres_bookkeeping_commits_without_waiting_for_the_flush_and_others_wait() {
+        #[derive(diesel::QueryableByName)]
+        struct Settings {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            synchronous_commit: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            plan_cache_mode: String,
+        }
+        fn setting(connection: &mut DbConnection) -> Result<String, RepositoryError> {
+            let DbConnection::Postgres(postgres) = connection else {
+                unreachable!("a PostgreSQL test database");
+            };
+            diesel::sql_query(
+                "SELECT current_setting('synchronous_commit') AS synchronous_commit, \
+                 current_setting('plan_cache_mode') AS plan_cache_mode",
+            )
+            .get_result::<Settings>(postgres)
+            .map(|row| format!("{} {}", row.synchronous_commit, row.plan_cache_mode))
+            .map_err(storage_error)
+        }
+        let test_database = crate::TestDatabase::postgres().await;
+        let database = test_database.database().clone();
+        let (bookkeeping, durable, after) = database
+            .run(|connection| {
+                let bookkeeping = bookkeeping_transaction(connection, setting)?;
+                let durable = write_transaction(connection, setting)?;
+                Ok((bookkeeping, durable, setting(connection)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(bookkeeping, "off force_custom_plan");
+        assert_eq!(durable, "on auto");
+        assert_eq!(after, "on auto");
+    }
+}
