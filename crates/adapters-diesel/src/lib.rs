@@ -29,6 +29,7 @@ mod events;
 mod health;
 mod listener;
 mod schema;
+mod statements;
 mod tenancy;
 #[cfg(feature = "testing")]
 mod test_cluster;

@@ -6,8 +6,9 @@ use diesel::{PgConnection, SqliteConnection};
 use webhooks_domain::UnixMillis;
 
 use super::rows::JobRow;
-use crate::database::DbConnection;
+use crate::database::{Backend, DbConnection};
 use crate::schema::{deliveries, events, webhooks};
+use crate::statements::placeholders;
 
 /// The claim of [`DeliveryQueue::claim_due`](webhooks_domain::DeliveryQueue::claim_due),
 /// in its transaction: one statement on PostgreSQL; on SQLite a pick, an
@@ -64,21 +65,25 @@ struct ClaimedId {
     id: String,
 }
 
-/// The placeholders of the excluded webhook ids, one each (`$3, $4, …` on
-/// PostgreSQL from `first`, `?` on SQLite), as a condition on `d.webhook_id`;
-/// an empty list excludes nothing.
-fn excluded_webhooks(count: usize, first: Option<usize>) -> String {
+/// The condition that leaves out the excluded webhooks, one placeholder per
+/// id from the statement's `first`; an empty list excludes nothing.
+fn excluded_webhooks(backend: Backend, first: usize, count: usize) -> String {
     if count == 0 {
         return String::new();
     }
-    let marks: Vec<String> = (0..count)
-        .map(|n| match first {
-            Some(first) => format!("${}", first + n),
-            None => "?".to_owned(),
-        })
-        .collect();
-    format!(" AND d.webhook_id NOT IN ({})", marks.join(", "))
+    format!(
+        " AND d.webhook_id NOT IN ({})",
+        placeholders(backend, first, count).join(", ")
+    )
 }
+
+/// The placeholder of the first excluded webhook id in the PostgreSQL claim:
+/// `$1` to `$3` are `now`, the limit and the lease's end.
+const FIRST_EXCLUDED_ON_POSTGRES: usize = 4;
+
+/// The placeholder of the first excluded webhook id in the SQLite pick, after
+/// `now`.
+const FIRST_EXCLUDED_ON_SQLITE: usize = 2;
 
 /// The claim on PostgreSQL, in one statement: picks up to `limit` pending
 /// deliveries due at `now` whose webhook is enabled, oldest due first,
@@ -112,7 +117,7 @@ fn claim_on_postgres(
          FROM claimed c JOIN picked p ON p.id = c.id \
          JOIN events e ON e.id = c.event_id JOIN webhooks w ON w.id = c.webhook_id \
          ORDER BY p.due, p.id",
-        excluded_webhooks(exclude.len(), Some(4))
+        excluded_webhooks(Backend::Postgres, FIRST_EXCLUDED_ON_POSTGRES, exclude.len())
     );
     let mut query = diesel::sql_query(sql)
         .bind::<BigInt, _>(now.as_millis())
@@ -140,7 +145,7 @@ fn select_due_for_claim_on_sqlite(
          WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.status = 'enabled'{} \
          ORDER BY d.next_attempt_at, d.id \
          LIMIT ?",
-        excluded_webhooks(exclude.len(), None)
+        excluded_webhooks(Backend::Sqlite, FIRST_EXCLUDED_ON_SQLITE, exclude.len())
     );
     // SQLite numbers `?` in order: the excluded ids come before LIMIT.
     let mut query = diesel::sql_query(sql)

@@ -3,6 +3,7 @@
 
 use super::rows::AttemptRow;
 use super::*;
+use crate::statements::{placeholders, ROWS_PER_STATEMENT};
 
 /// The statements of [`DeliveryQueue::record_attempts`], in its transaction.
 pub(super) fn record_batch(
@@ -79,10 +80,6 @@ pub(super) fn record_batch(
     Ok(())
 }
 
-/// Rows per multi-row statement: 7 bound values each stays far below the
-/// bind limits of both backends (65,535 and 32,766).
-const ROWS_PER_STATEMENT: usize = 500;
-
 /// Where a delivery stands after an attempt.
 struct DeliveryOutcome {
     id: String,
@@ -93,6 +90,9 @@ struct DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    /// The values each outcome binds, in [`bind_outcomes`]' order.
+    const VALUES: usize = 5;
+
     fn of(record: &AttemptRecord) -> Self {
         let (status, next_attempt_at) = match record.next {
             NextStep::Succeeded => (DeliveryStatus::Succeeded, None),
@@ -115,26 +115,20 @@ fn update_deliveries(
     connection: &mut DbConnection,
     outcomes: &[DeliveryOutcome],
 ) -> QueryResult<()> {
-    let postgres = matches!(connection, DbConnection::Postgres(_));
-    let mut next = 0;
-    let mut mark = || {
-        next += 1;
-        if postgres {
-            format!("${next}")
-        } else {
-            "?".to_owned()
-        }
-    };
-    let values: Vec<String> = outcomes
-        .iter()
-        .map(|_| {
+    let marks = placeholders(
+        connection.backend(),
+        1,
+        outcomes.len() * DeliveryOutcome::VALUES,
+    );
+    let values: Vec<String> = marks
+        .chunks(DeliveryOutcome::VALUES)
+        .map(|row| {
+            let [id, status, attempt_count, next_attempt_at, updated_at] = row else {
+                unreachable!("chunks of DeliveryOutcome::VALUES placeholders");
+            };
             format!(
-                "({}, {}, CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT))",
-                mark(),
-                mark(),
-                mark(),
-                mark(),
-                mark()
+                "({id}, {status}, CAST({attempt_count} AS BIGINT), \
+                 CAST({next_attempt_at} AS BIGINT), CAST({updated_at} AS BIGINT))"
             )
         })
         .collect();

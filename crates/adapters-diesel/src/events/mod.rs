@@ -9,11 +9,12 @@ use webhooks_domain::{
     RepositoryError, UnixMillis, WebhookId, WebhookStatus,
 };
 
-use crate::database::{storage_error, write_transaction, Database, DbConnection};
+use crate::database::{storage_error, write_transaction, Backend, Database, DbConnection};
 use crate::deliveries::{
     announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
 };
 use crate::schema::{deliveries, events, webhooks};
+use crate::statements::{placeholders, ROWS_PER_STATEMENT};
 use crate::webhooks::decode_events;
 
 mod group_commit;
@@ -80,6 +81,9 @@ struct EventRow {
 }
 
 impl EventRow {
+    /// The values a row binds, as its columns.
+    const VALUES: usize = 6;
+
     fn from_event(event: &Event) -> Self {
         Self {
             id: event.id.as_str().to_owned(),
@@ -260,27 +264,34 @@ impl FanOut {
         }
     }
 
-    /// Whether its values stay within PostgreSQL's 65,535 bound parameters.
+    /// The values its rows bind.
+    fn values(&self) -> usize {
+        self.events.len() * EventRow::VALUES + self.deliveries.len() * NewDeliveryRow::VALUES
+    }
+
+    /// Whether its values fit [`insert_in_one_statement`].
     fn fits_one_statement(&self) -> bool {
-        self.events.len() * 6 + self.deliveries.len() * 9 <= 60_000
+        self.values() <= ONE_STATEMENT_MAX_VALUES
     }
 }
+
+/// The most values [`insert_in_one_statement`] binds: below PostgreSQL's
+/// limit of 65,535 bound values per statement, with room to spare.
+const ONE_STATEMENT_MAX_VALUES: usize = 60_000;
 
 /// PostgreSQL: the events, their deliveries and the notification of
 /// [`DELIVERIES_CHANNEL`](crate::DELIVERIES_CHANNEL) in one statement.
 fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<()> {
-    let mut next = 0;
-    let mut row = |values: usize| {
-        let marks: Vec<String> = (0..values)
-            .map(|_| {
-                next += 1;
-                format!("${next}")
-            })
-            .collect();
-        format!("({})", marks.join(", "))
+    let marks = placeholders(Backend::Postgres, 1, fan_out.values());
+    let (event_marks, delivery_marks) = marks.split_at(fan_out.events.len() * EventRow::VALUES);
+    let rows = |marks: &[String], per_row: usize| -> Vec<String> {
+        marks
+            .chunks(per_row)
+            .map(|row| format!("({})", row.join(", ")))
+            .collect()
     };
-    let events: Vec<String> = fan_out.events.iter().map(|_| row(6)).collect();
-    let deliveries: Vec<String> = fan_out.deliveries.iter().map(|_| row(9)).collect();
+    let events = rows(event_marks, EventRow::VALUES);
+    let deliveries = rows(delivery_marks, NewDeliveryRow::VALUES);
     let insert_events = format!(
         "INSERT INTO events (id, group_id, event_type, payload, idempotency_key, created_at) \
          VALUES {}",
@@ -321,10 +332,6 @@ fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> Q
     }
     query.execute(connection).map(drop)
 }
-
-/// Rows per multi-row `INSERT`: far below the bind limits of both backends
-/// (65,535 and 32,766) at 6 or 9 values a row.
-const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// One multi-row `INSERT`. The statement is the same on both backends, but
 /// Diesel's multi-backend connection cannot build it, so it is built for each.

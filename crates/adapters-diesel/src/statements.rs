@@ -1,0 +1,55 @@
+//! What statements written as SQL text share: their placeholders, and how
+//! many rows one multi-row statement carries.
+//!
+//! Most queries go through Diesel's query builder, written once for both
+//! backends. A few are SQL text because the builder cannot say them on
+//! [`DbConnection`](crate::DbConnection): the claim (`SKIP LOCKED`, a list of
+//! excluded webhooks), recording a batch's outcomes (`UPDATE … FROM (VALUES
+//! …)`), PostgreSQL's one-statement publish. Their placeholders all come from
+//! [`placeholders`].
+
+use crate::database::Backend;
+
+/// Rows per multi-row statement (`INSERT … VALUES`, `UPDATE … FROM (VALUES
+/// …)`), for every table: a longer list is written in statements of this
+/// many rows.
+///
+/// Each row binds its values, and a statement's bound values are limited:
+/// SQLite's limit (`SQLITE_MAX_VARIABLE_NUMBER`: 32,766, which the bundled
+/// build keeps) is the stricter of the two backends' (PostgreSQL's is
+/// 65,535). 1,000 rows of the widest row, a new delivery's 9 values, bind
+/// 9,000: far below it, and few enough round trips for the largest batches.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// SQLite's limit on the values bound to one statement.
+const SQLITE_MAX_BOUND_VALUES: usize = 32_766;
+
+/// The most values one row of a multi-row statement binds (a new delivery).
+const WIDEST_ROW: usize = 9;
+
+const _: () = assert!(ROWS_PER_STATEMENT * WIDEST_ROW <= SQLITE_MAX_BOUND_VALUES);
+
+/// `count` placeholders for values bound in order, the first of them the
+/// statement's `first`: `$first, $first+1, …` on PostgreSQL, which numbers
+/// its placeholders; `?` each on SQLite, which numbers them by position (so
+/// the values must be bound in the order the placeholders appear).
+pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Vec<String> {
+    (first..first + count)
+        .map(|number| match backend {
+            Backend::Postgres => format!("${number}"),
+            Backend::Sqlite => "?".to_owned(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_numbers_its_placeholders_from_the_first_and_sqlite_does_not() {
+        assert_eq!(placeholders(Backend::Postgres, 4, 3), ["$4", "$5", "$6"]);
+        assert_eq!(placeholders(Backend::Sqlite, 4, 3), ["?", "?", "?"]);
+        assert!(placeholders(Backend::Postgres, 1, 0).is_empty());
+    }
+}
