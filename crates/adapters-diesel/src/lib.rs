@@ -23,6 +23,7 @@
 //! side. Storage errors become the domain's `RepositoryError`; the database's
 //! own text stays in the error string for logs.
 
+mod batching;
 mod database;
 mod deliveries;
 mod events;

@@ -9,33 +9,25 @@
 //! handing the delivery back clears: a manual retry checks it, since a
 //! scheduled retry puts `next_attempt_at` in the future too.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use async_trait::async_trait;
-use diesel::backend::Backend;
 use diesel::connection::SimpleConnection;
 use diesel::dsl::{case_when, count_star, min};
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use diesel::sql_types::BigInt;
 use webhooks_domain::{
-    Attempt, AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
-    DeliveryStatus, EndpointHealth, Event, EventId, GroupId, NextStep, QueueDepth, RateLimit,
-    RepositoryError, Requeue, SealedSecret, UnixMillis, WebhookId, WebhookStatus,
+    AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
+    DeliveryStatus, QueueDepth, RepositoryError, Requeue, UnixMillis, WebhookId, WebhookStatus,
 };
 
+use crate::batching::record_batch;
 use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
 use crate::schema::{attempts, deliveries, events, webhooks};
 
 mod claim;
-mod record;
 mod rows;
 
-use record::record_batch;
-pub(crate) use rows::{new_delivery_id, NewDeliveryRow};
-use rows::{AttemptRow, DeliveryRow, DELIVERY_COLUMNS};
+pub(crate) use rows::{new_delivery_id, AttemptRow, NewDeliveryRow};
+use rows::{DeliveryRow, DELIVERY_COLUMNS};
 
 /// The PostgreSQL channel notified when deliveries become due now.
 pub const DELIVERIES_CHANNEL: &str = "webhooks_deliveries";
@@ -104,7 +96,8 @@ impl DeliveryQueue for DieselDeliveryQueue {
     /// the attempt unless one runs, and disables the webhook when the streak
     /// began at or before `disable_if_failing_since`; `Gone` disables it;
     /// `Unchanged` leaves it as it is. A delivery deleted meanwhile (with its
-    /// webhook) leaves nothing to record.
+    /// webhook) leaves nothing to record. The statements are in the
+    /// `batching` module.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), RepositoryError> {
         if records.is_empty() {

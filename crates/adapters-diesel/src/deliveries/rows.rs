@@ -1,6 +1,15 @@
 //! The rows of the `deliveries` and `attempts` tables, and of a claim.
 
-use super::*;
+use std::sync::{Mutex, PoisonError};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use webhooks_domain::{
+    Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryStatus, Event, EventId, GroupId, RateLimit,
+    RepositoryError, SealedSecret, UnixMillis, WebhookId,
+};
+
+use crate::schema::{attempts, deliveries, events};
 
 /// Delivery ids of this process, in order: the log lists newest first by id,
 /// and ULIDs made within one millisecond sort at random unless one
@@ -123,7 +132,7 @@ impl DeliveryRow {
 #[diesel(table_name = attempts)]
 // Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
 #[diesel(treat_none_as_default_value = false)]
-pub(super) struct AttemptRow {
+pub(crate) struct AttemptRow {
     pub(super) delivery_id: String,
     pub(super) number: i64,
     pub(super) attempted_at: i64,
@@ -134,7 +143,7 @@ pub(super) struct AttemptRow {
 }
 
 impl AttemptRow {
-    pub(super) fn from_attempt(attempt: &Attempt) -> Self {
+    pub(crate) fn from_attempt(attempt: &Attempt) -> Self {
         Self {
             delivery_id: attempt.delivery_id.as_str().to_owned(),
             number: i64::from(attempt.number),

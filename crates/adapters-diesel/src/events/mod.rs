@@ -1,25 +1,30 @@
 //! Events in: the `events` table and each event's fan-out into `deliveries`,
 //! behind [`EventStore`].
+//!
+//! - `mod.rs`: [`DieselEventStore`], a publish with an idempotency key (its
+//!   lock and its repeat), a test send to one webhook.
+//! - `fan_out.rs`: the deliveries an event makes, and the statements that
+//!   store a batch of events with them.
+//!
+//! Publishes without a key share transactions: see
+//! [`crate::batching`]'s group commit.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sql_types::{Integer, Text};
 use webhooks_domain::{
-    DeliveryId, EnabledEvents, Event, EventId, EventStore, GroupId, IdempotencyKey, PublishOutcome,
-    RepositoryError, UnixMillis, WebhookId, WebhookStatus,
+    DeliveryId, Event, EventId, EventStore, GroupId, IdempotencyKey, PublishOutcome,
+    RepositoryError, UnixMillis, WebhookId,
 };
 
-use crate::database::{storage_error, write_transaction, Backend, Database, DbConnection};
-use crate::deliveries::{
-    announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
-};
-use crate::schema::{deliveries, events, webhooks};
-use crate::statements::{placeholders, ROWS_PER_STATEMENT};
-use crate::webhooks::decode_events;
+use crate::batching::GroupCommit;
+use crate::database::{storage_error, write_transaction, Database, DbConnection};
+use crate::deliveries::{announce_new_deliveries, new_delivery_id, NewDeliveryRow};
+use crate::schema::{deliveries, events};
 
-mod group_commit;
+mod fan_out;
 
-use group_commit::GroupCommit;
+pub(crate) use fan_out::{enabled_receivers, publish_all, store, FanOut};
 
 /// The first key of the PostgreSQL advisory locks taken on idempotency keys
 /// (the second is a hash of group and key): "whik" in ASCII. Locks with two
@@ -109,11 +114,11 @@ impl EventStore for DieselEventStore {
     /// [`DELIVERIES_CHANNEL`](crate::DELIVERIES_CHANNEL).
     ///
     /// Publishes without an idempotency key share transactions (group
-    /// commit): a writer task (up to three at once) writes every such
-    /// publish waiting, up to 256, in one transaction of a constant number
-    /// of statements, while the next ones gather; each call answers once its
-    /// event is committed. A
-    /// publish alone is written at once. When a shared transaction fails,
+    /// commit, in the `batching` module): a writer task (up to three at once)
+    /// writes every such publish waiting, up to 256, in one transaction of a
+    /// constant number of statements, while the next ones gather; each call
+    /// answers once its event is committed. A publish alone is written at
+    /// once. When a shared transaction fails,
     /// each of its events is tried again alone, so that one bad event (a
     /// group deleted meanwhile, a corrupt webhook) fails only itself.
     /// Errors: [`RepositoryError::Unavailable`], also for a group that does
@@ -174,192 +179,6 @@ impl EventStore for DieselEventStore {
     }
 }
 
-/// Stores a batch of events without idempotency keys and their deliveries.
-/// On PostgreSQL a batch that fits one statement takes two round trips
-/// and no explicit transaction: the read of the receivers, then one
-/// statement that inserts events and deliveries and notifies, atomic and
-/// durable by itself. Otherwise, and on SQLite, one write transaction.
-fn publish_batch(
-    connection: &mut DbConnection,
-    events: &[Event],
-) -> Result<Vec<PublishOutcome>, RepositoryError> {
-    if matches!(connection, DbConnection::Sqlite(_)) {
-        return write_transaction(connection, |connection| publish_all(connection, events));
-    }
-    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
-    if fan_out.fits_one_statement() {
-        store(connection, &fan_out)?;
-    } else {
-        write_transaction(connection, |connection| store(connection, &fan_out))?;
-    }
-    Ok(fan_out.outcomes)
-}
-
-/// Stores the events and their deliveries (see [`EventStore::publish`]) in
-/// the caller's transaction, in a constant number of statements; answers an
-/// outcome per event, in order.
-fn publish_all(
-    connection: &mut DbConnection,
-    events: &[Event],
-) -> Result<Vec<PublishOutcome>, RepositoryError> {
-    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
-    store(connection, &fan_out)?;
-    Ok(fan_out.outcomes)
-}
-
-/// Inserts the rows of `fan_out` and announces its deliveries: on
-/// PostgreSQL in one statement when it fits, otherwise in chunks, which the
-/// caller wraps in a transaction.
-fn store(connection: &mut DbConnection, fan_out: &FanOut) -> Result<(), RepositoryError> {
-    if let DbConnection::Postgres(postgres) = connection {
-        if fan_out.fits_one_statement() {
-            return insert_in_one_statement(postgres, fan_out).map_err(storage_error);
-        }
-    }
-    for chunk in fan_out.events.chunks(ROWS_PER_STATEMENT) {
-        insert_events(connection, chunk).map_err(storage_error)?;
-    }
-    for chunk in fan_out.deliveries.chunks(ROWS_PER_STATEMENT) {
-        insert_deliveries(connection, chunk).map_err(storage_error)?;
-    }
-    if !fan_out.deliveries.is_empty() {
-        announce_new_deliveries(connection).map_err(storage_error)?;
-    }
-    Ok(())
-}
-
-/// The rows a batch of events adds, and the outcome of each event.
-struct FanOut {
-    events: Vec<EventRow>,
-    deliveries: Vec<NewDeliveryRow>,
-    outcomes: Vec<PublishOutcome>,
-}
-
-impl FanOut {
-    /// One pending delivery per event and receiver of its group and type,
-    /// in event order, oldest webhook first.
-    fn of(events: &[Event], receivers: &[Receiver]) -> Self {
-        let mut deliveries = Vec::new();
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            let before = deliveries.len();
-            deliveries.extend(
-                receivers
-                    .iter()
-                    .filter(|receiver| receiver.receives(event))
-                    .map(|receiver| {
-                        NewDeliveryRow::due_at_once(new_delivery_id(), event, receiver.id.clone())
-                    }),
-            );
-            outcomes.push(PublishOutcome {
-                event_id: event.id.clone(),
-                deliveries: (deliveries.len() - before) as u64,
-                created: true,
-            });
-        }
-        Self {
-            events: events.iter().map(EventRow::from_event).collect(),
-            deliveries,
-            outcomes,
-        }
-    }
-
-    /// The values its rows bind.
-    fn values(&self) -> usize {
-        self.events.len() * EventRow::VALUES + self.deliveries.len() * NewDeliveryRow::VALUES
-    }
-
-    /// Whether its values fit [`insert_in_one_statement`].
-    fn fits_one_statement(&self) -> bool {
-        self.values() <= ONE_STATEMENT_MAX_VALUES
-    }
-}
-
-/// The most values [`insert_in_one_statement`] binds: below PostgreSQL's
-/// limit of 65,535 bound values per statement, with room to spare.
-const ONE_STATEMENT_MAX_VALUES: usize = 60_000;
-
-/// PostgreSQL: the events, their deliveries and the notification of
-/// [`DELIVERIES_CHANNEL`](crate::DELIVERIES_CHANNEL) in one statement.
-fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<()> {
-    let marks = placeholders(Backend::Postgres, 1, fan_out.values());
-    let (event_marks, delivery_marks) = marks.split_at(fan_out.events.len() * EventRow::VALUES);
-    let rows = |marks: &[String], per_row: usize| -> Vec<String> {
-        marks
-            .chunks(per_row)
-            .map(|row| format!("({})", row.join(", ")))
-            .collect()
-    };
-    let events = rows(event_marks, EventRow::VALUES);
-    let deliveries = rows(delivery_marks, NewDeliveryRow::VALUES);
-    let insert_events = format!(
-        "INSERT INTO events (id, group_id, event_type, payload, idempotency_key, created_at) \
-         VALUES {}",
-        events.join(", ")
-    );
-    let sql = if deliveries.is_empty() {
-        insert_events
-    } else {
-        format!(
-            "WITH new_events AS ({insert_events}), new_deliveries AS ( \
-               INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, \
-                 attempt_count, next_attempt_at, created_at, updated_at) VALUES {} \
-             ) SELECT pg_notify('{DELIVERIES_CHANNEL}', '')",
-            deliveries.join(", ")
-        )
-    };
-    let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-    for event in &fan_out.events {
-        query = query
-            .bind::<Text, _>(event.id.clone())
-            .bind::<BigInt, _>(event.group_id)
-            .bind::<Text, _>(event.event_type.clone())
-            .bind::<Text, _>(event.payload.clone())
-            .bind::<Nullable<Text>, _>(event.idempotency_key.clone())
-            .bind::<BigInt, _>(event.created_at);
-    }
-    for delivery in &fan_out.deliveries {
-        query = query
-            .bind::<Text, _>(delivery.id.clone())
-            .bind::<Text, _>(delivery.event_id.clone())
-            .bind::<Text, _>(delivery.webhook_id.clone())
-            .bind::<BigInt, _>(delivery.group_id)
-            .bind::<Text, _>(delivery.status.clone())
-            .bind::<BigInt, _>(delivery.attempt_count)
-            .bind::<Nullable<BigInt>, _>(delivery.next_attempt_at)
-            .bind::<BigInt, _>(delivery.created_at)
-            .bind::<BigInt, _>(delivery.updated_at);
-    }
-    query.execute(connection).map(drop)
-}
-
-/// One multi-row `INSERT`. The statement is the same on both backends, but
-/// Diesel's multi-backend connection cannot build it, so it is built for each.
-fn insert_events(connection: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
-    match connection {
-        DbConnection::Postgres(postgres) => diesel::insert_into(events::table)
-            .values(rows)
-            .execute(postgres),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(events::table)
-            .values(rows)
-            .execute(sqlite),
-    }
-    .map(drop)
-}
-
-/// One multi-row `INSERT`, as [`insert_events`].
-fn insert_deliveries(connection: &mut DbConnection, rows: &[NewDeliveryRow]) -> QueryResult<()> {
-    match connection {
-        DbConnection::Postgres(postgres) => diesel::insert_into(deliveries::table)
-            .values(rows)
-            .execute(postgres),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(deliveries::table)
-            .values(rows)
-            .execute(sqlite),
-    }
-    .map(drop)
-}
-
 fn insert_event(connection: &mut DbConnection, event: &Event) -> Result<(), RepositoryError> {
     diesel::insert_into(events::table)
         .values(EventRow::from_event(event))
@@ -400,54 +219,6 @@ fn event_with_key(
         deliveries: u64::try_from(count).unwrap_or(0),
         created: false,
     }))
-}
-
-/// An enabled webhook and the event types it receives.
-struct Receiver {
-    id: String,
-    group_id: i64,
-    enabled: EnabledEvents,
-}
-
-impl Receiver {
-    fn receives(&self, event: &Event) -> bool {
-        self.group_id == event.group_id.get()
-            && self
-                .enabled
-                .iter()
-                .any(|kind| kind.as_str() == event.event_type)
-    }
-}
-
-/// The enabled webhooks of the events' groups, oldest webhook first, in one
-/// query.
-fn enabled_receivers(
-    connection: &mut DbConnection,
-    events: &[Event],
-) -> Result<Vec<Receiver>, RepositoryError> {
-    let mut groups: Vec<i64> = events.iter().map(|event| event.group_id.get()).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let candidates = webhooks::table
-        .filter(webhooks::group_id.eq_any(groups))
-        .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()))
-        .order_by((webhooks::created_at.asc(), webhooks::id.asc()))
-        .select((webhooks::id, webhooks::group_id, webhooks::enabled_events))
-        .load::<(String, i64, String)>(connection)
-        .map_err(storage_error)?;
-    candidates
-        .into_iter()
-        .map(|(id, group_id, enabled_events)| {
-            let enabled = decode_events(&enabled_events).ok_or_else(|| {
-                RepositoryError::Corrupt(format!("webhook {id}: invalid enabled_events"))
-            })?;
-            Ok(Receiver {
-                id,
-                group_id,
-                enabled,
-            })
-        })
-        .collect()
 }
 
 /// Makes concurrent publishes with one group's idempotency key take turns, so

@@ -1,25 +1,30 @@
-//! Recording a batch of attempts: the statements of
-//! [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts).
+//! Writing a batch of attempts: the statements of
+//! [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts),
+//! a constant number whatever the batch's size.
 
-use super::rows::AttemptRow;
-use super::*;
+use std::collections::HashMap;
+
+use diesel::backend::Backend;
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use webhooks_domain::{AttemptRecord, DeliveryStatus, EndpointHealth, NextStep, WebhookStatus};
+
+use crate::database::DbConnection;
+use crate::deliveries::AttemptRow;
+use crate::schema::{attempts, deliveries, webhooks};
 use crate::statements::{placeholders, ROWS_PER_STATEMENT};
 
-/// The statements of [`DeliveryQueue::record_attempts`], in its transaction.
-pub(super) fn record_batch(
+/// The statements of [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts),
+/// in its transaction: the attempts, where each delivery stands, and what
+/// the attempts say about their webhooks' health.
+pub(crate) fn record_batch(
     connection: &mut DbConnection,
     records: &[AttemptRecord],
 ) -> QueryResult<()> {
-    let ids: Vec<&str> = records
-        .iter()
-        .map(|record| record.attempt.delivery_id.as_str())
-        .collect();
-    let webhook_of: HashMap<String, String> = deliveries::table
-        .filter(deliveries::id.eq_any(&ids))
-        .select((deliveries::id, deliveries::webhook_id))
-        .load::<(String, String)>(connection)?
-        .into_iter()
-        .collect();
+    let webhook_of = webhooks_of_deliveries(connection, records)?;
+    // A delivery deleted meanwhile (with its webhook) leaves nothing to record.
     let records: Vec<(&AttemptRecord, &str)> = records
         .iter()
         .filter_map(|record| {
@@ -37,10 +42,35 @@ pub(super) fn record_batch(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         insert_attempts_once(connection, chunk)?;
     }
-    // The last record of a delivery decides where it stands.
+    for chunk in last_outcomes(&records).chunks(ROWS_PER_STATEMENT) {
+        update_deliveries(connection, chunk)?;
+    }
+    apply_health_in_order(connection, &records)
+}
+
+/// The webhook of each of the records' deliveries that still exists, by
+/// delivery id, in one query.
+fn webhooks_of_deliveries(
+    connection: &mut DbConnection,
+    records: &[AttemptRecord],
+) -> QueryResult<HashMap<String, String>> {
+    let ids: Vec<&str> = records
+        .iter()
+        .map(|record| record.attempt.delivery_id.as_str())
+        .collect();
+    Ok(deliveries::table
+        .filter(deliveries::id.eq_any(&ids))
+        .select((deliveries::id, deliveries::webhook_id))
+        .load::<(String, String)>(connection)?
+        .into_iter()
+        .collect())
+}
+
+/// Where each delivery stands after the batch: its last record decides.
+fn last_outcomes(records: &[(&AttemptRecord, &str)]) -> Vec<DeliveryOutcome> {
     let mut outcomes: Vec<DeliveryOutcome> = Vec::with_capacity(records.len());
     let mut position: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for (record, _) in &records {
+    for (record, _) in records {
         let outcome = DeliveryOutcome::of(record);
         match position.get(outcome.id.as_str()) {
             Some(&at) => outcomes[at] = outcome,
@@ -50,13 +80,18 @@ pub(super) fn record_batch(
             }
         }
     }
-    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
-        update_deliveries(connection, chunk)?;
-    }
-    // Healthy webhooks are collected and cleared in one statement; a
-    // webhook's other news applies in order after its earlier successes.
+    outcomes
+}
+
+/// Applies each record's news about its webhook's health, in order. Healthy
+/// webhooks are collected and cleared in one statement; a webhook's other
+/// news applies in order after its earlier successes.
+fn apply_health_in_order(
+    connection: &mut DbConnection,
+    records: &[(&AttemptRecord, &str)],
+) -> QueryResult<()> {
     let mut healthy: Vec<&str> = Vec::new();
-    for (record, webhook) in &records {
+    for (record, webhook) in records {
         let attempted_at = record.attempt.attempted_at.as_millis();
         match record.health {
             EndpointHealth::Healthy => {

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 use webhooks_domain::{Event, PublishOutcome, RepositoryError};
 
-use super::publish_batch;
-use crate::database::Database;
+use crate::database::{write_transaction, Database, DbConnection};
+use crate::events::{enabled_receivers, publish_all, store, FanOut};
 
 /// The most events written in one transaction.
 const PUBLISH_BATCH: usize = 256;
@@ -36,7 +36,7 @@ struct WaitingPublish {
 
 /// The line of publishes waiting for a shared transaction. Clones share it.
 #[derive(Debug, Clone, Default)]
-pub(super) struct GroupCommit {
+pub(crate) struct GroupCommit {
     waiting: Arc<Mutex<Waiting>>,
 }
 
@@ -44,7 +44,7 @@ impl GroupCommit {
     /// Queues `event` for the next shared transaction, starting a writer
     /// task if fewer than three are at work; answers its outcome once
     /// written.
-    pub(super) async fn publish(
+    pub(crate) async fn publish(
         &self,
         db: &Database,
         event: Event,
@@ -112,4 +112,25 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
             }
         }
     }
+}
+
+/// Stores a batch of events without idempotency keys and their deliveries.
+/// On PostgreSQL a batch that fits one statement takes two round trips
+/// and no explicit transaction: the read of the receivers, then one
+/// statement that inserts events and deliveries and notifies, atomic and
+/// durable by itself. Otherwise, and on SQLite, one write transaction.
+fn publish_batch(
+    connection: &mut DbConnection,
+    events: &[Event],
+) -> Result<Vec<PublishOutcome>, RepositoryError> {
+    if matches!(connection, DbConnection::Sqlite(_)) {
+        return write_transaction(connection, |connection| publish_all(connection, events));
+    }
+    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
+    if fan_out.fits_one_statement() {
+        store(connection, &fan_out)?;
+    } else {
+        write_transaction(connection, |connection| store(connection, &fan_out))?;
+    }
+    Ok(fan_out.outcomes)
 }
