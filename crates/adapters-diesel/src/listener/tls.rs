@@ -1,51 +1,15 @@
-//! How the listener connects: the PostgreSQL URL of `database.url`, read the
-//! way libpq (which opens the pool's connections) reads it, so that the
-//! `LISTEN` connection uses TLS exactly when and as the pool does.
-//!
-//! The `postgres` crate knows most of libpq's URL parameters but not its TLS
-//! ones (`sslrootcert`, `sslcert`, `sslkey`, …) and only three `sslmode`s.
-//! So the TLS parameters are taken out of the URL here and become an OpenSSL
-//! connector (the same library libpq uses, hence the same verification); the
-//! rest of the URL goes to the `postgres` crate unchanged. Where libpq falls
-//! back from one kind of connection to another (`allow`, `prefer`), so does
-//! [`ListenerConnection::connect`].
-
-use std::path::{Path, PathBuf};
+//! How the listener connects, with the settings read from the URL
+//! ([`super::url`]): an OpenSSL connector (the same library libpq uses,
+//! hence the same verification), and libpq's fallbacks from one kind of
+//! connection to another (`allow`, `prefer`).
 
 use openssl::pkey::PKey;
-use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
+use openssl::ssl::{SslConnector, SslConnectorBuilder, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use postgres_openssl::MakeTlsConnector;
 
-/// libpq's `sslmode`, all six of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SslMode {
-    Disable,
-    Allow,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(value: &str) -> Result<Self, String> {
-        Ok(match value {
-            "disable" => SslMode::Disable,
-            "allow" => SslMode::Allow,
-            "prefer" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            other => return Err(format!("invalid sslmode value: \"{other}\"")),
-        })
-    }
-
-    fn verifies(self) -> bool {
-        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
-    }
-}
+use super::url::{ListenerConnection, RootCertificates, SslMode};
 
 /// One way of connecting, as libpq tries them in turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,208 +22,7 @@ enum Attempt {
     Tls,
 }
 
-/// Where the trusted root certificates come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RootCertificates {
-    /// A PEM file: `sslrootcert`, or `~/.postgresql/root.crt` when it exists.
-    File(PathBuf),
-    /// `sslrootcert=system`: OpenSSL's default trust store (libpq 16+).
-    System,
-    /// None: the server's certificate is not checked (libpq does the same
-    /// for `require` and weaker when there is no root file).
-    Unchecked,
-}
-
-/// Everything the listener needs to connect, read from the URL once.
-#[derive(Debug, Clone)]
-pub(crate) struct ListenerConnection {
-    /// The URL without the parameters handled here, for the `postgres` crate.
-    config: postgres::Config,
-    mode: SslMode,
-    roots: RootCertificates,
-    /// CRL file and directory, used only when the server is verified.
-    crl_file: Option<PathBuf>,
-    crl_dir: Option<PathBuf>,
-    /// The client certificate (chain) and its key, when a certificate file exists.
-    client_certificate: Option<PathBuf>,
-    client_key: Option<PathBuf>,
-    key_password: Option<String>,
-    sni: bool,
-    min_protocol: Option<SslVersion>,
-    max_protocol: Option<SslVersion>,
-}
-
-/// What the environment contributes, as libpq reads it: the `PGSSL…`
-/// variables and the home folder (for `~/.postgresql/…`).
-pub(crate) trait Environment {
-    fn var(&self, name: &str) -> Option<String>;
-    fn home(&self) -> Option<PathBuf>;
-}
-
-/// The process's own environment.
-pub(crate) struct ProcessEnvironment;
-
-impl Environment for ProcessEnvironment {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|value| !value.is_empty())
-    }
-
-    fn home(&self) -> Option<PathBuf> {
-        self.var("HOME").map(PathBuf::from)
-    }
-}
-
-/// The URL parameters taken here, with the variable libpq falls back to.
-const TLS_PARAMETERS: &[(&str, Option<&str>)] = &[
-    ("sslmode", Some("PGSSLMODE")),
-    ("sslrootcert", Some("PGSSLROOTCERT")),
-    ("sslcert", Some("PGSSLCERT")),
-    ("sslkey", Some("PGSSLKEY")),
-    ("sslpassword", None),
-    ("sslcrl", Some("PGSSLCRL")),
-    ("sslcrldir", Some("PGSSLCRLDIR")),
-    ("sslsni", Some("PGSSLSNI")),
-    ("ssl_min_protocol_version", Some("PGSSLMINPROTOCOLVERSION")),
-    ("ssl_max_protocol_version", Some("PGSSLMAXPROTOCOLVERSION")),
-    // Obsolete (libpq ignores it since OpenSSL dropped compression).
-    ("sslcompression", None),
-    // GSSAPI encryption, which the `postgres` crate cannot do: refused when
-    // required, otherwise the connection goes on without it, as libpq's does
-    // when no Kerberos credentials are at hand.
-    ("gssencmode", Some("PGGSSENCMODE")),
-    // libpq-only parameters with no effect on a connection that only listens.
-    ("client_encoding", None),
-    ("fallback_application_name", None),
-];
-
 impl ListenerConnection {
-    /// Reads `url` (a `postgres://` or `postgresql://` URL) and this
-    /// process's environment. Errors name the parameter at fault.
-    pub(crate) fn from_url(url: &str) -> Result<Self, String> {
-        Self::from_url_in(url, &ProcessEnvironment)
-    }
-
-    pub(crate) fn from_url_in(url: &str, env: &dyn Environment) -> Result<Self, String> {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut kept = Vec::new();
-        let mut taken: Vec<(&str, String)> = Vec::new();
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                format!("missing \"=\" after \"{pair}\" in the URL's query parameters")
-            })?;
-            match TLS_PARAMETERS.iter().find(|(name, _)| *name == key) {
-                Some((name, _)) => taken.push((name, percent_decode(value)?)),
-                None => kept.push(pair),
-            }
-        }
-        let get = |name: &str| -> Option<String> {
-            // libpq: the last occurrence wins; an empty value counts as unset.
-            let from_url = taken
-                .iter()
-                .rev()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.clone());
-            let variable = TLS_PARAMETERS
-                .iter()
-                .find(|(key, _)| *key == name)
-                .and_then(|(_, variable)| *variable);
-            from_url
-                .or_else(|| variable.and_then(|variable| env.var(variable)))
-                .filter(|value| !value.is_empty())
-        };
-
-        let mut config_url = base.to_owned();
-        if !kept.is_empty() {
-            config_url.push('?');
-            config_url.push_str(&kept.join("&"));
-        }
-        let mut config: postgres::Config = config_url
-            .parse()
-            .map_err(|error| format!("the URL cannot be used for LISTEN: {error}"))?;
-        if config.get_application_name().is_none() {
-            if let Some(name) = get("fallback_application_name") {
-                config.application_name(&name);
-            }
-        }
-        if get("gssencmode").as_deref() == Some("require") {
-            return Err(
-                "gssencmode=require is not supported for LISTEN (no GSSAPI encryption); use TLS"
-                    .into(),
-            );
-        }
-
-        let home_file = |name: &str| env.home().map(|home| home.join(".postgresql").join(name));
-        let root_setting = get("sslrootcert");
-        let mode = match get("sslmode") {
-            Some(value) => SslMode::parse(&value)?,
-            // libpq 16: trusting the system's roots implies checking the name.
-            None if root_setting.as_deref() == Some("system") => SslMode::VerifyFull,
-            None => SslMode::Prefer,
-        };
-        let roots = match root_setting {
-            Some(system) if system == "system" => {
-                if mode != SslMode::VerifyFull {
-                    return Err(format!(
-                        "weak sslmode \"{}\" may not be used with sslrootcert=system (use \"verify-full\")",
-                        mode_name(mode)
-                    ));
-                }
-                RootCertificates::System
-            }
-            Some(file) => existing(path(&file)?),
-            None => home_file("root.crt").map_or(RootCertificates::Unchecked, existing),
-        };
-        if mode.verifies() && roots == RootCertificates::Unchecked {
-            return Err(format!(
-                "sslmode={} needs a root certificate: set sslrootcert (or create ~/.postgresql/root.crt)",
-                mode_name(mode)
-            ));
-        }
-        let crl_file = get("sslcrl").map(|file| path(&file)).transpose()?;
-        let crl_dir = get("sslcrldir").map(|dir| path(&dir)).transpose()?;
-        let crl_file = match (&crl_file, &crl_dir) {
-            (None, None) => home_file("root.crl"),
-            _ => crl_file,
-        };
-        // A certificate file that does not exist means no client
-        // certificate (libpq ignores it too); its key must then exist.
-        let client_certificate = match get("sslcert") {
-            Some(file) => Some(path(&file)?),
-            None => home_file("postgresql.crt"),
-        }
-        .filter(|file| file.exists());
-        let client_key = match get("sslkey") {
-            Some(file) => Some(path(&file)?),
-            None => home_file("postgresql.key"),
-        };
-        let sni = match get("sslsni").as_deref() {
-            None | Some("1") => true,
-            Some("0") => false,
-            Some(other) => return Err(format!("invalid sslsni value: \"{other}\"")),
-        };
-        let min_protocol = match get("ssl_min_protocol_version") {
-            Some(value) => Some(protocol_version(&value, "ssl_min_protocol_version")?),
-            // libpq's default.
-            None => Some(SslVersion::TLS1_2),
-        };
-        let max_protocol = get("ssl_max_protocol_version")
-            .map(|value| protocol_version(&value, "ssl_max_protocol_version"))
-            .transpose()?;
-        Ok(ListenerConnection {
-            config,
-            mode,
-            roots,
-            crl_file,
-            crl_dir,
-            client_certificate,
-            client_key,
-            key_password: get("sslpassword"),
-            sni,
-            min_protocol,
-            max_protocol,
-        })
-    }
-
     /// Opens the connection, trying what libpq would try in the same order:
     /// `allow` plain first and then TLS, `prefer` TLS first and then plain.
     /// The error names every attempt that failed.
@@ -307,6 +70,23 @@ impl ListenerConnection {
         builder
             .set_max_proto_version(self.max_protocol)
             .map_err(openssl("ssl_max_protocol_version"))?;
+        self.trust_roots(&mut builder)?;
+        if let Some(certificate) = &self.client_certificate {
+            self.present_client_certificate(&mut builder, certificate)?;
+        }
+        let mut connector = MakeTlsConnector::new(builder.build());
+        let check_name = self.mode == SslMode::VerifyFull;
+        let sni = self.sni;
+        connector.set_callback(move |connection, _host| {
+            connection.set_verify_hostname(check_name);
+            connection.set_use_server_name_indication(sni);
+            Ok(())
+        });
+        Ok(connector)
+    }
+
+    /// Decides which server certificates the connector accepts.
+    fn trust_roots(&self, builder: &mut SslConnectorBuilder) -> Result<(), String> {
         match &self.roots {
             RootCertificates::Unchecked => builder.set_verify(SslVerifyMode::NONE),
             // The builder starts with the system's roots.
@@ -330,48 +110,47 @@ impl ListenerConnection {
                 builder.set_verify(SslVerifyMode::PEER);
             }
         }
-        if let Some(certificate) = &self.client_certificate {
-            builder
-                .set_certificate_chain_file(certificate)
-                .map_err(openssl(&format!(
-                    "could not load certificate file \"{}\"",
-                    certificate.display()
-                )))?;
-            let key_file = self.client_key.as_ref().ok_or_else(|| {
-                "certificate present, but no private key file (sslkey)".to_owned()
-            })?;
-            let key = std::fs::read(key_file).map_err(|error| {
-                format!(
-                    "certificate present, but not private key file \"{}\": {error}",
-                    key_file.display()
-                )
-            })?;
-            // Never OpenSSL's terminal prompt: an encrypted key without
-            // `sslpassword` fails, as in libpq.
-            let password = self.key_password.as_deref().unwrap_or("").as_bytes();
-            let key = PKey::private_key_from_pem_passphrase(&key, password)
-                .or_else(|_| PKey::private_key_from_der(&key))
-                .map_err(openssl(&format!(
-                    "could not load private key file \"{}\"",
-                    key_file.display()
-                )))?;
-            builder
-                .set_private_key(&key)
-                .and_then(|()| builder.check_private_key())
-                .map_err(openssl(&format!(
-                    "private key file \"{}\" does not match the certificate",
-                    key_file.display()
-                )))?;
-        }
-        let mut connector = MakeTlsConnector::new(builder.build());
-        let check_name = self.mode == SslMode::VerifyFull;
-        let sni = self.sni;
-        connector.set_callback(move |connection, _host| {
-            connection.set_verify_hostname(check_name);
-            connection.set_use_server_name_indication(sni);
-            Ok(())
-        });
-        Ok(connector)
+        Ok(())
+    }
+
+    /// Loads the client certificate (chain) and its key, which must match.
+    fn present_client_certificate(
+        &self,
+        builder: &mut SslConnectorBuilder,
+        certificate: &std::path::Path,
+    ) -> Result<(), String> {
+        builder
+            .set_certificate_chain_file(certificate)
+            .map_err(openssl(&format!(
+                "could not load certificate file \"{}\"",
+                certificate.display()
+            )))?;
+        let key_file = self
+            .client_key
+            .as_ref()
+            .ok_or_else(|| "certificate present, but no private key file (sslkey)".to_owned())?;
+        let key = std::fs::read(key_file).map_err(|error| {
+            format!(
+                "certificate present, but not private key file \"{}\": {error}",
+                key_file.display()
+            )
+        })?;
+        // Never OpenSSL's terminal prompt: an encrypted key without
+        // `sslpassword` fails, as in libpq.
+        let password = self.key_password.as_deref().unwrap_or("").as_bytes();
+        let key = PKey::private_key_from_pem_passphrase(&key, password)
+            .or_else(|_| PKey::private_key_from_der(&key))
+            .map_err(openssl(&format!(
+                "could not load private key file \"{}\"",
+                key_file.display()
+            )))?;
+        builder
+            .set_private_key(&key)
+            .and_then(|()| builder.check_private_key())
+            .map_err(openssl(&format!(
+                "private key file \"{}\" does not match the certificate",
+                key_file.display()
+            )))
     }
 
     /// Adds the CRLs of `sslcrl`/`sslcrldir` (or `~/.postgresql/root.crl`)
@@ -398,267 +177,4 @@ impl ListenerConnection {
 /// Turns an OpenSSL error into text that says what was being done.
 fn openssl(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> String + '_ {
     move |error| format!("{what}: {error}")
-}
-
-fn mode_name(mode: SslMode) -> &'static str {
-    match mode {
-        SslMode::Disable => "disable",
-        SslMode::Allow => "allow",
-        SslMode::Prefer => "prefer",
-        SslMode::Require => "require",
-        SslMode::VerifyCa => "verify-ca",
-        SslMode::VerifyFull => "verify-full",
-    }
-}
-
-fn existing(file: PathBuf) -> RootCertificates {
-    if file.exists() {
-        RootCertificates::File(file)
-    } else {
-        RootCertificates::Unchecked
-    }
-}
-
-/// A file name from the URL. OpenSSL takes C strings and UTF-8 paths.
-fn path(value: &str) -> Result<PathBuf, String> {
-    if value.contains('\0') {
-        return Err("a file name in the database URL contains a NUL byte".into());
-    }
-    Ok(Path::new(value).to_path_buf())
-}
-
-fn protocol_version(value: &str, parameter: &str) -> Result<SslVersion, String> {
-    Ok(match value {
-        "TLSv1" => SslVersion::TLS1,
-        "TLSv1.1" => SslVersion::TLS1_1,
-        "TLSv1.2" => SslVersion::TLS1_2,
-        "TLSv1.3" => SslVersion::TLS1_3,
-        other => return Err(format!("invalid {parameter} value: \"{other}\"")),
-    })
-}
-
-/// libpq's URL decoding: `%XX` escapes only (`+` stays a plus).
-fn percent_decode(value: &str) -> Result<String, String> {
-    let bytes = value.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = bytes
-                .get(index + 1..index + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .ok_or_else(|| format!("invalid percent-encoded token: \"{value}\""))?;
-            decoded.push(hex);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(decoded).map_err(|_| format!("invalid percent-encoded token: \"{value}\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    #[derive(Default)]
-    struct FakeEnvironment {
-        vars: HashMap<&'static str, String>,
-        home: Option<PathBuf>,
-    }
-
-    impl Environment for FakeEnvironment {
-        fn var(&self, name: &str) -> Option<String> {
-            self.vars.get(name).cloned()
-        }
-
-        fn home(&self) -> Option<PathBuf> {
-            self.home.clone()
-        }
-    }
-
-    fn read(url: &str) -> Result<ListenerConnection, String> {
-        ListenerConnection::from_url_in(url, &FakeEnvironment::default())
-    }
-
-    fn files() -> (tempfile::TempDir, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root.crt");
-        std::fs::write(&root, "not read before connecting").unwrap();
-        let root = root.display().to_string();
-        (dir, root)
-    }
-
-    #[test]
-    fn without_sslmode_it_prefers_tls_as_libpq_does() {
-        let connection = read("postgres://u@h/db").unwrap();
-        assert_eq!(connection.mode, SslMode::Prefer);
-        assert_eq!(connection.roots, RootCertificates::Unchecked);
-        assert!(connection.sni);
-        assert_eq!(connection.min_protocol, Some(SslVersion::TLS1_2));
-    }
-
-    #[test]
-    fn every_libpq_sslmode_is_read_and_others_are_refused() {
-        let (_dir, root) = files();
-        for (value, mode) in [
-            ("disable", SslMode::Disable),
-            ("allow", SslMode::Allow),
-            ("prefer", SslMode::Prefer),
-            ("require", SslMode::Require),
-            ("verify-ca", SslMode::VerifyCa),
-            ("verify-full", SslMode::VerifyFull),
-        ] {
-            let url = format!("postgres://u@h/db?sslmode={value}&sslrootcert={root}");
-            assert_eq!(read(&url).unwrap().mode, mode, "{value}");
-        }
-        assert_eq!(
-            read("postgres://u@h/db?sslmode=required").unwrap_err(),
-            "invalid sslmode value: \"required\""
-        );
-    }
-
-    #[test]
-    fn tls_parameters_are_taken_out_and_the_rest_goes_to_the_postgres_crate() {
-        let (_dir, root) = files();
-        let connection = read(&format!(
-            "postgres://u:p%40ss@h:6543/db?application_name=hooks&sslmode=verify-full\
-             &sslrootcert={root}&sslcert=%2Fnone%2Fclient.crt&sslkey=/none/client.key\
-             &sslpassword=a%2Bb&sslsni=0&ssl_min_protocol_version=TLSv1.3&connect_timeout=5"
-        ))
-        .unwrap();
-        assert_eq!(connection.config.get_password(), Some(&b"p@ss"[..]));
-        assert_eq!(connection.config.get_ports(), &[6543]);
-        assert_eq!(connection.config.get_application_name(), Some("hooks"));
-        assert_eq!(
-            connection.config.get_connect_timeout(),
-            Some(&std::time::Duration::from_secs(5))
-        );
-        assert_eq!(connection.roots, RootCertificates::File(root.into()));
-        // The certificate file does not exist: no client certificate.
-        assert_eq!(connection.client_certificate, None);
-        assert_eq!(connection.client_key, Some("/none/client.key".into()));
-        assert_eq!(connection.key_password.as_deref(), Some("a+b"));
-        assert!(!connection.sni);
-        assert_eq!(connection.min_protocol, Some(SslVersion::TLS1_3));
-    }
-
-    #[test]
-    fn verification_without_a_root_certificate_is_refused() {
-        assert_eq!(
-            read("postgres://u@h/db?sslmode=verify-ca&sslrootcert=/no/such/root.crt").unwrap_err(),
-            "sslmode=verify-ca needs a root certificate: set sslrootcert (or create ~/.postgresql/root.crt)"
-        );
-        assert!(read("postgres://u@h/db?sslmode=verify-full").is_err());
-    }
-
-    #[test]
-    fn require_checks_the_chain_when_a_root_certificate_exists() {
-        let (dir, root) = files();
-        let connection = read(&format!(
-            "postgres://u@h/db?sslmode=require&sslrootcert={root}"
-        ))
-        .unwrap();
-        assert_eq!(connection.roots, RootCertificates::File(root.into()));
-        // libpq's default root file counts too.
-        std::fs::create_dir(dir.path().join(".postgresql")).unwrap();
-        std::fs::write(dir.path().join(".postgresql/root.crt"), "x").unwrap();
-        std::fs::write(dir.path().join(".postgresql/postgresql.crt"), "x").unwrap();
-        let env = FakeEnvironment {
-            home: Some(dir.path().to_owned()),
-            ..FakeEnvironment::default()
-        };
-        let connection =
-            ListenerConnection::from_url_in("postgres://u@h/db?sslmode=require", &env).unwrap();
-        assert_eq!(
-            connection.roots,
-            RootCertificates::File(dir.path().join(".postgresql/root.crt"))
-        );
-        assert_eq!(
-            connection.client_certificate,
-            Some(dir.path().join(".postgresql/postgresql.crt"))
-        );
-        assert_eq!(
-            connection.client_key,
-            Some(dir.path().join(".postgresql/postgresql.key"))
-        );
-        assert_eq!(
-            connection.crl_file,
-            Some(dir.path().join(".postgresql/root.crl"))
-        );
-    }
-
-    #[test]
-    fn pgssl_variables_apply_when_the_url_does_not_say() {
-        let (_dir, root) = files();
-        let env = FakeEnvironment {
-            vars: HashMap::from([
-                ("PGSSLMODE", "verify-ca".to_owned()),
-                ("PGSSLROOTCERT", root.clone()),
-            ]),
-            home: None,
-        };
-        let connection = ListenerConnection::from_url_in("postgres://u@h/db", &env).unwrap();
-        assert_eq!(connection.mode, SslMode::VerifyCa);
-        assert_eq!(connection.roots, RootCertificates::File(root.into()));
-        let connection =
-            ListenerConnection::from_url_in("postgres://u@h/db?sslmode=disable", &env).unwrap();
-        assert_eq!(connection.mode, SslMode::Disable);
-    }
-
-    #[test]
-    fn system_roots_mean_verify_full() {
-        let connection = read("postgres://u@h/db?sslrootcert=system").unwrap();
-        assert_eq!(connection.mode, SslMode::VerifyFull);
-        assert_eq!(connection.roots, RootCertificates::System);
-        assert_eq!(
-            read("postgres://u@h/db?sslrootcert=system&sslmode=require").unwrap_err(),
-            "weak sslmode \"require\" may not be used with sslrootcert=system (use \"verify-full\")"
-        );
-    }
-
-    #[test]
-    fn bad_values_are_refused_naming_the_parameter() {
-        for (url, error) in [
-            (
-                "postgres://u@h/db?sslsni=yes",
-                "invalid sslsni value: \"yes\"",
-            ),
-            (
-                "postgres://u@h/db?ssl_max_protocol_version=SSLv3",
-                "invalid ssl_max_protocol_version value: \"SSLv3\"",
-            ),
-            (
-                "postgres://u@h/db?sslrootcert=%zz",
-                "invalid percent-encoded token: \"%zz\"",
-            ),
-            (
-                "postgres://u@h/db?sslcert=a%00b",
-                "a file name in the database URL contains a NUL byte",
-            ),
-            (
-                "postgres://u@h/db?gssencmode=require",
-                "gssencmode=require is not supported for LISTEN (no GSSAPI encryption); use TLS",
-            ),
-        ] {
-            assert_eq!(read(url).unwrap_err(), error, "{url}");
-        }
-        assert!(read("postgres://u@h/db?nosuchoption=1")
-            .unwrap_err()
-            .starts_with("the URL cannot be used for LISTEN: "));
-    }
-
-    #[test]
-    fn libpq_only_parameters_without_effect_on_listen_are_accepted() {
-        let connection = read(
-            "postgres://u@h/db?client_encoding=UTF8&sslcompression=0&gssencmode=prefer\
-             &fallback_application_name=hooks",
-        )
-        .unwrap();
-        assert_eq!(connection.config.get_application_name(), Some("hooks"));
-    }
 }

@@ -3,9 +3,11 @@
 //! once instead of at its next poll. Diesel can only drain notifications that
 //! already arrived, so the listener holds a connection of the `postgres` crate,
 //! which can block until one comes. It connects with the TLS settings of the
-//! URL, read as libpq reads them for the pool ([`tls`]).
+//! URL, read as libpq reads them for the pool ([`url`]), the way libpq
+//! connects ([`tls`]).
 
 mod tls;
+mod url;
 
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use webhooks_domain::Wakeup;
 use crate::database::Database;
 use crate::deliveries::DELIVERIES_CHANNEL;
 use crate::tenancy::API_KEYS_CHANNEL;
-pub(crate) use tls::ListenerConnection;
+pub(crate) use url::ListenerConnection;
 
 /// What the listener does on each channel.
 #[derive(Clone, Default)]
@@ -28,6 +30,10 @@ pub struct ListenerHooks {
     /// Called when an API key was revoked (API processes drop cached keys).
     pub api_key_revoked: Option<Arc<dyn Fn() + Send + Sync>>,
 }
+
+/// The wait before reconnecting after a lost connection; it doubles after
+/// each failed attempt. Short: a server restart is usually over in a moment.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The longest wait between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -120,11 +126,11 @@ fn listen_until_stopped(
     hooks: &ListenerHooks,
     stopped: &mpsc::Receiver<()>,
 ) {
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         match listen(connection, hooks, stopped) {
             Ok(Ended::Stopped) => return,
-            Ok(Ended::ConnectionLost) => backoff = Duration::from_millis(500),
+            Ok(Ended::ConnectionLost) => backoff = FIRST_BACKOFF,
             Err(err) => {
                 // The text comes from the driver; it holds no password.
                 tracing::warn!(error = %err, retry_in = ?backoff, "PostgreSQL listener lost; workers poll meanwhile");
