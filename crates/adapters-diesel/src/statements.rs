@@ -1,5 +1,6 @@
 //! What statements written as SQL text share: their placeholders, and how
-//! many rows one multi-row statement carries.
+//! many rows one multi-row statement carries; and [`on_its_backend!`] for
+//! the statements Diesel builds per backend only.
 //!
 //! Most queries go through Diesel's query builder, written once for both
 //! backends. A few are SQL text because the builder cannot say them on
@@ -28,6 +29,21 @@ const SQLITE_MAX_BOUND_VALUES: usize = 32_766;
 const WIDEST_ROW: usize = 9;
 
 const _: () = assert!(ROWS_PER_STATEMENT * WIDEST_ROW <= SQLITE_MAX_BOUND_VALUES);
+
+/// Runs a statement that Diesel builds per backend only (multi-row
+/// `INSERT`s, `ON CONFLICT`, SQL text with bound values), which its
+/// multi-backend connection cannot run: `on_its_backend!(connection, inner
+/// => statement)` writes `statement` once against `inner`, the
+/// `PgConnection` or `SqliteConnection` inside `connection`.
+macro_rules! on_its_backend {
+    ($connection:expr, $inner:ident => $statement:expr) => {
+        match $connection {
+            $crate::database::DbConnection::Postgres($inner) => $statement,
+            $crate::database::DbConnection::Sqlite($inner) => $statement,
+        }
+    };
+}
+pub(crate) use on_its_backend;
 
 /// `count` placeholders for values bound in order, the first of them the
 /// statement's `first`: `$first, $first+1, …` on PostgreSQL, which numbers

@@ -1,6 +1,7 @@
 //! Organizations, groups and API keys: the tables behind [`TenancyRepository`].
 
 use async_trait::async_trait;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use webhooks_domain::{
     ApiKey, ApiKeyHash, ApiKeyId, Group, GroupId, Organization, OrganizationId, RepositoryError,
@@ -36,6 +37,14 @@ struct OrganizationRow {
 }
 
 impl OrganizationRow {
+    fn from_organization(organization: &Organization) -> Self {
+        Self {
+            id: organization.id.as_str().to_owned(),
+            name: organization.name.clone(),
+            created_at: organization.created_at.as_millis(),
+        }
+    }
+
     fn into_organization(self) -> Result<Organization, RepositoryError> {
         let id = OrganizationId::parse(&self.id).ok_or_else(|| {
             RepositoryError::Corrupt(format!("organization {}: malformed id", self.id))
@@ -58,6 +67,15 @@ struct GroupRow {
 }
 
 impl GroupRow {
+    fn from_group(group: &Group) -> Self {
+        Self {
+            id: group.id.get(),
+            organization_id: group.organization_id.as_str().to_owned(),
+            name: group.name.clone(),
+            created_at: group.created_at.as_millis(),
+        }
+    }
+
     fn into_group(self) -> Result<Group, RepositoryError> {
         let corrupt = |what: &str| RepositoryError::Corrupt(format!("group {}: {what}", self.id));
         Ok(Group {
@@ -114,11 +132,7 @@ impl TenancyRepository for DieselTenancyRepository {
         &self,
         organization: &Organization,
     ) -> Result<(), RepositoryError> {
-        let row = OrganizationRow {
-            id: organization.id.as_str().to_owned(),
-            name: organization.name.clone(),
-            created_at: organization.created_at.as_millis(),
-        };
+        let row = OrganizationRow::from_organization(organization);
         self.db
             .run(move |connection| {
                 diesel::insert_into(organizations::table)
@@ -155,14 +169,9 @@ impl TenancyRepository for DieselTenancyRepository {
     async fn is_empty(&self) -> Result<bool, RepositoryError> {
         self.db
             .run(|connection| {
-                // Fetch one id rather than `SELECT EXISTS`: the multi-backend
-                // connection cannot load booleans.
-                let any = organizations::table
-                    .select(organizations::id)
-                    .first::<String>(connection)
-                    .optional()
-                    .map_err(storage_error)?;
-                Ok(any.is_none())
+                any_organization(connection)
+                    .map(|any| !any)
+                    .map_err(storage_error)
             })
             .await
     }
@@ -179,28 +188,14 @@ impl TenancyRepository for DieselTenancyRepository {
         group: &Group,
         key: &ApiKey,
     ) -> Result<bool, RepositoryError> {
-        let organization = OrganizationRow {
-            id: organization.id.as_str().to_owned(),
-            name: organization.name.clone(),
-            created_at: organization.created_at.as_millis(),
-        };
-        let group = GroupRow {
-            id: group.id.get(),
-            organization_id: group.organization_id.as_str().to_owned(),
-            name: group.name.clone(),
-            created_at: group.created_at.as_millis(),
-        };
+        let organization = OrganizationRow::from_organization(organization);
+        let group = GroupRow::from_group(group);
         let key = ApiKeyRow::from_api_key(key);
         self.db
             .run(move |connection| {
                 write_transaction(connection, |connection| {
                     lock_demo_tenant_bootstrap(connection).map_err(storage_error)?;
-                    let any = organizations::table
-                        .select(organizations::id)
-                        .first::<String>(connection)
-                        .optional()
-                        .map_err(storage_error)?;
-                    if any.is_some() {
+                    if any_organization(connection).map_err(storage_error)? {
                         return Ok(false);
                     }
                     diesel::insert_into(organizations::table)
@@ -225,12 +220,7 @@ impl TenancyRepository for DieselTenancyRepository {
     /// [`RepositoryError::Unavailable`] otherwise (including an organization
     /// that does not exist, which the use cases check first).
     async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError> {
-        let row = GroupRow {
-            id: group.id.get(),
-            organization_id: group.organization_id.as_str().to_owned(),
-            name: group.name.clone(),
-            created_at: group.created_at.as_millis(),
-        };
+        let row = GroupRow::from_group(group);
         self.db
             .run(move |connection| {
                 diesel::insert_into(groups::table)
@@ -330,6 +320,16 @@ impl TenancyRepository for DieselTenancyRepository {
     }
 }
 
+/// Whether any organization exists. Fetches one id rather than `SELECT
+/// EXISTS`: the multi-backend connection cannot load booleans.
+fn any_organization(connection: &mut DbConnection) -> diesel::QueryResult<bool> {
+    organizations::table
+        .select(organizations::id)
+        .first::<String>(connection)
+        .optional()
+        .map(|any| any.is_some())
+}
+
 /// Makes demo bootstraps take turns until the transaction ends.
 ///
 /// - PostgreSQL: `pg_advisory_xact_lock`, released at commit or rollback.
@@ -337,7 +337,6 @@ impl TenancyRepository for DieselTenancyRepository {
 ///   two transactions would both see the empty table.
 /// - SQLite: nothing; the transaction began with `BEGIN IMMEDIATE`.
 fn lock_demo_tenant_bootstrap(connection: &mut DbConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::SimpleConnection;
     match connection {
         DbConnection::Postgres(postgres) => postgres.batch_execute(&format!(
             "SELECT pg_advisory_xact_lock({DEMO_TENANT_LOCK_KEY})"
@@ -352,12 +351,11 @@ pub const API_KEYS_CHANNEL: &str = "webhooks_api_keys";
 
 /// `NOTIFY` on [`API_KEYS_CHANNEL`] (sent at commit); nothing on SQLite, where
 /// other processes see a revocation within their cache's time-to-live.
-fn announce_revocation(connection: &mut crate::DbConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::SimpleConnection;
+fn announce_revocation(connection: &mut DbConnection) -> diesel::QueryResult<()> {
     match connection {
-        crate::DbConnection::Postgres(postgres) => {
+        DbConnection::Postgres(postgres) => {
             postgres.batch_execute(&format!("NOTIFY {API_KEYS_CHANNEL}"))
         }
-        crate::DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Sqlite(_) => Ok(()),
     }
 }

@@ -14,7 +14,7 @@ use webhooks_domain::{AttemptRecord, DeliveryStatus, EndpointHealth, NextStep, W
 use crate::database::DbConnection;
 use crate::deliveries::AttemptRow;
 use crate::schema::{attempts, deliveries, webhooks};
-use crate::statements::{placeholders, ROWS_PER_STATEMENT};
+use crate::statements::{on_its_backend, placeholders, ROWS_PER_STATEMENT};
 
 /// The statements of [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts),
 /// in its transaction: the attempts, where each delivery stands, and what
@@ -175,14 +175,9 @@ fn update_deliveries(
          FROM outcome WHERE deliveries.id = outcome.id",
         values.join(", ")
     );
-    match connection {
-        DbConnection::Postgres(postgres) => {
-            bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(postgres)
-        }
-        DbConnection::Sqlite(sqlite) => {
-            bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(sqlite)
-        }
-    }
+    on_its_backend!(connection, inner => {
+        bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(inner)
+    })
     .map(drop)
 }
 
@@ -263,18 +258,11 @@ fn apply_health(
 
 /// Inserts the attempts in one statement, each unless its number is already
 /// stored for its delivery (an earlier row of the same statement included).
-/// Both backends say `ON CONFLICT DO NOTHING`, but Diesel's multi-backend
-/// connection cannot express it, so the same statement is built for each.
+/// Both backends say `ON CONFLICT DO NOTHING`.
 fn insert_attempts_once(connection: &mut DbConnection, rows: &[AttemptRow]) -> QueryResult<()> {
-    match connection {
-        DbConnection::Postgres(postgres) => diesel::insert_into(attempts::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .execute(postgres),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(attempts::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .execute(sqlite),
-    }
+    on_its_backend!(connection, inner => diesel::insert_into(attempts::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .execute(inner))
     .map(drop)
 }

@@ -12,7 +12,7 @@ use crate::deliveries::{
     announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
 };
 use crate::schema::{deliveries, events, webhooks};
-use crate::statements::{placeholders, ROWS_PER_STATEMENT};
+use crate::statements::{on_its_backend, placeholders, ROWS_PER_STATEMENT};
 use crate::webhooks::decode_events;
 
 /// Stores the events and their deliveries (see
@@ -157,30 +157,19 @@ fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> Q
     query.execute(connection).map(drop)
 }
 
-/// One multi-row `INSERT`. The statement is the same on both backends, but
-/// Diesel's multi-backend connection cannot build it, so it is built for each.
+/// One multi-row `INSERT`, the same statement on both backends.
 fn insert_events(connection: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
-    match connection {
-        DbConnection::Postgres(postgres) => diesel::insert_into(events::table)
-            .values(rows)
-            .execute(postgres),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(events::table)
-            .values(rows)
-            .execute(sqlite),
-    }
+    on_its_backend!(connection, inner => diesel::insert_into(events::table)
+        .values(rows)
+        .execute(inner))
     .map(drop)
 }
 
 /// One multi-row `INSERT`, as [`insert_events`].
 fn insert_deliveries(connection: &mut DbConnection, rows: &[NewDeliveryRow]) -> QueryResult<()> {
-    match connection {
-        DbConnection::Postgres(postgres) => diesel::insert_into(deliveries::table)
-            .values(rows)
-            .execute(postgres),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(deliveries::table)
-            .values(rows)
-            .execute(sqlite),
-    }
+    on_its_backend!(connection, inner => diesel::insert_into(deliveries::table)
+        .values(rows)
+        .execute(inner))
     .map(drop)
 }
 
