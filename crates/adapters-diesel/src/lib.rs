@@ -33,8 +33,6 @@ mod schema;
 mod statements;
 mod tenancy;
 #[cfg(feature = "testing")]
-mod test_cluster;
-#[cfg(feature = "testing")]
 mod testing;
 mod webhooks;
 
@@ -44,7 +42,8 @@ pub use events::DieselEventStore;
 pub use listener::{Listener, ListenerHooks};
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]
-pub use test_cluster::TestCluster;
-#[cfg(feature = "testing")]
-pub use testing::{probe_listener_connection, RowCounts, TestDatabase, DEFAULT_TEST_DATABASE_URL};
+pub use testing::{
+    probe_listener_connection, test_server_url, RowCounts, TestCluster, TestDatabase,
+    DEFAULT_TEST_DATABASE_URL,
+};
 pub use webhooks::DieselWebhookRepository;

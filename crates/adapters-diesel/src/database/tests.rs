@@ -85,11 +85,7 @@ fn sqlite_creates_the_missing_folder_and_applies_the_pragmas() {
 #[tokio::test]
 async fn after_an_outage_calls_fail_at_once_then_idle_connections_are_replaced_quietly() {
     fn admin_sql(sql: String) {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| crate::DEFAULT_TEST_DATABASE_URL.to_owned());
-        PgConnection::establish(&admin_url)
+        PgConnection::establish(&crate::test_server_url())
             .unwrap()
             .batch_execute(&sql)
             .unwrap();

@@ -1,12 +1,23 @@
-//! Test support, behind the `testing` feature: a fresh, migrated database per
-//! test, so tests never share rows and can run in parallel.
+//! Test support, behind the `testing` feature, for this crate's tests and
+//! those of the crates above it:
+//!
+//! - [`TestDatabase`]: a fresh, migrated database per test, so tests never
+//!   share rows and can run in parallel.
+//! - [`TestCluster`] (`cluster.rs`): a PostgreSQL server of the tests' own,
+//!   for TLS and for stopping it under load.
+//! - [`probe_listener_connection`]: whether the listener's connection to a
+//!   URL is encrypted.
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl};
 use tempfile::TempDir;
 
 use crate::database::{storage_error, Database};
+
+mod cluster;
+
 use crate::schema::{api_keys, attempts, deliveries, events, groups, organizations, webhooks};
+pub use cluster::TestCluster;
 
 /// The PostgreSQL server used when `TEST_DATABASE_URL` is not set.
 ///
@@ -14,6 +25,16 @@ use crate::schema::{api_keys, attempts, deliveries, events, groups, organization
 /// tested on a cluster of the tests' own ([`crate::TestCluster`]).
 pub const DEFAULT_TEST_DATABASE_URL: &str =
     "postgres://postgres@127.0.0.1:5432/test?sslmode=disable";
+
+/// The PostgreSQL server the tests make their databases on:
+/// `TEST_DATABASE_URL`, or [`DEFAULT_TEST_DATABASE_URL`] when it is unset or
+/// empty.
+pub fn test_server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
 
 /// Connections per test database: enough for the concurrency a test exercises,
 /// few enough that parallel tests stay far below PostgreSQL's connection limit.
@@ -64,13 +85,9 @@ impl TestDatabase {
     }
 
     /// A migrated PostgreSQL database of its own on the server of
-    /// `TEST_DATABASE_URL`, dropped on drop.
+    /// [`test_server_url`], dropped on drop.
     pub async fn postgres() -> TestDatabase {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned());
-        Self::postgres_on(&admin_url).await
+        Self::postgres_on(&test_server_url()).await
     }
 
     /// As [`TestDatabase::postgres`], on the server of `admin_url` (a

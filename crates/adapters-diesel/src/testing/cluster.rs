@@ -1,7 +1,7 @@
-//! Test support, behind the `testing` feature: a PostgreSQL cluster of the
-//! tests' own, made by `scripts/pg-test-cluster.sh` (TLS on, a test CA, a
-//! `ctl` script to stop and start it), for the tests that need TLS or must
-//! stop the server. The machine's own server is never touched.
+//! A PostgreSQL cluster of the tests' own, made by
+//! `scripts/pg-test-cluster.sh` (TLS on, a test CA, a `ctl` script to stop
+//! and start it), for the tests that need TLS or must stop the server. The
+//! machine's own server is never touched.
 
 use std::path::PathBuf;
 use std::process::Command;
