@@ -1,13 +1,14 @@
 //! The event store: fan-out, idempotency, test sends.
 
-use webhooks_adapters_diesel::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
+use webhooks_adapters_diesel::{Database, TestDatabase, DELIVERIES_CHANNEL};
 use webhooks_domain::{
-    DeliveryQueue, DeliveryStatus, EventStore, PublishOutcome, WebhookStatus, TEST_EVENT_TYPE,
+    DeliveryQueue, DeliveryStatus, EnabledEvents, Event, EventStore, EventType, GroupId,
+    PublishOutcome, RepositoryError, UnixMillis, WebhookStatus, TEST_EVENT_TYPE,
 };
 
-use super::{
-    count_rows, event, event_of_type, events_store, group, stored, webhook, Database,
-    EnabledEvents, EventType, TestDatabase, UnixMillis,
+use crate::support::{
+    count_from, event, event_of_type, events_store, group, queue, receiver, sibling, stored,
+    webhook,
 };
 
 on_both_backends!(
@@ -17,7 +18,7 @@ on_both_backends!(
     publish_to_reaches_one_webhook_whatever_its_filter,
 );
 
-on_both_test_databases!(
+on_both_backends!(test_database:
     publish_in_a_group_without_webhooks_stores_the_event_alone,
     repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing,
     a_key_older_than_the_window_publishes_anew,
@@ -33,7 +34,7 @@ const DAY: i64 = 24 * 60 * 60 * 1000;
 
 async fn publish_fans_out_to_enabled_webhooks_whose_events_match(db: &Database) {
     let group = group(db, 1).await;
-    let other_group = group_with_webhook(db, 2).await;
+    let other_group = receiver(db, 2).await;
     let mut sessions_only = webhook(&group, 1_000);
     sessions_only.enabled_events = EnabledEvents::new([EventType::UserSessionResult]).unwrap();
     let mut disabled = webhook(&group, 2_000);
@@ -63,7 +64,7 @@ async fn publish_fans_out_to_enabled_webhooks_whose_events_match(db: &Database) 
             created: true,
         })
     );
-    let queue = DieselDeliveryQueue::new(db.clone());
+    let queue = queue(db);
     for (receiver, expected) in [
         (&users_only, 1),
         (&everything, 1),
@@ -87,14 +88,14 @@ async fn publish_fans_out_to_enabled_webhooks_whose_events_match(db: &Database) 
 }
 
 async fn publish_makes_deliveries_due_at_once(db: &Database) {
-    let receiver = group_with_webhook(db, 3).await;
+    let receiver = receiver(db, 3).await;
     let published = event(receiver.group_id, 10_000, None);
     events_store(db)
         .publish(&published, UnixMillis(0))
         .await
         .unwrap();
 
-    let queue = DieselDeliveryQueue::new(db.clone());
+    let queue = queue(db);
     let delivery = queue
         .list(&receiver.id, None, None, 10)
         .await
@@ -130,13 +131,13 @@ async fn publish_in_a_group_without_webhooks_stores_the_event_alone(test_databas
             created: true,
         })
     );
-    assert_eq!(count_rows(test_database.url(), "events"), 1);
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 0);
+    assert_eq!(test_database.row_counts().await.events, 1);
+    assert_eq!(test_database.row_counts().await.deliveries, 0);
 }
 
 async fn publish_to_an_unknown_group_fails(db: &Database) {
     // The use case checks the group first; storage refuses it all the same.
-    let published = event(webhooks_domain::GroupId::new(404).unwrap(), 10_000, None);
+    let published = event(GroupId::new(404).unwrap(), 10_000, None);
     assert!(events_store(db)
         .publish(&published, UnixMillis(0))
         .await
@@ -147,7 +148,7 @@ async fn repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing
     test_database: &TestDatabase,
 ) {
     let db = test_database.database();
-    let receiver = group_with_webhook(db, 5).await;
+    let receiver = receiver(db, 5).await;
     let store = events_store(db);
     let first = event(receiver.group_id, 10_000, Some("signup-u_1"));
     let first_outcome = store.publish(&first, UnixMillis(10_000 - DAY)).await;
@@ -160,7 +161,7 @@ async fn repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing
         })
     );
     // A second webhook now would get a new event, but not a repeat.
-    stored(db, vec![webhook_in(&receiver, 2_000)]).await;
+    stored(db, vec![sibling(&receiver, 2_000)]).await;
 
     let repeat = event(receiver.group_id, 20_000, Some("signup-u_1"));
     let outcome = store.publish(&repeat, UnixMillis(20_000 - DAY)).await;
@@ -173,13 +174,13 @@ async fn repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing
             created: false,
         })
     );
-    assert_eq!(count_rows(test_database.url(), "events"), 1);
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 1);
+    assert_eq!(test_database.row_counts().await.events, 1);
+    assert_eq!(test_database.row_counts().await.deliveries, 1);
 }
 
 async fn a_key_older_than_the_window_publishes_anew(test_database: &TestDatabase) {
     let db = test_database.database();
-    let receiver = group_with_webhook(db, 6).await;
+    let receiver = receiver(db, 6).await;
     let store = events_store(db);
     let old = event(receiver.group_id, 10_000, Some("nightly"));
     store.publish(&old, UnixMillis(10_000 - DAY)).await.unwrap();
@@ -200,14 +201,14 @@ async fn a_key_older_than_the_window_publishes_anew(test_database: &TestDatabase
     let repeat = event(receiver.group_id, 20_000 + DAY, Some("nightly"));
     let outcome = store.publish(&repeat, UnixMillis(20_000)).await.unwrap();
     assert_eq!((outcome.event_id, outcome.created), (later.id, false));
-    assert_eq!(count_rows(test_database.url(), "events"), 2);
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 2);
+    assert_eq!(test_database.row_counts().await.events, 2);
+    assert_eq!(test_database.row_counts().await.deliveries, 2);
 }
 
 async fn the_same_key_in_another_group_is_independent(test_database: &TestDatabase) {
     let db = test_database.database();
-    let mine = group_with_webhook(db, 7).await;
-    let theirs = group_with_webhook(db, 8).await;
+    let mine = receiver(db, 7).await;
+    let theirs = receiver(db, 8).await;
     let store = events_store(db);
 
     let first = event(mine.group_id, 10_000, Some("k"));
@@ -223,12 +224,12 @@ async fn the_same_key_in_another_group_is_independent(test_database: &TestDataba
         (second_outcome.event_id, second_outcome.created),
         (second.id, true)
     );
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 2);
+    assert_eq!(test_database.row_counts().await.deliveries, 2);
 }
 
 async fn concurrent_publishes_with_one_key_store_one_event(test_database: &TestDatabase) {
     let db = test_database.database();
-    let receiver = group_with_webhook(db, 9).await;
+    let receiver = receiver(db, 9).await;
     let store = events_store(db);
 
     let mut publishers = tokio::task::JoinSet::new();
@@ -248,8 +249,8 @@ async fn concurrent_publishes_with_one_key_store_one_event(test_database: &TestD
         assert_eq!(outcome.event_id, created[0].event_id);
         assert_eq!(outcome.deliveries, 1);
     }
-    assert_eq!(count_rows(test_database.url(), "events"), 1);
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 1);
+    assert_eq!(test_database.row_counts().await.events, 1);
+    assert_eq!(test_database.row_counts().await.deliveries, 1);
 }
 
 async fn publish_to_reaches_one_webhook_whatever_its_filter(db: &Database) {
@@ -265,7 +266,7 @@ async fn publish_to_reaches_one_webhook_whatever_its_filter(db: &Database) {
         .await
         .unwrap();
 
-    let queue = DieselDeliveryQueue::new(db.clone());
+    let queue = queue(db);
     let detail = queue.find(&target.id, &delivery).await.unwrap().unwrap();
     assert_eq!(detail.delivery.event_id, test_event.id);
     assert_eq!(detail.delivery.event_type, TEST_EVENT_TYPE);
@@ -283,7 +284,7 @@ async fn a_postgres_publish_with_deliveries_notifies_the_channel() {
 
     let test_database = TestDatabase::postgres().await;
     let db = test_database.database();
-    let receiver = group_with_webhook(db, 11).await;
+    let receiver = receiver(db, 11).await;
     let empty_group = group(db, 12).await;
     let mut listener = PgConnection::establish(test_database.url()).unwrap();
     diesel::sql_query(format!("LISTEN {DELIVERIES_CHANNEL}"))
@@ -330,7 +331,7 @@ async fn the_listener_of_another_database_handle_wakes_on_a_publish() {
 /// Also run over TLS (`tls.rs`).
 pub(crate) async fn a_publish_wakes_the_listener_of_another_handle(test_database: &TestDatabase) {
     let db = test_database.database();
-    let receiver = group_with_webhook(db, 13).await;
+    let receiver = receiver(db, 13).await;
     // A second handle, as another process would open.
     let other_process = Database::connect(test_database.url(), 1).unwrap();
     let wakeup = webhooks_domain::Wakeup::default();
@@ -377,11 +378,11 @@ async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
     test_database: &TestDatabase,
 ) {
     let db = test_database.database();
-    let first = group_with_webhook(db, 30).await;
-    let mut sessions_only = webhook_in(&first, 2_000);
+    let first = receiver(db, 30).await;
+    let mut sessions_only = sibling(&first, 2_000);
     sessions_only.enabled_events = EnabledEvents::new([EventType::UserSessionResult]).unwrap();
     stored(db, vec![sessions_only.clone()]).await;
-    let second = group_with_webhook(db, 31).await;
+    let second = receiver(db, 31).await;
     let events: Vec<_> = (0..40)
         .map(|n| match n % 3 {
             0 => event(first.group_id, 10_000 + n, None),
@@ -407,12 +408,12 @@ async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
             }
         );
     }
-    assert_eq!(count_rows(test_database.url(), "events"), 40);
+    assert_eq!(test_database.row_counts().await.events, 40);
     assert_eq!(
-        count_rows(test_database.url(), "deliveries"),
+        test_database.row_counts().await.deliveries,
         14 + 2 * 13 + 13
     );
-    let queue = DieselDeliveryQueue::new(db.clone());
+    let queue = queue(db);
     assert_eq!(
         queue
             .list(&sessions_only.id, None, None, 100)
@@ -424,7 +425,7 @@ async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
     if test_database.url().starts_with("postgres") {
         // Rows written by one transaction share its id (`xmin`): the 40
         // events took fewer transactions than events.
-        let transactions = count_rows(
+        let transactions = count_from(
             test_database.url(),
             "(SELECT DISTINCT xmin::text FROM events) AS written_by",
         );
@@ -437,9 +438,9 @@ async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
 
 async fn a_bad_event_among_concurrent_publishes_fails_alone(test_database: &TestDatabase) {
     let db = test_database.database();
-    let receiver = group_with_webhook(db, 32).await;
+    let receiver = receiver(db, 32).await;
     // The use case checks the group first; storage refuses it all the same.
-    let unknown_group = webhooks_domain::GroupId::new(404).unwrap();
+    let unknown_group = GroupId::new(404).unwrap();
     let events: Vec<_> = (0..9)
         .map(|n| {
             let group = if n == 4 {
@@ -456,16 +457,16 @@ async fn a_bad_event_among_concurrent_publishes_fails_alone(test_database: &Test
     for (n, outcome) in outcomes.iter().enumerate() {
         assert_eq!(outcome.is_ok(), n != 4, "event {n}: {outcome:?}");
     }
-    assert_eq!(count_rows(test_database.url(), "events"), 8);
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 8);
+    assert_eq!(test_database.row_counts().await.events, 8);
+    assert_eq!(test_database.row_counts().await.deliveries, 8);
 }
 
 async fn a_batch_too_big_for_one_statement_is_written_in_chunks(test_database: &TestDatabase) {
     let db = test_database.database();
     // 256 events to 30 webhooks: 7,680 deliveries, more bound values than
     // one PostgreSQL statement takes, and more rows than one chunk.
-    let first = group_with_webhook(db, 33).await;
-    let others: Vec<_> = (0..29).map(|n| webhook_in(&first, 2_000 + n)).collect();
+    let first = receiver(db, 33).await;
+    let others: Vec<_> = (0..29).map(|n| sibling(&first, 2_000 + n)).collect();
     stored(db, others).await;
     let events: Vec<_> = (0..256)
         .map(|n| event(first.group_id, 10_000 + n, None))
@@ -475,8 +476,8 @@ async fn a_batch_too_big_for_one_statement_is_written_in_chunks(test_database: &
         assert_eq!(outcome.unwrap().deliveries, 30);
     }
 
-    assert_eq!(count_rows(test_database.url(), "events"), 256);
-    assert_eq!(count_rows(test_database.url(), "deliveries"), 256 * 30);
+    assert_eq!(test_database.row_counts().await.events, 256);
+    assert_eq!(test_database.row_counts().await.deliveries, 256 * 30);
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -485,8 +486,8 @@ async fn a_batch_too_big_for_one_statement_is_written_in_chunks(test_database: &
 /// share transactions); answers their outcomes in order.
 async fn publish_at_once(
     db: &Database,
-    events: &[webhooks_domain::Event],
-) -> Vec<Result<PublishOutcome, webhooks_domain::RepositoryError>> {
+    events: &[Event],
+) -> Vec<Result<PublishOutcome, RepositoryError>> {
     let store = events_store(db);
     let publishing: Vec<_> = events
         .iter()
@@ -501,20 +502,4 @@ async fn publish_at_once(
         outcomes.push(handle.await.unwrap());
     }
     outcomes
-}
-
-/// A group with one enabled webhook that receives every event.
-async fn group_with_webhook(db: &Database, id: i64) -> webhooks_domain::Webhook {
-    let group = group(db, id).await;
-    stored(db, vec![webhook(&group, 1_000)]).await.remove(0)
-}
-
-/// Another webhook of the same group.
-fn webhook_in(sibling: &webhooks_domain::Webhook, created_at: i64) -> webhooks_domain::Webhook {
-    webhooks_domain::Webhook {
-        id: webhooks_domain::WebhookId::from_ulid(ulid::Ulid::new()),
-        created_at: UnixMillis(created_at),
-        updated_at: UnixMillis(created_at),
-        ..sibling.clone()
-    }
 }

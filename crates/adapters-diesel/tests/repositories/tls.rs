@@ -33,6 +33,41 @@ async fn the_listener_connects_exactly_when_and_as_libpq_does() {
     let Some(cluster) = TestCluster::from_env(CLUSTER) else {
         return;
     };
+    let cases = connection_cases(&cluster);
+    let outcomes = tokio::task::spawn_blocking(move || {
+        cases
+            .into_iter()
+            .map(|(user, host, query, expected)| {
+                let url = cluster.url(user, host, &query);
+                let libpq = probe_libpq_connection(&url);
+                let listener = probe_listener_connection(&url);
+                (url, expected, libpq, listener)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for (url, expected, libpq, listener) in outcomes {
+        assert_eq!(
+            libpq.as_ref().ok(),
+            expected.as_ref(),
+            "libpq, {url}: {libpq:?}"
+        );
+        assert_eq!(
+            listener.as_ref().ok(),
+            expected.as_ref(),
+            "listener, {url}: {listener:?}"
+        );
+    }
+}
+
+/// A way of connecting to the cluster: user, host, the URL's query, and
+/// what libpq does (`None`: refused; `Some(encrypted)`).
+type ConnectionCase = (&'static str, &'static str, String, Option<bool>);
+
+/// The cases both connections must answer alike: each `sslmode`, root and
+/// client certificates that fit or do not, and libpq's fallbacks.
+fn connection_cases(cluster: &TestCluster) -> Vec<ConnectionCase> {
     let ca = cluster.certificate("ca.crt");
     let other_ca = cluster.certificate("other-ca.crt");
     let client_cert = format!(
@@ -40,8 +75,7 @@ async fn the_listener_connects_exactly_when_and_as_libpq_does() {
         cluster.certificate("client.crt"),
         cluster.certificate("client.key")
     );
-    // (user, host, query, expected: None = refused, Some(encrypted)).
-    let cases: Vec<(&str, &str, String, Option<bool>)> = vec![
+    vec![
         (
             "postgres",
             "localhost",
@@ -123,32 +157,7 @@ async fn the_listener_connects_exactly_when_and_as_libpq_does() {
             "sslmode=require&ssl_min_protocol_version=TLSv1.3&sslsni=0".into(),
             Some(true),
         ),
-    ];
-    let outcomes = tokio::task::spawn_blocking(move || {
-        cases
-            .into_iter()
-            .map(|(user, host, query, expected)| {
-                let url = cluster.url(user, host, &query);
-                let libpq = probe_libpq_connection(&url);
-                let listener = probe_listener_connection(&url);
-                (url, expected, libpq, listener)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    for (url, expected, libpq, listener) in outcomes {
-        assert_eq!(
-            libpq.as_ref().ok(),
-            expected.as_ref(),
-            "libpq, {url}: {libpq:?}"
-        );
-        assert_eq!(
-            listener.as_ref().ok(),
-            expected.as_ref(),
-            "listener, {url}: {listener:?}"
-        );
-    }
+    ]
 }
 
 #[tokio::test]

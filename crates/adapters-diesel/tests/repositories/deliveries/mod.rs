@@ -1,0 +1,102 @@
+//! The delivery queue and log: claims and leases, attempts and endpoint
+//! health, rate slots, the log's pages and actions; and what the webhook
+//! repository does to deliveries (secret rotation, deletion). This module
+//! holds what its three parts share.
+
+use webhooks_adapters_diesel::{Database, DieselDeliveryQueue};
+use webhooks_domain::{
+    Attempt, AttemptRecord, DeliveryId, DeliveryJob, DeliveryQueue, EndpointHealth, EventStore,
+    NextStep, RepositoryError, UnixMillis, Webhook, WebhookRepository, WebhookStatus,
+};
+
+use crate::support::{event, events_store, webhooks};
+
+mod attempts;
+mod claims;
+mod log;
+
+/// Far enough ahead that no test reaches it: claims that should stay hidden.
+const LONG_LEASE: UnixMillis = UnixMillis(1_000_000_000);
+
+/// Recording one attempt: a batch of one.
+#[async_trait::async_trait]
+trait RecordOne {
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        next: NextStep,
+        health: EndpointHealth,
+    ) -> Result<(), RepositoryError>;
+}
+
+#[async_trait::async_trait]
+impl RecordOne for DieselDeliveryQueue {
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        next: NextStep,
+        health: EndpointHealth,
+    ) -> Result<(), RepositoryError> {
+        self.record_attempts(&[record(attempt.clone(), next, health)])
+            .await
+    }
+}
+
+fn record(attempt: Attempt, next: NextStep, health: EndpointHealth) -> AttemptRecord {
+    AttemptRecord {
+        attempt,
+        next,
+        health,
+    }
+}
+
+/// A pending delivery to the webhook alone, of an event made (and due) at `at`.
+async fn deliver(db: &Database, receiver: &Webhook, at: i64) -> DeliveryId {
+    events_store(db)
+        .publish_to(&event(receiver.group_id, at, None), &receiver.id)
+        .await
+        .unwrap()
+}
+
+fn attempt(delivery: &DeliveryId, number: u32, at: i64, status: Option<u16>) -> Attempt {
+    Attempt {
+        delivery_id: delivery.clone(),
+        number,
+        attempted_at: UnixMillis(at),
+        duration_ms: 42,
+        response_status: status,
+        response_body: status.map(|status| format!("answer {status}")),
+        error: None,
+    }
+}
+
+/// Records a first attempt that ends the delivery as `next` says.
+async fn finish(queue: &DieselDeliveryQueue, delivery: &DeliveryId, next: NextStep) {
+    let (status, health) = match next {
+        NextStep::Succeeded => (Some(200), EndpointHealth::Healthy),
+        _ => (Some(500), failing_since(0)),
+    };
+    queue
+        .record_attempt(&attempt(delivery, 1, 3_000, status), next, health)
+        .await
+        .unwrap();
+}
+
+fn failing_since(disable_if_failing_since: i64) -> EndpointHealth {
+    EndpointHealth::Failing {
+        disable_if_failing_since: UnixMillis(disable_if_failing_since),
+    }
+}
+
+async fn status_of(db: &Database, webhook: &Webhook) -> WebhookStatus {
+    webhooks(db)
+        .find(webhook.group_id, &webhook.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+fn job_ids(jobs: &[DeliveryJob]) -> Vec<DeliveryId> {
+    jobs.iter().map(|job| job.delivery_id.clone()).collect()
+}

@@ -1,0 +1,169 @@
+//! What every test module builds on: the repositories over a database,
+//! tenants, webhooks and events made and stored, and SQL straight to the
+//! database behind the repositories' back. The databases themselves come
+//! from the crate's `testing` feature ([`TestDatabase`](super::TestDatabase)).
+
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+use serde_json::{Map, Value};
+use webhooks_adapters_diesel::{
+    Database, DbConnection, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
+    DieselWebhookRepository,
+};
+use webhooks_domain::{
+    Description, EnabledEvents, Event, EventId, EventType, Group, GroupId, IdempotencyKey,
+    Organization, OrganizationId, SealedSecret, SecretCipher, SigningSecret, TenancyRepository,
+    UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
+};
+
+// ---- the repositories ------------------------------------------------------
+
+pub(crate) fn webhooks(db: &Database) -> DieselWebhookRepository {
+    DieselWebhookRepository::new(db.clone())
+}
+
+pub(crate) fn tenancy(db: &Database) -> DieselTenancyRepository {
+    DieselTenancyRepository::new(db.clone())
+}
+
+pub(crate) fn events_store(db: &Database) -> DieselEventStore {
+    DieselEventStore::new(db.clone())
+}
+
+pub(crate) fn queue(db: &Database) -> DieselDeliveryQueue {
+    DieselDeliveryQueue::new(db.clone())
+}
+
+// ---- tenants, webhooks and events ------------------------------------------
+
+/// A fresh id of any of the domain's ULID-based kinds.
+pub(crate) fn ulid_id<T>(from_ulid: fn(ulid::Ulid) -> T) -> T {
+    from_ulid(ulid::Ulid::new())
+}
+
+pub(crate) async fn organization(db: &Database) -> Organization {
+    let organization = Organization {
+        id: ulid_id(OrganizationId::from_ulid),
+        name: "Acme".to_owned(),
+        created_at: UnixMillis(1_700_000_000_000),
+    };
+    tenancy(db)
+        .insert_organization(&organization)
+        .await
+        .unwrap();
+    organization
+}
+
+/// An organization and a group with this id.
+pub(crate) async fn group(db: &Database, id: i64) -> Group {
+    let organization = organization(db).await;
+    let group = Group {
+        id: GroupId::new(id).unwrap(),
+        organization_id: organization.id,
+        name: "Production".to_owned(),
+        created_at: UnixMillis(1_700_000_000_001),
+    };
+    tenancy(db).insert_group(&group).await.unwrap();
+    group
+}
+
+pub(crate) fn sealed_secret() -> SealedSecret {
+    SecretCipher::new(&[7u8; 32])
+        .unwrap()
+        .seal(&SigningSecret::generate())
+}
+
+/// An enabled webhook of the group that receives every event; not stored.
+pub(crate) fn webhook(group: &Group, created_at: i64) -> Webhook {
+    Webhook {
+        id: ulid_id(WebhookId::from_ulid),
+        group_id: group.id,
+        url: WebhookUrl::new("https://integration.example/webhook").unwrap(),
+        description: Description::new("Orders").unwrap(),
+        status: WebhookStatus::Enabled,
+        enabled_events: EnabledEvents::all(),
+        rate_limit: None,
+        secret: sealed_secret(),
+        created_at: UnixMillis(created_at),
+        updated_at: UnixMillis(created_at),
+    }
+}
+
+/// Another webhook of `of`'s group, like it but with its own id and secret,
+/// made at `created_at`; not stored.
+pub(crate) fn sibling(of: &Webhook, created_at: i64) -> Webhook {
+    Webhook {
+        id: ulid_id(WebhookId::from_ulid),
+        secret: sealed_secret(),
+        created_at: UnixMillis(created_at),
+        updated_at: UnixMillis(created_at),
+        ..of.clone()
+    }
+}
+
+/// Stores the webhooks and answers them back.
+pub(crate) async fn stored(db: &Database, list: Vec<Webhook>) -> Vec<Webhook> {
+    let repository = webhooks(db);
+    for webhook in &list {
+        repository.insert(webhook).await.unwrap();
+    }
+    list
+}
+
+/// A group with one enabled webhook, stored, that receives every event.
+pub(crate) async fn receiver(db: &Database, group_id: i64) -> Webhook {
+    let group = group(db, group_id).await;
+    stored(db, vec![webhook(&group, 1_000)]).await.remove(0)
+}
+
+/// A [`sibling`] of `of`, stored.
+pub(crate) async fn receiver_in(db: &Database, of: &Webhook, created_at: i64) -> Webhook {
+    stored(db, vec![sibling(of, created_at)]).await.remove(0)
+}
+
+/// A `user.created` event of the group, made at `created_at`.
+pub(crate) fn event(group: GroupId, created_at: i64, key: Option<&str>) -> Event {
+    event_of_type(group, EventType::UserCreated.as_str(), created_at, key)
+}
+
+pub(crate) fn event_of_type(
+    group: GroupId,
+    event_type: &str,
+    created_at: i64,
+    key: Option<&str>,
+) -> Event {
+    let mut data = Map::new();
+    data.insert("userID".into(), Value::from("u_1"));
+    Event::new(
+        ulid_id(EventId::from_ulid),
+        group,
+        event_type,
+        &data,
+        UnixMillis(created_at),
+        key.map(|key| IdempotencyKey::new(key).unwrap()),
+    )
+}
+
+// ---- behind the repositories' back -----------------------------------------
+
+/// Writes SQL straight to the test database, as an operator with a SQL shell
+/// would. `DbConnection::establish` picks the backend from the URL.
+pub(crate) fn execute_raw(url: &str, sql: &str) {
+    let mut connection = DbConnection::establish(url).unwrap();
+    diesel::sql_query(sql).execute(&mut connection).unwrap();
+}
+
+/// `SELECT COUNT(*) FROM <from>`, for what
+/// [`TestDatabase::row_counts`](super::TestDatabase::row_counts) does not
+/// count (a subquery).
+pub(crate) fn count_from(url: &str, from: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let mut connection = DbConnection::establish(url).unwrap();
+    diesel::sql_query(format!("SELECT COUNT(*) AS count FROM {from}"))
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count
+}
