@@ -22,6 +22,13 @@
 //! SQLite write transaction) each sit in one function with both arms side by
 //! side. Storage errors become the domain's `RepositoryError`; the database's
 //! own text stays in the error string for logs.
+//!
+//! Where things are: one module per resource (`webhooks`, `tenancy`,
+//! `events/`, `deliveries/`); `batching/` for the writes that share a
+//! transaction (group commit of publishes, batches of attempts);
+//! `database/` for the pool, migrations and transactions; `statements` for
+//! what SQL written as text shares; `listener/` and `health` for the
+//! connections outside the pool; `testing/` behind the `testing` feature.
 
 mod batching;
 mod database;
