@@ -1,4 +1,4 @@
-//! Delivery: deliveries and attempts, the retry policy, the dispatcher that
+//! Delivery: deliveries and attempts, the retry schedule, the dispatcher that
 //! claims, signs, sends and records (with each endpoint's circuit breaker
 //! and the wake-ups that start it), and the delivery log's use cases.
 
@@ -7,10 +7,12 @@ mod dispatcher;
 mod log;
 mod model;
 mod recorder;
+mod retry;
 mod wakeup;
 
 pub use circuit::*;
 pub use dispatcher::*;
 pub use log::*;
 pub use model::*;
+pub use retry::*;
 pub use wakeup::*;
