@@ -216,9 +216,33 @@ pub struct QueueDepth {
 /// outcome (an answer, a timeout, a refused or blocked connection) is data.
 /// Implementations keep at most [`crate::MAX_RESPONSE_BODY_BYTES`] of an
 /// answer's body and never read more than that.
+///
+/// `webhooks-adapters-http` has the real one (`HttpSender`); a service that
+/// delivers some other way implements this:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use webhooks_domain::{OutboundSender, SendOutcome, SignedRequest};
+///
+/// /// Accepts everything at once, for a dry run.
+/// struct DryRun;
+///
+/// #[async_trait]
+/// impl OutboundSender for DryRun {
+///     async fn send(&self, _request: &SignedRequest) -> SendOutcome {
+///         SendOutcome { status: Some(204), body: Some(String::new()), ..SendOutcome::default() }
+///     }
+/// }
+/// ```
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboundSender: Send + Sync {
+    /// POSTs `request.body` to `request.url` with the `webhook-id`,
+    /// `webhook-timestamp` and `webhook-signature` headers, within the
+    /// attempt timeout, and reports what happened: the answer's status, its
+    /// first bytes and its `Retry-After` (429 and 503 only), or an `error`
+    /// text with `timed_out` set when no answer came in time. A redirect is
+    /// an answer like any other, never followed.
     async fn send(&self, request: &SignedRequest) -> SendOutcome;
 }
 
@@ -226,10 +250,12 @@ pub trait OutboundSender: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TenancyRepository: Send + Sync {
+    /// Stores a new organization.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn insert_organization(&self, organization: &Organization)
         -> Result<(), RepositoryError>;
 
+    /// One organization; `None` when the id is unknown.
     /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
     async fn find_organization(
         &self,
@@ -252,13 +278,16 @@ pub trait TenancyRepository: Send + Sync {
         key: &ApiKey,
     ) -> Result<bool, RepositoryError>;
 
+    /// Stores a new group; group ids are unique across organizations.
     /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
     /// [`RepositoryError::Unavailable`].
     async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError>;
 
+    /// One group, whatever its organization; `None` when the id is unknown.
     /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
     async fn find_group(&self, id: GroupId) -> Result<Option<Group>, RepositoryError>;
 
+    /// Stores a new API key (its hash only).
     /// Errors: [`RepositoryError::Conflict`] on a hash collision, [`RepositoryError::Unavailable`].
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), RepositoryError>;
 
@@ -276,8 +305,24 @@ pub trait TenancyRepository: Send + Sync {
 }
 
 /// The current time; a port so tests can pin it.
+///
+/// ```
+/// use webhooks_domain::{Clock, SystemClock, UnixMillis};
+///
+/// struct Pinned(UnixMillis);
+///
+/// impl Clock for Pinned {
+///     fn now(&self) -> UnixMillis {
+///         self.0
+///     }
+/// }
+///
+/// assert_eq!(Pinned(UnixMillis(5)).now(), UnixMillis(5));
+/// assert!(SystemClock.now() > UnixMillis(1_700_000_000_000));
+/// ```
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync {
+    /// The current time.
     fn now(&self) -> UnixMillis;
 }
 
@@ -291,7 +336,7 @@ pub trait IdSource: Send + Sync {
     fn group_id(&self) -> GroupId;
 }
 
-/// The real clock.
+/// The real clock: the system's wall-clock time.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -305,7 +350,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// Monotonic ULIDs and random group ids.
+/// The real [`IdSource`]: monotonic ULIDs and random group ids.
 #[derive(Default)]
 pub struct RandomIds {
     generator: std::sync::Mutex<ulid::Generator>,

@@ -1,24 +1,25 @@
-//! The one rule on which characters a text field a client sends may hold.
+//! The one rule on which characters a text field a client sends may hold:
+//! [`TextKind`].
 //!
 //! Every string that reaches storage passes through here first, so bad bytes
 //! get the field's own 400 and never reach the database: PostgreSQL `text`
 //! cannot hold NUL at all (SQLite would store it), and control characters in
 //! a name or URL corrupt logs, headers and the portal that shows them.
-//!
-//! | kind | refused |
-//! | --- | --- |
-//! | every field | NUL, the other C0 controls (U+0001–U+001F), DEL (U+007F), the C1 controls (U+0080–U+009F) |
-//! | [`TextKind::FreeText`] | as above, except TAB, LF and CR |
-//! | [`TextKind::SingleLine`] | all of them, and the line and paragraph separators U+2028, U+2029 |
-//! | [`TextKind::Url`] | everything that is not printable: Unicode's control, format, surrogate, private-use and unassigned characters and every separator, the space included |
-//!
-//! Fields with a closed set of values (an event `type`, `enabledEvents`,
-//! `status`) need no rule of their own: they match one of their names exactly
-//! or are refused.
 
 use unicode_general_category::{get_general_category, GeneralCategory};
 
-/// Which characters a kind of text field takes; see the [module](self) table.
+/// Which characters a kind of text field takes.
+///
+/// | kind | refused |
+/// | --- | --- |
+/// | every field | NUL, the other C0 controls (U+0001–U+001F), DEL (U+007F), the C1 controls (U+0080–U+009F) |
+/// | [`TextKind::FreeText`] | as above, except TAB, LF and CR |
+/// | [`TextKind::SingleLine`] | all of them, and the line and paragraph separators U+2028, U+2029 |
+/// | [`TextKind::Url`] | everything that is not printable: Unicode's control, format, surrogate, private-use and unassigned characters and every separator, the space included |
+///
+/// Fields with a closed set of values (an event `type`, `enabledEvents`,
+/// `status`) need no rule of their own: they match one of their names exactly
+/// or are refused.
 ///
 /// ```
 /// use webhooks_domain::TextKind;

@@ -3,11 +3,20 @@
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, UTC.
+///
+/// ```
+/// use webhooks_domain::UnixMillis;
+/// let now = UnixMillis(1_700_000_000_999);
+/// assert_eq!(now.as_secs(), 1_700_000_000);
+/// assert_eq!(now.plus_millis(-999).as_millis(), 1_700_000_000_000);
+/// assert_eq!(UnixMillis(i64::MAX).plus_millis(1), UnixMillis(i64::MAX));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UnixMillis(pub i64);
 
 impl UnixMillis {
+    /// The milliseconds, as stored.
     pub fn as_millis(self) -> i64 {
         self.0
     }
@@ -17,6 +26,7 @@ impl UnixMillis {
         self.0.div_euclid(1000)
     }
 
+    /// `millis` later (earlier when negative), saturating at the ends of `i64`.
     pub fn plus_millis(self, millis: i64) -> Self {
         Self(self.0.saturating_add(millis))
     }

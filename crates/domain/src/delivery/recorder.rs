@@ -18,6 +18,7 @@ pub(super) const RECORD_BATCH: usize = 256;
 
 /// What the recorder task writes.
 pub(super) enum Bookkeeping {
+    /// An attempt and what follows from it.
     Attempt(AttemptRecord),
     /// A circuit opened: the webhook's pending deliveries wait until then.
     /// It travels behind the attempts handed over before it, so none of

@@ -6,7 +6,19 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Shared between publishers and dispatchers of one process; a storage
-/// adapter may also fire it on a cross-process notification.
+/// adapter may also fire it on a cross-process notification. Clones share
+/// one signal; a wake-up with no one waiting is kept for the next to wait.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use webhooks_domain::Wakeup;
+/// let wakeup = Wakeup::default();
+/// let publisher_side = wakeup.clone();
+/// publisher_side.notify();
+/// wakeup.notified().await; // at once: the wake-up was kept
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Wakeup(Arc<Notify>);
 

@@ -47,6 +47,8 @@ pub struct CachedTenancy {
 }
 
 impl CachedTenancy {
+    /// Wraps `inner`, trusting a cached API key for `key_ttl`
+    /// ([`DEFAULT_API_KEY_TTL`] unless there is a reason to differ).
     pub fn new(inner: std::sync::Arc<dyn TenancyRepository>, key_ttl: Duration) -> Self {
         Self {
             inner,

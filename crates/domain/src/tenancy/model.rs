@@ -15,36 +15,51 @@ use crate::time::UnixMillis;
 /// The longest organization or group name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
+/// A customer of the service: it owns groups and API keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
+    /// Its id (`org_…`).
     pub id: OrganizationId,
+    /// Its name, checked by [`valid_name`].
     pub name: String,
+    /// When it was created.
     pub created_at: UnixMillis,
 }
 
 /// A group: the unit the public API addresses by `groupID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
+    /// Its `groupID`, unique across organizations.
     pub id: GroupId,
+    /// The organization that owns it, for good.
     pub organization_id: OrganizationId,
+    /// Its name, checked by [`valid_name`].
     pub name: String,
+    /// When it was created.
     pub created_at: UnixMillis,
 }
 
 /// A stored API key: only the SHA-256 of the key is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// Its id (`key_…`), which names it for revocation.
     pub id: ApiKeyId,
+    /// The organization whose groups it may use.
     pub organization_id: OrganizationId,
+    /// The hash of the key, the only form stored.
     pub hash: ApiKeyHash,
+    /// When it was created.
     pub created_at: UnixMillis,
+    /// When it was revoked; a revoked key is refused.
     pub revoked_at: Option<UnixMillis>,
 }
 
 /// Who is calling: the organization an accepted API key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The organization the key belongs to.
     pub organization_id: OrganizationId,
+    /// The key that was accepted.
     pub api_key_id: ApiKeyId,
 }
 
@@ -59,6 +74,7 @@ pub struct Principal {
 pub struct ApiKeySecret(String);
 
 impl ApiKeySecret {
+    /// A fresh key of 256 random bits.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
@@ -75,6 +91,7 @@ impl ApiKeySecret {
         &self.0
     }
 
+    /// The form stored and looked up.
     pub fn hash(&self) -> ApiKeyHash {
         ApiKeyHash(hex::encode(Sha256::digest(self.0.as_bytes())))
     }
@@ -92,10 +109,12 @@ impl fmt::Debug for ApiKeySecret {
 pub struct ApiKeyHash(String);
 
 impl ApiKeyHash {
+    /// Wraps a hash read back from storage.
     pub fn from_stored(raw: String) -> Self {
         Self(raw)
     }
 
+    /// The hash in lowercase hex, as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }
