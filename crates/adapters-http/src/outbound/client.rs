@@ -35,7 +35,7 @@ const POOL_MAX_IDLE_PER_HOST: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderSettings {
     /// The most one attempt may take, from connecting to the last byte kept
-    /// of the answer (SPEC §3: 15 s by default).
+    /// of the answer (`delivery.timeout`, 15 s by default).
     pub timeout: Duration,
     /// Networks reachable although [`is_forbidden`](super::is_forbidden) refuses them, such as
     /// `127.0.0.0/8` in development and tests.
@@ -47,10 +47,13 @@ pub struct SenderSettings {
 /// Why [`HttpSender::new`] refused its settings.
 #[derive(Debug, Error)]
 pub enum SenderError {
+    /// [`SenderSettings::timeout`] is zero or longer than 24 hours.
     #[error("the delivery timeout must be longer than zero and at most 24h, not {0:?}")]
     InvalidTimeout(Duration),
+    /// [`SenderSettings::user_agent`] cannot be sent as a header.
     #[error("the user agent {0:?} is not a valid header value")]
     InvalidUserAgent(String),
+    /// The HTTP client could not be built (such as its TLS set-up).
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -58,6 +61,19 @@ pub enum SenderError {
 /// Sends signed deliveries over one pooled HTTP/1.1 client.
 ///
 /// Cheap to clone: clones share the connection pool.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhooks_adapters_http::{HttpSender, SenderSettings};
+/// let sender = HttpSender::new(SenderSettings {
+///     timeout: Duration::from_secs(15),
+///     allow_networks: Vec::new(),
+///     user_agent: "my-service/1.0".to_owned(),
+/// })?;
+/// // An `Arc<dyn OutboundSender>` for the domain's `Dispatcher`:
+/// let sender: std::sync::Arc<dyn webhooks_domain::OutboundSender> = std::sync::Arc::new(sender);
+/// # Ok::<(), webhooks_adapters_http::SenderError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpSender {
     client: reqwest::Client,
@@ -98,6 +114,8 @@ impl HttpSender {
         })
     }
 
+    /// One POST, answered by `deadline`: the answer's status, its first
+    /// bytes and its `Retry-After`, or why none came.
     async fn attempt(
         &self,
         request: &SignedRequest,
@@ -187,6 +205,7 @@ impl OutboundSender for HttpSender {
     }
 }
 
+/// `content-type` and the three Standard Webhooks headers.
 fn webhook_headers(request: &SignedRequest) -> Result<HeaderMap, Failure> {
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

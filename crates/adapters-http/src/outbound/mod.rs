@@ -3,7 +3,7 @@
 //! connection) into a [`SendOutcome`](webhooks_domain::SendOutcome); it never fails as a call.
 //!
 //! Webhook URLs are chosen by customers, so the sender guards the service's
-//! own network (SSRF, SPEC §3): [`is_forbidden`] says which addresses are not
+//! own network (SSRF): [`is_forbidden`] says which addresses are not
 //! globally routable, and [`DestinationGuard`] applies that rule with the
 //! configured allow-list (`delivery.allow_networks`) to the address actually
 //! connected to. The guard is the HTTP client's DNS resolver, so a name whose

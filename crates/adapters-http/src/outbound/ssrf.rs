@@ -15,6 +15,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("blocked: {ip} is {reason}; add it to delivery.allow_networks to allow it")]
 pub struct Blocked {
+    /// The address refused.
     pub ip: IpAddr,
     /// What [`is_forbidden`] said, e.g. "a loopback address".
     pub reason: &'static str,
@@ -26,14 +27,21 @@ pub enum ResolveError {
     /// Every address of the name is forbidden; the first one is named.
     #[error(transparent)]
     Blocked(#[from] Blocked),
+    /// The system resolver failed.
     #[error("DNS lookup of {host} failed: {source}")]
     Lookup {
+        /// The name looked up.
         host: String,
+        /// The resolver's error.
         #[source]
         source: io::Error,
     },
+    /// The name resolved to no address at all.
     #[error("DNS lookup of {host} found no address")]
-    NoAddress { host: String },
+    NoAddress {
+        /// The name looked up.
+        host: String,
+    },
 }
 
 /// The SSRF guard: [`is_forbidden`] plus the allow-list. It is also the HTTP
@@ -47,6 +55,15 @@ pub struct DestinationGuard {
 }
 
 impl DestinationGuard {
+    /// A guard that lets through, besides global addresses, those in
+    /// `allow_networks` (`delivery.allow_networks`).
+    ///
+    /// ```
+    /// use webhooks_adapters_http::DestinationGuard;
+    /// let guard = DestinationGuard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    /// assert!(guard.check("127.0.0.1".parse().unwrap()).is_ok());
+    /// assert!(guard.check("10.0.0.1".parse().unwrap()).is_err());
+    /// ```
     pub fn new(allow_networks: Vec<IpNet>) -> Self {
         Self {
             allow_networks: allow_networks.into(),
