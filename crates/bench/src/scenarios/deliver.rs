@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{create_webhooks, emit, latency_text};
 use crate::arrivals::analyse;
-use crate::cli::{DeliverArgs, DrainArgs};
+use crate::cli::{DeliverArgs, DrainArgs, Target};
 use crate::net::{unix_nanos, HttpClient, Receiver};
 use crate::publisher::Publisher;
 
@@ -40,12 +40,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<()> {
         rate,
         timeout,
     } = args;
-    let receiver = Receiver::start(true).await?;
-    let setup = HttpClient::new(&target.base, 4);
-    create_webhooks(&setup, &target, webhooks, |n| {
-        receiver.url(&format!("/hook/{n}"))
-    })
-    .await?;
+    let receiver = receiver_with_webhooks(&target, webhooks).await?;
     let watched = common.watched();
     let idle_memory = watched.memory();
     let publisher = Publisher::new(&target, if rate.is_some() { 512 } else { publishers });
@@ -104,12 +99,7 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
         ready_file,
         timeout,
     } = args;
-    let receiver = Receiver::start(true).await?;
-    let setup = HttpClient::new(&target.base, 4);
-    create_webhooks(&setup, &target, webhooks, |n| {
-        receiver.url(&format!("/hook/{n}"))
-    })
-    .await?;
+    let receiver = receiver_with_webhooks(&target, webhooks).await?;
     let publisher = Publisher::new(&target, publishers);
     let first_send_ns = unix_nanos();
     let started = Instant::now();
@@ -169,4 +159,16 @@ async fn start_worker(ready_file: &Path) -> anyhow::Result<u32> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Our recording receiver, and `webhooks` webhooks of the group pointing at
+/// it (`/hook/0`, `/hook/1`, …).
+async fn receiver_with_webhooks(target: &Target, webhooks: usize) -> anyhow::Result<Receiver> {
+    let receiver = Receiver::start(true).await?;
+    let setup = HttpClient::new(&target.base, 4);
+    create_webhooks(&setup, target, webhooks, |n| {
+        receiver.url(&format!("/hook/{n}"))
+    })
+    .await?;
+    Ok(receiver)
 }
