@@ -5,15 +5,23 @@ use std::time::Duration;
 
 use rand::Rng;
 
-/// When to try again after a failed attempt.
+/// When to try again after a failed attempt: entry *n* of the schedule is
+/// the wait after the *n*-th failure; after the last, the delivery is
+/// `failed`. The service reads its schedule from `delivery.retry_schedule`.
 ///
 /// ```
 /// use std::time::Duration;
 /// use webhooks_domain::RetryPolicy;
 /// let policy = RetryPolicy::new(vec![Duration::from_secs(5), Duration::from_secs(300)]);
+/// assert_eq!(policy.max_attempts(), 3);
 /// let wait = policy.wait_after(1, None).unwrap();
 /// assert!(wait >= Duration::from_secs(4) && wait <= Duration::from_secs(6));
 /// assert_eq!(policy.wait_after(3, None), None); // schedule exhausted: failed
+///
+/// // A receiver's `Retry-After` (on 429 or 503) may ask for longer.
+/// let exact = RetryPolicy::exact(vec![Duration::from_secs(60)]);
+/// let asked = Some(Duration::from_secs(90));
+/// assert_eq!(exact.wait_after(1, asked), Some(Duration::from_secs(90)));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
