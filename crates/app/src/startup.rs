@@ -22,7 +22,7 @@ use webhooks_domain::{
 };
 
 use crate::cli::Role;
-use crate::config::Settings;
+use crate::config::{Secret, Settings};
 use crate::metrics::PrometheusMetrics;
 
 /// The `user-agent` of every delivery.
@@ -181,7 +181,8 @@ fn default_pool_size() -> u32 {
 /// file, which is generated on first use.
 fn load_cipher(settings: &Settings) -> anyhow::Result<SecretCipher> {
     if let Some(key) = &settings.secrets.encryption_key {
-        return SecretCipher::from_base64(key).context("invalid setting secrets.encryption_key");
+        return SecretCipher::from_base64(key.expose())
+            .context("invalid setting secrets.encryption_key");
     }
     let path = &settings.secrets.key_file;
     if !path.exists() {
@@ -239,7 +240,7 @@ impl Application {
         let services = Services::connect(&settings)?;
         // Only an API process seeds the demo tenant; should several start at
         // once on an empty database, one makes it and the others see it.
-        let demo = if role == Role::Worker || !settings.demo_tenant {
+        let demo = if role == Role::Worker || !settings.bootstrap.demo_tenant {
             None
         } else {
             services
@@ -273,8 +274,12 @@ impl Application {
             publisher: services.publisher.clone(),
             readiness: Arc::new(DatabaseReadiness(services.database.clone())),
             metrics: Arc::new(PrometheusMetrics::install(services.queue.clone())),
-            admin_token: settings.auth.admin_token.clone(),
-            service_token: settings.auth.service_token.clone(),
+            admin_token: settings.auth.admin_token.clone().map(Secret::into_exposed),
+            service_token: settings
+                .auth
+                .service_token
+                .clone()
+                .map(Secret::into_exposed),
             body_timeout: settings.server.body_timeout,
         });
         let api = role != Role::Worker;

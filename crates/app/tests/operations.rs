@@ -195,8 +195,8 @@ fn default_toml_settings() -> BTreeSet<String> {
 
 #[test]
 fn the_configuration_reference_names_every_setting_and_its_variable() {
-    // `Settings::effective` destructures every field of the settings, so
-    // this list cannot miss one.
+    // `Settings::effective` shows every field of the settings (through
+    // their `Serialize`), so this list cannot miss one.
     let real: BTreeSet<String> = Settings::defaults()
         .unwrap()
         .effective()

@@ -94,11 +94,12 @@ impl TestApp {
         };
         let mut settings = Settings::defaults().expect("defaults");
         settings.server.bind = "127.0.0.1:0".parse().expect("loopback");
-        settings.database.url = database.url().to_owned();
+        settings.database.url = database.url().parse().expect("a database URL");
         settings.database.pool_size = 4;
-        settings.auth.admin_token = Some(ADMIN_TOKEN.to_owned());
-        settings.auth.service_token = Some(SERVICE_TOKEN.to_owned());
-        settings.secrets.encryption_key = Some(webhooks_domain::SecretCipher::generate_key());
+        settings.auth.admin_token = Some(ADMIN_TOKEN.into());
+        settings.auth.service_token = Some(SERVICE_TOKEN.into());
+        settings.secrets.encryption_key =
+            Some(webhooks_domain::SecretCipher::generate_key().into());
         settings.delivery.allow_networks = vec!["127.0.0.0/8".parse().expect("cidr")];
         settings.delivery.timeout = std::time::Duration::from_secs(1);
         settings.delivery.retry_schedule = vec![

@@ -195,7 +195,7 @@ async fn a_database_outage_answers_503_at_once_and_recovers_by_itself() {
         let mut url = reqwest::Url::parse(&settings.database.url).unwrap();
         url.set_host(Some("127.0.0.1")).unwrap();
         url.set_port(Some(proxy.port)).unwrap();
-        settings.database.url = url.into();
+        settings.database.url = url.as_str().parse().unwrap();
     })
     .await;
     let before = app.create_webhook("https://a.example/hook", "before").await;
