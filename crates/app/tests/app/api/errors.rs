@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_answer, assert_bad_request, on_both_backends, TestApp};
+use crate::support::{assert_answer, assert_bad_request, on_both_backends, TestApp};
 
 on_both_backends!(
     every_call_without_a_key_is_unauthorized,

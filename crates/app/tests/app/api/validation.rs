@@ -7,8 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_answer, assert_bad_request, on_both_backends, TestApp};
-use crate::receiver::Receiver;
+use crate::support::{assert_answer, assert_bad_request, on_both_backends, Receiver, TestApp};
 
 on_both_backends!(
     webhook_urls_with_control_blank_or_credentials_are_refused_and_store_nothing,

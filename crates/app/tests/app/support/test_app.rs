@@ -21,11 +21,11 @@ macro_rules! on_both_backends {
             mod $name {
                 #[tokio::test]
                 async fn sqlite() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+                    super::$name($crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await).await;
                 }
                 #[tokio::test]
                 async fn postgres() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await;
+                    super::$name($crate::support::TestApp::spawn($crate::support::Backend::Postgres).await).await;
                 }
             }
         )*
@@ -41,11 +41,11 @@ macro_rules! for_both_backends {
             mod $name {
                 #[tokio::test]
                 async fn sqlite() {
-                    super::$name($crate::helpers::Backend::Sqlite).await;
+                    super::$name($crate::support::Backend::Sqlite).await;
                 }
                 #[tokio::test]
                 async fn postgres() {
-                    super::$name($crate::helpers::Backend::Postgres).await;
+                    super::$name($crate::support::Backend::Postgres).await;
                 }
             }
         )*

@@ -4,11 +4,6 @@
 //! outage under load loses no accepted event. The last two need clusters of
 //! the tests' own (`TEST_TLS_CLUSTER`, `TEST_FAULT_CLUSTER`; see
 //! `scripts/pg-test-cluster.sh`), which `scripts/test.sh` always starts.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "support/receiver.rs"]
-mod receiver;
-mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use receiver::Receiver;
 use serde_json::{json, Value};
-use support::RunningBinary;
 use webhooks_adapters_diesel::{TestCluster, TestDatabase};
+
+use crate::support::{Receiver, RunningBinary};
 
 const ADMIN: &str = "processes-admin";
 const SERVICE: &str = "processes-service";

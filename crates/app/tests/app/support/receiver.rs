@@ -7,11 +7,10 @@
 //! - `/flaky/N…`: 500 for the first N requests to that path, then 200
 //! - `/busy…`: 429 with `Retry-After: 1`
 //! - `/nul…`: 200 with a NUL byte in its body
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -22,7 +21,6 @@ pub struct Received {
     pub headers: HashMap<String, String>,
     pub body: String,
     pub at: Instant,
-    pub wall: SystemTime,
 }
 
 impl Received {
@@ -141,7 +139,6 @@ async fn answer(req: HttpRequest, body: web::Bytes, log: web::Data<Mutex<Log>>) 
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
             at: Instant::now(),
-            wall: SystemTime::now(),
         });
         let seen = log.per_path.entry(path.clone()).or_insert(0);
         *seen += 1;

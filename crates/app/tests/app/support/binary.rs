@@ -1,7 +1,6 @@
 //! Runs the real `okaya-webhooks` binary for the tests that need a whole
 //! process: it reads the bound address from the log and the demo tenant from
 //! standard output.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -88,10 +87,6 @@ impl RunningBinary {
             demo_key,
             log,
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// SIGTERM, then waits (at most `within`) for the process to exit;

@@ -2,17 +2,12 @@
 //! (admin calls, a new API key, a webhook and its secret, a rotation, events
 //! delivered, refused calls) and not one line of its log holds a key, a token,
 //! the encryption key or a signing secret.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "support/receiver.rs"]
-mod receiver;
-mod support;
 
 use std::time::Duration;
 
-use receiver::Receiver;
 use serde_json::{json, Value};
-use support::RunningBinary;
+
+use crate::support::{Receiver, RunningBinary};
 
 const ADMIN: &str = "log-hygiene-admin-token-7f3a";
 const SERVICE: &str = "log-hygiene-service-token-91bc";

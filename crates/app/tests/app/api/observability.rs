@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{on_both_backends, Backend, TestApp};
-use crate::proxy::Proxy;
-use crate::receiver::Receiver;
+use crate::support::{on_both_backends, Backend, Proxy, Receiver, TestApp};
 
 on_both_backends!(
     metrics_count_requests_publications_and_attempts,

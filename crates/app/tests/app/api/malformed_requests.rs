@@ -8,8 +8,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{on_both_backends, TestApp};
-use crate::raw_http::RawConnection;
+use crate::support::{on_both_backends, RawConnection, TestApp};
 
 on_both_backends!(
     odd_requests_that_reach_the_service_answer_json_errors,

@@ -1,7 +1,6 @@
 //! A TCP proxy on a loopback port that a test can cut and restore: it takes
 //! the database away from a running service (as a network outage would)
 //! without touching the database server itself.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 

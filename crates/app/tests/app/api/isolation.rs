@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{for_both_backends, Backend, Tenant, TestApp};
-use crate::receiver::Receiver;
+use crate::support::{for_both_backends, Backend, Receiver, Tenant, TestApp};
 
 for_both_backends!(
     five_hanging_endpoints_leave_another_organization_its_latency,

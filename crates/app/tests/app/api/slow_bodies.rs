@@ -8,10 +8,9 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{
-    assert_answer, for_both_backends, Backend, TestApp, ADMIN_TOKEN, SERVICE_TOKEN,
+use crate::support::{
+    assert_answer, for_both_backends, Backend, RawConnection, TestApp, ADMIN_TOKEN, SERVICE_TOKEN,
 };
-use crate::raw_http::RawConnection;
 
 for_both_backends!(
     a_body_trickled_past_the_deadline_is_408_json_and_closes_the_connection,

@@ -6,10 +6,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    assert_answer, assert_bad_request, for_both_backends, on_both_backends, TestApp, SERVICE_TOKEN,
+use crate::support::{
+    assert_answer, assert_bad_request, for_both_backends, on_both_backends, Receiver, TestApp,
+    SERVICE_TOKEN,
 };
-use crate::receiver::Receiver;
 
 on_both_backends!(
     a_delivery_arrives_signed_with_the_documented_body_and_headers,
@@ -50,7 +50,7 @@ async fn secret_of(app: &TestApp, webhook: &str) -> String {
 }
 
 /// Verifies a received request with the `svix` crate's Standard Webhooks verifier.
-fn verifies(secret: &str, request: &crate::receiver::Received) -> bool {
+fn verifies(secret: &str, request: &crate::support::Received) -> bool {
     let mut headers = http::HeaderMap::new();
     for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
         headers.insert(name, request.header(name).parse().unwrap());
@@ -237,7 +237,7 @@ async fn gone_disables_the_webhook_at_once(app: TestApp) {
     assert_eq!(again["deliveries"], 0);
 }
 
-async fn a_webhook_failing_for_the_configured_window_is_disabled(backend: crate::helpers::Backend) {
+async fn a_webhook_failing_for_the_configured_window_is_disabled(backend: crate::support::Backend) {
     let app = TestApp::spawn_with(backend, |settings| {
         settings.delivery.disable_after = Duration::from_millis(150);
         settings.delivery.retry_schedule = vec![Duration::from_millis(200); 5];
@@ -279,7 +279,7 @@ async fn an_idempotency_key_repeated_makes_no_new_deliveries(app: TestApp) {
 
 async fn internal_events_need_the_service_token_and_a_valid_body(app: TestApp) {
     let body = json!({"groupID": app.tenant.group_id, "type": "user.created", "data": {}});
-    for token in [None, Some("wrong"), Some(crate::helpers::ADMIN_TOKEN)] {
+    for token in [None, Some("wrong"), Some(crate::support::ADMIN_TOKEN)] {
         let mut request = app.client.post(app.url("/internal/events")).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -453,7 +453,7 @@ async fn a_failed_delivery_can_be_retried_and_recovered(app: TestApp) {
 }
 
 async fn a_delivery_in_flight_is_not_retried_until_its_attempt_is_recorded(
-    backend: crate::helpers::Backend,
+    backend: crate::support::Backend,
 ) {
     let app = TestApp::spawn_with(backend, |settings| {
         // One attempt of 2 s: long enough to ask while it runs.
@@ -569,7 +569,7 @@ async fn a_rate_limited_webhook_gets_at_most_its_rate(app: TestApp) {
     assert!(span >= Duration::from_millis(1000), "{span:?}");
 }
 
-async fn the_ssrf_guard_blocks_loopback_without_an_allow_list(backend: crate::helpers::Backend) {
+async fn the_ssrf_guard_blocks_loopback_without_an_allow_list(backend: crate::support::Backend) {
     let app = TestApp::spawn_with(backend, |settings| {
         settings.delivery.allow_networks.clear();
         settings.delivery.retry_schedule.clear();

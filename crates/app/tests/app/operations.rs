@@ -1,7 +1,6 @@
 //! What operators rely on: `config check` shows the effective configuration
 //! without a secret in it, every command's `--help` has an example, and the
 //! references in docs/ name exactly the settings and metrics the code has.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_answer, on_both_backends, TestApp};
+use crate::support::{assert_answer, on_both_backends, TestApp};
 
 on_both_backends!(
     a_new_group_lists_no_webhooks,

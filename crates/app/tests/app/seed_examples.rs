@@ -3,17 +3,15 @@
 //! and run verbatim against the binary, with only the host, the API key and
 //! the example webhook id replaced. The demo group of a fresh database is
 //! the seed's 123456.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::RunningBinary;
 use webhooks_adapters_diesel::TestDatabase;
 
-const SEED: &str = include_str!("../../../docs/seed/webhooks-api.txt");
+use crate::support::RunningBinary;
+
+const SEED: &str = include_str!("../../../../docs/seed/webhooks-api.txt");
 const SEED_HOST: &str = "https://api.okaya.me";
 const SEED_WEBHOOK_ID: &str = "we_abcdefghijklmnopqrstuvwxyz";
 

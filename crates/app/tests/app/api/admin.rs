@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_answer, on_both_backends, TestApp, ADMIN_TOKEN};
+use crate::support::{assert_answer, on_both_backends, TestApp, ADMIN_TOKEN};
 
 on_both_backends!(
     another_organizations_group_is_group_not_found,

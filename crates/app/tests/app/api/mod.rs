@@ -1,0 +1,14 @@
+//! The HTTP API, against the application started in-process on a loopback
+//! port ([`TestApp`](crate::support::TestApp)), each test on SQLite and on
+//! PostgreSQL.
+
+mod admin;
+mod delivery;
+mod errors;
+mod isolation;
+mod malformed_requests;
+mod observability;
+mod protocol;
+mod slow_bodies;
+mod validation;
+mod webhooks;
