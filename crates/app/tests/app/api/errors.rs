@@ -1,4 +1,4 @@
-//! Every error of the seed, in the check order of SPEC §1.
+//! Every error of the seed, in the API's check order: key, `groupID`, `webhookID`, body, group, webhook.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
