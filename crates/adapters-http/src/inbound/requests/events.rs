@@ -169,19 +169,16 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_keys_refuse_every_control_character_and_line_break() {
-        let refused = ('\u{0}'..='\u{1f}')
-            .chain(['\u{7f}', '\u{2028}', '\u{2029}'])
-            .chain('\u{80}'..='\u{9f}');
-        for c in refused {
+    fn an_idempotency_key_the_domain_refuses_is_invalid_idempotency_key() {
+        // The rule itself is `IdempotencyKey::new`'s; a few of what it refuses.
+        for key in ["key\0", "k\r\nX: 1", "key\u{2028}", "\u{9f}"] {
             let body = json!({
-                "groupID": 1, "type": "user.created", "idempotencyKey": format!("key{c}")
+                "groupID": 1, "type": "user.created", "idempotencyKey": key
             });
             assert_eq!(
                 read(&body.to_string()),
                 Err(RequestError::InvalidIdempotencyKey),
-                "U+{:04X}",
-                c as u32
+                "{key:?}"
             );
         }
     }
