@@ -14,7 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
 pub use inbound::body::{close_on_unread_body, MAX_BODY_BYTES};
-pub use inbound::error::{error_response, ApiError};
+pub use inbound::error::{error_response, ApiError, RequestError};
 pub use inbound::openapi::openapi;
 pub use inbound::routes::MountedRoute;
 pub use inbound::state::{ApiState, MetricsSource, ReadinessProbe};

@@ -1,8 +1,14 @@
 //! `okaya-webhooks admin …`: the tenancy use cases straight on the database,
-//! each printing one JSON object.
+//! each printing one JSON object. The arguments are read as the admin API
+//! reads its requests (name, then id, then organization), and an error says
+//! what the admin API would say; a fault of ours shows its detail.
 
 use serde_json::{json, Value};
-use webhooks_domain::{DemoTenant, TenancyService};
+use webhooks_adapters_http::{ApiError, RequestError};
+use webhooks_domain::{
+    ApiKeyId, DemoTenant, DisplayName, DomainError, GroupId, OrganizationId, Resource,
+    TenancyService,
+};
 
 use crate::cli::AdminCommand;
 use crate::config::Settings;
@@ -18,24 +24,46 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
 }
 
 async fn run_command(tenancy: &TenancyService, command: AdminCommand) -> anyhow::Result<Value> {
+    run_checked(tenancy, command)
+        .await
+        .map_err(|err| match err {
+            ApiError::Domain(DomainError::Unexpected(_)) => anyhow::anyhow!("{err}"),
+            refused => anyhow::anyhow!("{}", refused.client_message()),
+        })
+}
+
+async fn run_checked(tenancy: &TenancyService, command: AdminCommand) -> Result<Value, ApiError> {
     Ok(match command {
         AdminCommand::CreateOrg { name } => {
-            let org = tenancy.create_organization(&name).await?;
+            let org = tenancy.create_organization(display_name(&name)?).await?;
             json!({ "id": org.id.as_str(), "name": org.name })
         }
         AdminCommand::CreateGroup { org, name, id } => {
-            let group = tenancy.create_group(&org, &name, id).await?;
+            let name = display_name(&name)?;
+            let id = id
+                .map(|raw| GroupId::new(raw).map_err(|_| RequestError::InvalidGroupId))
+                .transpose()?;
+            let org =
+                OrganizationId::parse(&org).ok_or(DomainError::NotFound(Resource::Organization))?;
+            let group = tenancy.create_group(&org, name, id).await?;
             json!({ "id": group.id.get(), "name": group.name })
         }
         AdminCommand::CreateKey { org } => {
+            let org =
+                OrganizationId::parse(&org).ok_or(DomainError::NotFound(Resource::Organization))?;
             let issued = tenancy.create_api_key(&org).await?;
             json!({ "id": issued.key.id.as_str(), "key": issued.secret.expose() })
         }
         AdminCommand::RevokeKey { id } => {
-            tenancy.revoke_api_key(&id).await?;
+            let key = ApiKeyId::parse(&id).ok_or(DomainError::NotFound(Resource::ApiKey))?;
+            tenancy.revoke_api_key(&key).await?;
             json!({ "id": id, "revoked": true })
         }
     })
+}
+
+fn display_name(raw: &str) -> Result<DisplayName, RequestError> {
+    DisplayName::new(raw).map_err(|_| RequestError::InvalidName)
 }
 
 /// Printed once, on the first start on an empty database, to standard output

@@ -1,77 +1,164 @@
-//! Domain errors. Each variant that a client can cause carries the exact text
-//! the public API document prescribes; `Unexpected` is the opaque fault of ours.
+//! Errors in business terms. Every use case answers [`DomainError`]: not
+//! allowed, not found, a conflict with the current state, an invalid value
+//! (which field, and why), or a fault of ours. Value objects' constructors
+//! answer [`InvalidValue`] naming their field. The words a client sees are
+//! the inbound adapter's choice: `Display` here is for developers and logs.
+//! Storage adapters answer [`RepositoryError`].
+
+use std::fmt;
 
 use thiserror::Error;
 
-/// Everything a use case of the public webhook API can answer besides success.
+/// What a use case can answer besides success.
 ///
-/// `Display` is the exact client-facing message of the seed document, so the
-/// HTTP adapter only picks a status code.
+/// ```
+/// use webhooks_domain::{DomainError, Field, GroupId, Resource};
+///
+/// let invalid = GroupId::new(0).unwrap_err();
+/// assert_eq!(invalid.field(), Field::GroupId);
+/// assert!(matches!(DomainError::from(invalid), DomainError::Invalid(_)));
+/// assert_eq!(DomainError::NotFound(Resource::Group).to_string(), "group not found");
+/// ```
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum WebhookError {
+pub enum DomainError {
     /// The API key is missing, unknown or revoked.
-    #[error("Unauthorized")]
-    Unauthorized,
-    #[error("You are missing the path parameter groupID")]
-    MissingGroupId,
-    #[error("groupID must be a number")]
-    GroupIdNotANumber,
-    #[error("You are missing the path parameter webhookID")]
-    MissingWebhookId,
-    /// The body is not a JSON object.
-    #[error("Invalid JSON body")]
-    InvalidJsonBody,
-    #[error("You are missing the body parameter url")]
-    MissingUrl,
-    #[error("url must be a string")]
-    UrlNotAString,
-    #[error("Invalid URL")]
-    InvalidUrl,
-    #[error("You are missing the body parameter description")]
-    MissingDescription,
-    #[error("description must be a string")]
-    DescriptionNotAString,
-    #[error("Invalid description")]
-    InvalidDescription,
-    #[error("Invalid enabledEvents")]
-    InvalidEnabledEvents,
-    #[error("Invalid status")]
-    InvalidStatus,
-    #[error("Invalid rateLimit")]
-    InvalidRateLimit,
-    /// The group does not exist or belongs to another organization.
-    #[error("Group not found")]
-    GroupNotFound,
-    #[error("Webhook not found")]
-    WebhookNotFound,
-    #[error("Delivery not found")]
-    DeliveryNotFound,
-    /// A manual retry of a delivery a worker is sending right now: a second
-    /// attempt beside it would send the event twice at once.
-    #[error("Delivery is already in progress")]
-    DeliveryInProgress,
-    /// A test send to a disabled webhook, which would never be delivered.
-    #[error("Webhook is disabled")]
-    WebhookDisabled,
-    /// A `status` filter of the delivery log that is no delivery status.
-    #[error("Invalid status filter")]
-    InvalidStatusFilter,
-    #[error("Invalid cursor")]
-    InvalidCursor,
-    #[error("Invalid limit")]
-    InvalidLimit,
-    #[error("You are missing the body parameter since")]
-    MissingSince,
-    #[error("since must be an RFC 3339 date-time")]
-    InvalidSince,
+    #[error("not allowed: the API key is missing, unknown or revoked")]
+    NotAllowed,
+    /// The resource does not exist, or belongs to another organization: the
+    /// caller cannot tell the two apart.
+    #[error("{0} not found")]
+    NotFound(Resource),
+    /// The request is well formed but the current state refuses it.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    /// A value that breaks its field's rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
     /// A fault of ours (storage unreachable, corrupt row). The text is for logs only.
     #[error("unexpected: {0}")]
     Unexpected(String),
 }
 
-impl From<RepositoryError> for WebhookError {
+impl From<RepositoryError> for DomainError {
     fn from(err: RepositoryError) -> Self {
-        WebhookError::Unexpected(err.to_string())
+        DomainError::Unexpected(err.to_string())
+    }
+}
+
+/// What [`DomainError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// A group, or another organization's group.
+    Group,
+    /// A webhook of the group.
+    Webhook,
+    /// A delivery of the webhook.
+    Delivery,
+    /// An organization.
+    Organization,
+    /// An API key.
+    ApiKey,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Resource::Group => "group",
+            Resource::Webhook => "webhook",
+            Resource::Delivery => "delivery",
+            Resource::Organization => "organization",
+            Resource::ApiKey => "API key",
+        })
+    }
+}
+
+/// Why [`DomainError::Conflict`] refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Conflict {
+    /// A manual retry of a delivery a worker is sending right now: a second
+    /// attempt beside it would send the event twice at once.
+    DeliveryInProgress,
+    /// A test send to a disabled webhook, which would never be delivered.
+    WebhookDisabled,
+    /// The group id asked for is taken (or every generated one was).
+    GroupIdTaken,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conflict::DeliveryInProgress => "the delivery is being sent right now",
+            Conflict::WebhookDisabled => "the webhook is disabled",
+            Conflict::GroupIdTaken => "the group id is taken",
+        })
+    }
+}
+
+/// A value its field's rule refuses: which field, and why (for developers).
+///
+/// ```
+/// use webhooks_domain::{Field, WebhookUrl};
+///
+/// let err = WebhookUrl::new("ftp://integration.example/").unwrap_err();
+/// assert_eq!(err.field(), Field::Url);
+/// assert_eq!(err.to_string(), "invalid URL: not an absolute http or https URL with a host");
+/// ```
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidValue {
+    field: Field,
+    reason: &'static str,
+}
+
+impl InvalidValue {
+    pub(crate) fn new(field: Field, reason: &'static str) -> Self {
+        Self { field, reason }
+    }
+
+    /// The field whose rule the value breaks.
+    pub fn field(&self) -> Field {
+        self.field
+    }
+
+    /// Which part of the rule, in a few words.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+/// The fields value objects validate, for [`InvalidValue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// [`crate::GroupId`].
+    GroupId,
+    /// [`crate::WebhookUrl`].
+    Url,
+    /// [`crate::Description`].
+    Description,
+    /// [`crate::EnabledEvents`].
+    EnabledEvents,
+    /// [`crate::RateLimit`].
+    RateLimit,
+    /// [`crate::IdempotencyKey`].
+    IdempotencyKey,
+    /// [`crate::DisplayName`] of an organization or a group.
+    Name,
+    /// [`crate::PageSize`] of the delivery log.
+    PageSize,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::GroupId => "group id",
+            Field::Url => "URL",
+            Field::Description => "description",
+            Field::EnabledEvents => "enabled events",
+            Field::RateLimit => "rate limit",
+            Field::IdempotencyKey => "idempotency key",
+            Field::Name => "name",
+            Field::PageSize => "page size",
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::WebhookError;
+use crate::error::{Field, InvalidValue};
 
 /// The largest group id handed out by the service: 2^53 - 1, so that every
 /// generated id survives a JavaScript `number`. Ids given by an operator may go
@@ -16,39 +16,35 @@ pub const MAX_GENERATED_GROUP_ID: i64 = 9_007_199_254_740_991;
 ///
 /// ```
 /// use webhooks_domain::GroupId;
-/// assert_eq!(GroupId::parse(Some("123456")).unwrap().get(), 123456);
-/// assert!(GroupId::parse(Some("12a")).is_err());
-/// assert!(GroupId::parse(None).is_err());
+/// assert_eq!(GroupId::new(123456).unwrap().get(), 123456);
+/// assert_eq!(GroupId::parse("123456").unwrap().get(), 123456);
+/// assert!(GroupId::parse("12a").is_err());
+/// assert!(GroupId::new(0).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct GroupId(i64);
 
 impl GroupId {
-    /// Parses the `groupID` path parameter with the seed's rules: missing or
-    /// empty is [`WebhookError::MissingGroupId`]; anything but ASCII digits
-    /// forming 1 ≤ n ≤ i64::MAX is [`WebhookError::GroupIdNotANumber`].
-    pub fn parse(raw: Option<&str>) -> Result<Self, WebhookError> {
-        let raw = match raw {
-            None | Some("") => return Err(WebhookError::MissingGroupId),
-            Some(raw) => raw,
-        };
-        if !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(WebhookError::GroupIdNotANumber);
-        }
-        raw.parse::<i64>()
-            .ok()
-            .and_then(|n| Self::new(n).ok())
-            .ok_or(WebhookError::GroupIdNotANumber)
-    }
-
     /// A group id from a number; zero and negatives are refused.
-    pub fn new(value: i64) -> Result<Self, WebhookError> {
+    pub fn new(value: i64) -> Result<Self, InvalidValue> {
         if value >= 1 {
             Ok(Self(value))
         } else {
-            Err(WebhookError::GroupIdNotANumber)
+            Err(InvalidValue::new(Field::GroupId, "not a positive number"))
         }
+    }
+
+    /// A group id written as text: ASCII digits only (no sign, no blank, no
+    /// decimal point) forming 1 ≤ n ≤ `i64::MAX`. Leading zeros are fine.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidValue::new(Field::GroupId, "not ASCII digits"));
+        }
+        let value = raw
+            .parse::<i64>()
+            .map_err(|_| InvalidValue::new(Field::GroupId, "larger than i64::MAX"))?;
+        Self::new(value)
     }
 
     /// For the id source, whose range starts above zero.
@@ -56,13 +52,14 @@ impl GroupId {
         Self(value.max(1))
     }
 
+    /// The number.
     pub fn get(self) -> i64 {
         self.0
     }
 }
 
 impl TryFrom<i64> for GroupId {
-    type Error = WebhookError;
+    type Error = InvalidValue;
     fn try_from(value: i64) -> Result<Self, Self::Error> {
         Self::new(value)
     }
@@ -105,6 +102,7 @@ macro_rules! prefixed_id {
                 well_formed.then(|| Self(raw.to_owned()))
             }
 
+            /// The id as text, prefix included.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -169,28 +167,42 @@ mod tests {
 
     #[test]
     fn group_id_accepts_leading_zeros_and_the_largest_i64() {
-        assert_eq!(GroupId::parse(Some("007")).map(GroupId::get), Ok(7));
+        assert_eq!(GroupId::parse("007").map(GroupId::get), Ok(7));
         assert_eq!(
-            GroupId::parse(Some("9223372036854775807")).map(GroupId::get),
+            GroupId::parse("9223372036854775807").map(GroupId::get),
             Ok(i64::MAX)
         );
     }
 
     #[test]
-    fn group_id_refuses_zero_overflow_signs_and_spaces() {
-        for raw in ["0", "9223372036854775808", "-1", "+1", " 1", "1.0", "１"] {
+    fn group_id_refuses_empty_zero_overflow_signs_and_spaces() {
+        for raw in [
+            "",
+            "0",
+            "9223372036854775808",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "１",
+        ] {
             assert_eq!(
-                GroupId::parse(Some(raw)),
-                Err(WebhookError::GroupIdNotANumber),
+                GroupId::parse(raw).map_err(|err| err.field()),
+                Err(Field::GroupId),
                 "{raw}"
             );
         }
     }
 
     #[test]
-    fn group_id_missing_or_empty_is_missing() {
-        assert_eq!(GroupId::parse(None), Err(WebhookError::MissingGroupId));
-        assert_eq!(GroupId::parse(Some("")), Err(WebhookError::MissingGroupId));
+    fn group_id_from_a_number_must_be_positive() {
+        assert_eq!(GroupId::new(1).map(GroupId::get), Ok(1));
+        for value in [0, -1, i64::MIN] {
+            assert_eq!(
+                GroupId::new(value).map_err(|err| err.field()),
+                Err(Field::GroupId)
+            );
+        }
     }
 
     #[test]

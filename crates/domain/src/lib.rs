@@ -3,8 +3,8 @@
 //! can link it (with a storage adapter such as `webhooks-adapters-diesel`) and
 //! call the same use cases the HTTP API calls.
 //!
-//! - [`WebhookService`]: the public webhook API (list, get, create, update,
-//!   delete) with the seed document's checks in its order.
+//! - [`WebhookService`]: the public webhook API (authenticate, list, get,
+//!   create, update, delete, signing secrets).
 //! - [`TenancyService`]: organizations, groups and API keys.
 //! - [`EventPublisher`]: events in; each is stored with one delivery per
 //!   matching webhook in one transaction.
@@ -12,6 +12,14 @@
 //! - [`DeliveryService`]: the delivery log, retries, test sends, recovery.
 //! - The ports in [`ports`] are what an adapter implements; with the `mocks`
 //!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
+//!
+//! The use cases take typed values: value objects ([`GroupId`],
+//! [`WebhookUrl`], [`Description`], [`EnabledEvents`], [`IdempotencyKey`],
+//! [`DisplayName`], …) each check their rule once, in their constructor, and
+//! the commands ([`NewWebhook`], [`WebhookUpdate`], [`NewEvent`],
+//! [`DeliveryQuery`]) are built from them. Every use case answers a
+//! [`DomainError`] in business terms; what a client is told, and in which
+//! order a request's parts are read, is the inbound adapter's choice.
 //!
 //! The code is grouped by bounded context, one folder each: `webhooks`,
 //! `tenancy`, `events` (publishing), `delivery` (dispatcher, retry policy,
@@ -31,7 +39,7 @@ mod time;
 mod webhooks;
 
 pub use delivery::*;
-pub use error::{RepositoryError, WebhookError};
+pub use error::{Conflict, DomainError, Field, InvalidValue, RepositoryError, Resource};
 pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
 pub use ports::{

@@ -42,7 +42,9 @@ const IDEMPOTENCY_LOCK_SPACE: i32 = 0x7768_696b;
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// use webhooks_adapters_diesel::{Database, DieselEventStore, DieselTenancyRepository};
-/// use webhooks_domain::{EventPublisher, RandomIds, SystemClock, Wakeup};
+/// use webhooks_domain::{
+///     EventPublisher, EventType, GroupId, NewEvent, RandomIds, SystemClock, Wakeup,
+/// };
 ///
 /// let database = Database::connect("postgres://webhooks@db.internal/webhooks", 4)?;
 /// let publisher = EventPublisher::new(
@@ -52,8 +54,16 @@ const IDEMPOTENCY_LOCK_SPACE: i32 = 0x7768_696b;
 ///     Arc::new(RandomIds::default()),
 ///     Wakeup::default(),
 /// );
-/// let body = br#"{"groupID":123456,"type":"user.created","data":{"userID":"u_1"}}"#;
-/// let outcome = publisher.publish_json(body).await?;
+/// let mut data = serde_json::Map::new();
+/// data.insert("userID".into(), "u_1".into());
+/// let outcome = publisher
+///     .publish(NewEvent {
+///         group_id: GroupId::new(123456)?,
+///         event_type: EventType::UserCreated,
+///         data,
+///         idempotency_key: None,
+///     })
+///     .await?;
 /// println!("{} goes to {} webhooks", outcome.event_id, outcome.deliveries);
 /// # Ok(()) }
 /// ```

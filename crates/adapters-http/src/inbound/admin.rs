@@ -1,43 +1,19 @@
 //! `/admin`: organizations, groups and API keys, behind the admin bearer token.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
-use webhooks_domain::AdminError;
+use webhooks_domain::{Conflict, DomainError, Resource};
 
 use super::api_doc::{error_responses, ApiKeyIdParam, OrganizationIdParam, FAULT};
 use super::auth::check_bearer;
 use super::body::read_body;
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
+use super::requests::admin::{api_key_id, organization_id, GroupBody, NameBody};
 use super::routes::{Operation, RouteTable, TrailingSlash};
 use super::state::ApiState;
 
 type Result<T> = std::result::Result<T, ApiError>;
-
-/// A new organization.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(as = NewOrganization)]
-#[schema(example = json!({ "name": "Acme" }))]
-struct NameBody {
-    /// 1 to 200 characters once trimmed, on one line (no control
-    /// character, no line break); need not be unique.
-    #[schema(min_length = 1, max_length = 200)]
-    name: String,
-}
-
-/// A new group.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(as = NewGroup)]
-#[schema(example = json!({ "name": "Production", "id": 123456 }))]
-struct GroupBody {
-    /// 1 to 200 characters once trimmed, on one line (no control
-    /// character, no line break).
-    #[schema(min_length = 1, max_length = 200)]
-    name: String,
-    /// The groupID to use; the service picks one when absent.
-    #[schema(minimum = 1)]
-    id: Option<i64>,
-}
 
 /// An organization: it owns groups and API keys.
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,14 +59,6 @@ fn authorize(req: &HttpRequest, state: &ApiState) -> Result<()> {
     check_bearer(req, state.admin_token.as_deref())
 }
 
-async fn json_body<T: for<'de> Deserialize<'de>>(
-    payload: web::Payload,
-    state: &ApiState,
-) -> Result<T> {
-    let bytes = read_body(payload, state.body_timeout).await?;
-    serde_json::from_slice(&bytes).map_err(|_| AdminError::InvalidJsonBody.into())
-}
-
 fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
 }
@@ -108,8 +76,9 @@ async fn create_organization(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     authorize(&req, &state)?;
-    let body: NameBody = json_body(payload, &state).await?;
-    let organization = state.tenancy.create_organization(&body.name).await?;
+    let body = read_body(payload, state.body_timeout).await?;
+    let name = NameBody::read(&body)?;
+    let organization = state.tenancy.create_organization(name).await?;
     Ok(HttpResponse::Created().json(OrganizationView {
         id: organization.id.as_str(),
         name: &organization.name,
@@ -129,11 +98,10 @@ async fn create_group(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     authorize(&req, &state)?;
-    let body: GroupBody = json_body(payload, &state).await?;
-    let group = state
-        .tenancy
-        .create_group(param(&req, "orgID"), &body.name, body.id)
-        .await?;
+    let body = read_body(payload, state.body_timeout).await?;
+    let (name, id) = GroupBody::read(&body)?;
+    let organization = organization_id(param(&req, "orgID"))?;
+    let group = state.tenancy.create_group(&organization, name, id).await?;
     Ok(HttpResponse::Created().json(GroupView {
         id: group.id.get(),
         name: &group.name,
@@ -148,7 +116,8 @@ async fn create_group(
 )]
 async fn create_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse> {
     authorize(&req, &state)?;
-    let issued = state.tenancy.create_api_key(param(&req, "orgID")).await?;
+    let organization = organization_id(param(&req, "orgID"))?;
+    let issued = state.tenancy.create_api_key(&organization).await?;
     Ok(HttpResponse::Created().json(ApiKeyView {
         id: issued.key.id.as_str(),
         key: issued.secret.expose(),
@@ -165,7 +134,8 @@ async fn create_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<
 )]
 async fn revoke_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse> {
     authorize(&req, &state)?;
-    state.tenancy.revoke_api_key(param(&req, "keyID")).await?;
+    let key = api_key_id(param(&req, "keyID"))?;
+    state.tenancy.revoke_api_key(&key).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -175,8 +145,8 @@ async fn revoke_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<
 error_responses!(OrganizationErrors:
     ApiError::Unauthorized,
     ApiError::NotFound,
-    AdminError::InvalidJsonBody,
-    AdminError::InvalidName,
+    RequestError::InvalidJsonBody,
+    RequestError::InvalidName,
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
     FAULT,
@@ -185,11 +155,11 @@ error_responses!(OrganizationErrors:
 error_responses!(GroupErrors:
     ApiError::Unauthorized,
     ApiError::NotFound,
-    AdminError::InvalidJsonBody,
-    AdminError::InvalidName,
-    AdminError::InvalidGroupId,
-    AdminError::OrganizationNotFound,
-    AdminError::GroupIdTaken,
+    RequestError::InvalidJsonBody,
+    RequestError::InvalidName,
+    RequestError::InvalidGroupId,
+    DomainError::NotFound(Resource::Organization),
+    DomainError::Conflict(Conflict::GroupIdTaken),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
     FAULT,
@@ -198,13 +168,13 @@ error_responses!(GroupErrors:
 error_responses!(ApiKeyErrors:
     ApiError::Unauthorized,
     ApiError::NotFound,
-    AdminError::OrganizationNotFound,
+    DomainError::NotFound(Resource::Organization),
     FAULT,
 );
 
 error_responses!(RevokeErrors:
     ApiError::Unauthorized,
     ApiError::NotFound,
-    AdminError::ApiKeyNotFound,
+    DomainError::NotFound(Resource::ApiKey),
     FAULT,
 );

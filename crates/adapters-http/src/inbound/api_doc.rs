@@ -14,9 +14,9 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::IntoParams;
-use webhooks_domain::WebhookError;
+use webhooks_domain::{DomainError, Resource};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, RequestError};
 
 /// Declares the error answers of an operation as a type that
 /// `#[utoipa::path(responses(...))]` takes. Each error is documented under the
@@ -45,11 +45,11 @@ pub(crate) const FAULT: ApiError = ApiError::Unavailable(String::new());
 error_responses!(
     /// The errors of a route on one existing webhook of a group.
     OneWebhookErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    DomainError::NotFound(Resource::Group),
+    DomainError::NotFound(Resource::Webhook),
     FAULT,
 );
 
@@ -135,8 +135,8 @@ pub(crate) fn array_of_strings(
     ArrayBuilder::new().items(one_of_strings(values)).build()
 }
 
-// Path parameters. Described, never built: handlers read the raw path
-// segments, since the seed's checks (missing, not a number) need them raw.
+// Path parameters. Described, never built: `requests::path` reads the raw
+// path segments, since the seed's checks (missing, not a number) need them raw.
 
 /// `{groupID}`.
 #[derive(IntoParams)]

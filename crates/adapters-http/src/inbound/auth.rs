@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
-use webhooks_domain::Principal;
+use webhooks_domain::{ApiKeySecret, Principal};
 
 use super::error::ApiError;
 use super::state::ApiState;
@@ -29,7 +29,9 @@ impl FromRequest for Caller {
             .map(str::to_owned);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Unavailable("no API state".into()))?;
-            let principal = state.webhooks.authenticate(key.as_deref()).await?;
+            // A missing header is an empty key, which the domain refuses unread.
+            let key = ApiKeySecret::from_header(key.as_deref().unwrap_or_default());
+            let principal = state.webhooks.authenticate(&key).await?;
             Ok(Caller(principal))
         })
     }

@@ -2,11 +2,11 @@
 //! test event, recover failed deliveries.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use webhooks_domain::{
-    Attempt, Delivery, DeliveryQuery, DeliveryStatus, EventType, UnixMillis, WebhookError,
+    Attempt, Conflict, Delivery, DeliveryStatus, DomainError, EventType, Resource, UnixMillis,
     TEST_EVENT_TYPE,
 };
 
@@ -15,7 +15,9 @@ use super::api_doc::{
 };
 use super::auth::Caller;
 use super::body::read_body;
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
+use super::requests::deliveries::{ListQuery, RecoverBody};
+use super::requests::path::{DeliveryPath, WebhookPath};
 use super::routes::{Operation, RouteTable, TrailingSlash};
 use super::state::ApiState;
 
@@ -169,24 +171,6 @@ struct RecoveredView {
     requeued: u64,
 }
 
-/// The query of the delivery log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Only deliveries in this status.
-    #[param(schema_with = status_filter_schema, required = false)]
-    status: Option<String>,
-    /// The `nextCursor` of the previous page.
-    cursor: Option<String>,
-    /// Deliveries per page, from 1 to 250; 50 when absent.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 250)]
-    limit: Option<String>,
-}
-
-fn path<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.match_info().get(name)
-}
-
 /// List a webhook's deliveries
 ///
 /// Newest first, a page at a time.
@@ -200,23 +184,15 @@ async fn list(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
-    // Parsed here rather than by an extractor, so that a malformed query
+    // Read here rather than by an extractor, so that a malformed query
     // (e.g. a repeated parameter) answers our JSON error after the API key.
-    let query = web::Query::<ListQuery>::from_query(req.query_string())
-        .map_err(|_| ApiError::InvalidQuery)?;
-    let query = DeliveryQuery {
-        status: query.status.as_deref(),
-        cursor: query.cursor.as_deref(),
-        limit: query.limit.as_deref(),
-    };
+    // The query is read before the path.
+    let query = ListQuery::read(req.query_string())?;
+    let path = WebhookPath::read(&req)?;
+    let webhook = path.webhook(&caller.0, &state.webhooks).await?;
     let page = state
         .deliveries
-        .list(
-            &caller.0,
-            path(&req, "groupID"),
-            path(&req, "webhookID"),
-            query,
-        )
+        .list(&caller.0, path.group, webhook, query)
         .await?;
     Ok(HttpResponse::Ok().json(DeliveryPageView {
         data: page.deliveries.iter().map(DeliveryView::from).collect(),
@@ -235,14 +211,11 @@ async fn get_one(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
+    let path = DeliveryPath::read(&req)?;
+    let (webhook, delivery) = path.ids(&caller.0, &state.webhooks).await?;
     let detail = state
         .deliveries
-        .get(
-            &caller.0,
-            path(&req, "groupID"),
-            path(&req, "webhookID"),
-            path(&req, "deliveryID"),
-        )
+        .get(&caller.0, path.webhook.group, webhook, delivery)
         .await?;
     Ok(HttpResponse::Ok().json(DeliveryDetailView {
         delivery: DeliveryView::from(&detail.delivery),
@@ -267,14 +240,11 @@ async fn retry(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
+    let path = DeliveryPath::read(&req)?;
+    let (webhook, delivery) = path.ids(&caller.0, &state.webhooks).await?;
     let id = state
         .deliveries
-        .retry(
-            &caller.0,
-            path(&req, "groupID"),
-            path(&req, "webhookID"),
-            path(&req, "deliveryID"),
-        )
+        .retry(&caller.0, path.webhook.group, webhook, delivery)
         .await?;
     Ok(HttpResponse::Accepted().json(RetryView {
         id: id.as_str(),
@@ -295,9 +265,11 @@ async fn send_test(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
+    let path = WebhookPath::read(&req)?;
+    let webhook = path.webhook(&caller.0, &state.webhooks).await?;
     let sent = state
         .deliveries
-        .send_test(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
+        .send_test(&caller.0, path.group, webhook)
         .await?;
     Ok(HttpResponse::Accepted().json(TestSendView {
         event_id: sent.event_id.as_str(),
@@ -309,7 +281,7 @@ async fn send_test(
 #[utoipa::path(
     post, path = "/webhooks/{groupID}/{webhookID}/recover", operation_id = "recoverDeliveries", tag = "deliveries",
     params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
-    request_body(content = Recover, content_type = "application/json"),
+    request_body(content = RecoverBody, content_type = "application/json"),
     responses((status = 202, description = "Failed deliveries due again", body = RecoveredView), RecoverErrors),
 )]
 async fn recover(
@@ -319,74 +291,63 @@ async fn recover(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let body = read_body(payload, state.body_timeout).await?;
+    // The body is read before the path.
+    let since = RecoverBody::read(&body)?;
+    let path = WebhookPath::read(&req)?;
+    let webhook = path.webhook(&caller.0, &state.webhooks).await?;
     let requeued = state
         .deliveries
-        .recover(
-            &caller.0,
-            path(&req, "groupID"),
-            path(&req, "webhookID"),
-            &body,
-        )
+        .recover(&caller.0, path.group, webhook, since)
         .await?;
     Ok(HttpResponse::Accepted().json(RecoveredView { requeued }))
 }
 
-// OpenAPI: the request body and the error answers the annotations above name.
-
-/// Which failed deliveries to send again.
-// Only described: the domain parses the raw body.
-#[derive(ToSchema)]
-#[schema(example = json!({ "since": "2026-11-30T00:00:00Z" }))]
-#[allow(dead_code)]
-struct Recover {
-    /// Failed deliveries created at or after this time are due again.
-    #[schema(format = DateTime)]
-    since: String,
-}
+// OpenAPI: the error answers the annotations above name; the request body
+// and the query are described where they are read (`requests::deliveries`).
 
 error_responses!(ListErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
-    WebhookError::InvalidStatusFilter,
-    WebhookError::InvalidCursor,
-    WebhookError::InvalidLimit,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    DomainError::NotFound(Resource::Group),
+    DomainError::NotFound(Resource::Webhook),
+    RequestError::InvalidStatusFilter,
+    RequestError::InvalidCursor,
+    RequestError::InvalidLimit,
     ApiError::InvalidQuery,
     FAULT,
 );
 
 error_responses!(DeliveryErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
-    WebhookError::DeliveryNotFound,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    DomainError::NotFound(Resource::Group),
+    DomainError::NotFound(Resource::Webhook),
+    DomainError::NotFound(Resource::Delivery),
     FAULT,
 );
 
 error_responses!(RetryErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
-    WebhookError::DeliveryNotFound,
-    WebhookError::DeliveryInProgress,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    DomainError::NotFound(Resource::Group),
+    DomainError::NotFound(Resource::Webhook),
+    DomainError::NotFound(Resource::Delivery),
+    DomainError::Conflict(Conflict::DeliveryInProgress),
     FAULT,
 );
 
 error_responses!(RecoverErrors:
-    WebhookError::Unauthorized,
-    WebhookError::InvalidJsonBody,
-    WebhookError::MissingSince,
-    WebhookError::InvalidSince,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
-    WebhookError::WebhookNotFound,
+    DomainError::NotAllowed,
+    RequestError::InvalidJsonBody,
+    RequestError::MissingSince,
+    RequestError::InvalidSince,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    DomainError::NotFound(Resource::Group),
+    DomainError::NotFound(Resource::Webhook),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
     FAULT,
@@ -405,7 +366,7 @@ fn delivery_status_schema() -> utoipa::openapi::schema::Object {
     super::api_doc::one_of_strings(statuses.map(DeliveryStatus::as_str))
 }
 
-fn status_filter_schema() -> utoipa::openapi::schema::Object {
+pub(crate) fn status_filter_schema() -> utoipa::openapi::schema::Object {
     let mut schema = delivery_status_schema();
     schema.description = Some("Only deliveries in this status.".to_owned());
     schema

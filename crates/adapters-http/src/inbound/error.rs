@@ -1,12 +1,13 @@
-//! One error type for every handler: each domain error becomes the seed's JSON
-//! `{ "error": "<message>" }` with its status code. Faults of ours answer 503
-//! and are logged; their text never reaches the client.
+//! One error type for every handler: each domain error and each mistake in
+//! reading a request becomes the seed's JSON `{ "error": "<message>" }` with
+//! its status code. This is the one place that picks those words. Faults of
+//! ours answer 503 and are logged; their text never reaches the client.
 
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
-use webhooks_domain::{AdminError, PublishError, WebhookError};
+use webhooks_domain::{Conflict, DomainError, Field, InvalidValue, Resource};
 
 /// The log target this module has always had, kept when it moved to its folder,
 /// so log filters and log lines stay the same.
@@ -28,12 +29,12 @@ pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
 /// What a handler answers when it does not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// What a use case answered.
     #[error(transparent)]
-    Webhook(#[from] WebhookError),
+    Domain(#[from] DomainError),
+    /// The request, as read before any use case runs, breaks a rule.
     #[error(transparent)]
-    Admin(#[from] AdminError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
+    Request(#[from] RequestError),
     #[error("Payload too large")]
     PayloadTooLarge,
     /// The body did not all arrive within `server.body_timeout`. The answer
@@ -55,41 +56,145 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+/// A request whose path, query or body breaks one of the seed's rules, found
+/// while reading it (`inbound/requests`). `Display` is the exact message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("You are missing the path parameter groupID")]
+    MissingGroupId,
+    /// `groupID` in a path or a body is not a positive integer.
+    #[error("groupID must be a number")]
+    GroupIdNotANumber,
+    #[error("You are missing the path parameter webhookID")]
+    MissingWebhookId,
+    /// The body is not a JSON object (or, on `/admin`, not the one expected).
+    #[error("Invalid JSON body")]
+    InvalidJsonBody,
+    #[error("You are missing the body parameter url")]
+    MissingUrl,
+    #[error("url must be a string")]
+    UrlNotAString,
+    #[error("Invalid URL")]
+    InvalidUrl,
+    #[error("You are missing the body parameter description")]
+    MissingDescription,
+    #[error("description must be a string")]
+    DescriptionNotAString,
+    #[error("Invalid description")]
+    InvalidDescription,
+    #[error("Invalid enabledEvents")]
+    InvalidEnabledEvents,
+    #[error("Invalid status")]
+    InvalidStatus,
+    #[error("Invalid rateLimit")]
+    InvalidRateLimit,
+    /// A `status` filter of the delivery log that is no delivery status.
+    #[error("Invalid status filter")]
+    InvalidStatusFilter,
+    #[error("Invalid cursor")]
+    InvalidCursor,
+    #[error("Invalid limit")]
+    InvalidLimit,
+    #[error("You are missing the body parameter since")]
+    MissingSince,
+    #[error("since must be an RFC 3339 date-time")]
+    InvalidSince,
+    /// `POST /internal/events` without `groupID`.
+    #[error("You are missing the body parameter groupID")]
+    MissingBodyGroupId,
+    #[error("You are missing the body parameter type")]
+    MissingType,
+    #[error("Unknown event type")]
+    UnknownType,
+    #[error("data must be an object")]
+    DataNotAnObject,
+    #[error("Invalid idempotencyKey")]
+    InvalidIdempotencyKey,
+    /// An organization's or a group's name.
+    #[error("Invalid name")]
+    InvalidName,
+    /// The group id asked for on `/admin`.
+    #[error("Invalid id")]
+    InvalidGroupId,
+}
+
+impl From<InvalidValue> for RequestError {
+    /// The message of the field where the public API has one; the handlers
+    /// still name the message at each check, where the seed's order is seen.
+    fn from(invalid: InvalidValue) -> Self {
+        match invalid.field() {
+            Field::GroupId => RequestError::GroupIdNotANumber,
+            Field::Url => RequestError::InvalidUrl,
+            Field::Description => RequestError::InvalidDescription,
+            Field::EnabledEvents => RequestError::InvalidEnabledEvents,
+            Field::RateLimit => RequestError::InvalidRateLimit,
+            Field::IdempotencyKey => RequestError::InvalidIdempotencyKey,
+            Field::Name => RequestError::InvalidName,
+            Field::PageSize => RequestError::InvalidLimit,
+        }
+    }
+}
+
 impl ApiError {
     /// The text the client sees; a fault of ours never shows its detail.
-    pub(crate) fn client_message(&self) -> String {
+    pub fn client_message(&self) -> String {
         match self {
-            ApiError::Webhook(WebhookError::Unexpected(_))
-            | ApiError::Admin(AdminError::Unexpected(_))
-            | ApiError::Publish(PublishError::Unexpected(_))
-            | ApiError::Unavailable(_) => "Service unavailable".to_owned(),
+            ApiError::Domain(err) => domain_message(err),
+            ApiError::Unavailable(_) => SERVICE_UNAVAILABLE.to_owned(),
             other => other.to_string(),
         }
+    }
+}
+
+const SERVICE_UNAVAILABLE: &str = "Service unavailable";
+
+/// The seed's words for each answer of a use case.
+fn domain_message(err: &DomainError) -> String {
+    let message = match err {
+        DomainError::NotAllowed => "Unauthorized",
+        DomainError::NotFound(resource) => match resource {
+            Resource::Group => "Group not found",
+            Resource::Webhook => "Webhook not found",
+            Resource::Delivery => "Delivery not found",
+            Resource::Organization => "Organization not found",
+            Resource::ApiKey => "API key not found",
+        },
+        DomainError::Conflict(conflict) => match conflict {
+            Conflict::DeliveryInProgress => "Delivery is already in progress",
+            Conflict::WebhookDisabled => "Webhook is disabled",
+            Conflict::GroupIdTaken => "Group id already exists",
+        },
+        DomainError::Invalid(invalid) => return RequestError::from(*invalid).to_string(),
+        DomainError::Unexpected(_) => SERVICE_UNAVAILABLE,
+    };
+    message.to_owned()
+}
+
+/// The seed's status for each answer of a use case: its "not found" of a
+/// group, webhook or delivery is a 400, like its other client mistakes.
+fn domain_status(err: &DomainError) -> StatusCode {
+    match err {
+        DomainError::NotAllowed => StatusCode::UNAUTHORIZED,
+        DomainError::NotFound(Resource::Organization | Resource::ApiKey) => StatusCode::NOT_FOUND,
+        DomainError::NotFound(_) => StatusCode::BAD_REQUEST,
+        DomainError::Conflict(Conflict::DeliveryInProgress | Conflict::GroupIdTaken) => {
+            StatusCode::CONFLICT
+        }
+        DomainError::Conflict(Conflict::WebhookDisabled) => StatusCode::BAD_REQUEST,
+        DomainError::Invalid(_) => StatusCode::BAD_REQUEST,
+        DomainError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Webhook(err) => match err {
-                WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
-                WebhookError::DeliveryInProgress => StatusCode::CONFLICT,
-                WebhookError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            },
-            ApiError::Admin(err) => match err {
-                AdminError::OrganizationNotFound | AdminError::ApiKeyNotFound => {
-                    StatusCode::NOT_FOUND
-                }
-                AdminError::GroupIdTaken => StatusCode::CONFLICT,
-                AdminError::Unexpected(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            },
-            ApiError::Publish(PublishError::Unexpected(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Publish(_) => StatusCode::BAD_REQUEST,
+            ApiError::Domain(err) => domain_status(err),
+            ApiError::Request(_) | ApiError::BadPayload | ApiError::InvalidQuery => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::BadPayload | ApiError::InvalidQuery => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

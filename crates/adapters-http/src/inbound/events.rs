@@ -4,12 +4,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
-use webhooks_domain::{EventType, PublishError};
+use webhooks_domain::{DomainError, Resource};
 
 use super::api_doc::{error_responses, FAULT};
 use super::auth::check_bearer;
 use super::body::read_body;
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
+use super::requests::events::NewEventBody;
 use super::routes::{Operation, RouteTable, TrailingSlash};
 use super::state::ApiState;
 
@@ -39,7 +40,7 @@ pub(crate) fn routes() -> RouteTable {
 #[utoipa::path(
     post, path = "/internal/events", operation_id = "publishEvent", tag = "events",
     security(("serviceToken" = [])),
-    request_body(content = NewEvent, content_type = "application/json"),
+    request_body(content = NewEventBody, content_type = "application/json"),
     responses((status = 202, description = "Accepted", body = Published), PublishErrors),
 )]
 async fn publish(
@@ -49,57 +50,29 @@ async fn publish(
 ) -> Result<HttpResponse, ApiError> {
     check_bearer(&req, state.service_token.as_deref())?;
     let body = read_body(payload, state.body_timeout).await?;
-    let outcome = state.publisher.publish_json(&body).await?;
+    let event = NewEventBody::read(&body)?;
+    let outcome = state.publisher.publish(event).await?;
     Ok(HttpResponse::Accepted().json(Published {
         id: outcome.event_id.as_str(),
         deliveries: outcome.deliveries,
     }))
 }
 
-// OpenAPI: the request body and the error answers the annotation above names.
-
-/// An event of the platform, for the webhooks of one group.
-// Only described: the domain parses the raw body (`PublishRequest::from_json`).
-#[derive(ToSchema)]
-#[schema(example = json!({
-    "groupID": 123456,
-    "type": "user.created",
-    "data": { "userID": "u_1" },
-    "idempotencyKey": "signup-u_1"
-}))]
-#[allow(dead_code)]
-struct NewEvent {
-    /// The group whose webhooks get the event.
-    #[schema(rename = "groupID", minimum = 1)]
-    group_id: i64,
-    #[schema(rename = "type", schema_with = event_type_schema)]
-    event_type: String,
-    /// Any object, sent to the receivers as is (`\u0000` and other
-    /// escapes included); `{}` when absent.
-    #[schema(value_type = Object, required = false)]
-    data: Option<serde_json::Value>,
-    /// 1 to 255 characters on one line (no control character, no line
-    /// break); remembered per group for 24 hours.
-    #[schema(rename = "idempotencyKey", min_length = 1, max_length = 255)]
-    idempotency_key: Option<String>,
-}
+// OpenAPI: the error answers the annotation above names; the request body is
+// described where it is read (`requests::events`).
 
 error_responses!(PublishErrors:
     ApiError::Unauthorized,
     ApiError::NotFound,
-    PublishError::InvalidJsonBody,
-    PublishError::MissingGroupId,
-    PublishError::GroupIdNotANumber,
-    PublishError::MissingType,
-    PublishError::UnknownType,
-    PublishError::DataNotAnObject,
-    PublishError::InvalidIdempotencyKey,
-    PublishError::GroupNotFound,
+    RequestError::InvalidJsonBody,
+    RequestError::MissingBodyGroupId,
+    RequestError::GroupIdNotANumber,
+    RequestError::MissingType,
+    RequestError::UnknownType,
+    RequestError::DataNotAnObject,
+    RequestError::InvalidIdempotencyKey,
+    DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
     FAULT,
 );
-
-fn event_type_schema() -> utoipa::openapi::schema::Object {
-    super::api_doc::one_of_strings(EventType::ALL.map(EventType::as_str))
-}

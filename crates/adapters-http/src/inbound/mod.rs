@@ -1,7 +1,8 @@
 //! The inbound side: the actix-web API. One module per resource (`webhooks`,
 //! `secrets`, `deliveries`, `events`, `admin`, `health`), each listing its
-//! routes once in a [`routes::RouteTable`]; the extractors (`auth`, `body`),
-//! the one mapping of errors to the seed's JSON (`error`), the OpenAPI
+//! routes once in a [`routes::RouteTable`]; the extractors (`auth`, `body`);
+//! `requests`, which reads paths, queries and bodies into the domain's values
+//! in the seed's order; the one mapping of errors to the seed's JSON (`error`), the OpenAPI
 //! document (`openapi`, assembled from the handlers' annotations, whose shared
 //! pieces live in `api_doc`) and its reference page (`docs`).
 
@@ -15,6 +16,7 @@ pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod openapi;
+pub(crate) mod requests;
 pub(crate) mod routes;
 pub(crate) mod secrets;
 pub(crate) mod state;

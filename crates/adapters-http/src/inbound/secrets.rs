@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::api_doc::{GroupIdParam, OneWebhookErrors, WebhookIdParam};
 use super::auth::Caller;
 use super::error::ApiError;
+use super::requests::path::WebhookPath;
 use super::routes::{Operation, RouteTable, TrailingSlash};
 use super::state::ApiState;
 
@@ -30,10 +31,6 @@ struct SecretView {
     secret: String,
 }
 
-fn path<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.match_info().get(name)
-}
-
 /// Get a webhook's signing secret
 #[utoipa::path(
     get, path = "/webhooks/{groupID}/{webhookID}/secret", operation_id = "getSecret", tag = "deliveries",
@@ -45,10 +42,9 @@ async fn secret(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
-    let secret = state
-        .webhooks
-        .secret(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
-        .await?;
+    let path = WebhookPath::read(&req)?;
+    let id = path.webhook(&caller.0, &state.webhooks).await?;
+    let secret = state.webhooks.secret(&caller.0, path.group, id).await?;
     Ok(HttpResponse::Ok().json(SecretView {
         secret: secret.expose(),
     }))
@@ -68,9 +64,11 @@ async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
+    let path = WebhookPath::read(&req)?;
+    let id = path.webhook(&caller.0, &state.webhooks).await?;
     let secret = state
         .webhooks
-        .rotate_secret(&caller.0, path(&req, "groupID"), path(&req, "webhookID"))
+        .rotate_secret(&caller.0, path.group, id)
         .await?;
     Ok(HttpResponse::Ok().json(SecretView {
         secret: secret.expose(),

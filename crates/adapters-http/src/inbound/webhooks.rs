@@ -5,12 +5,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
-use webhooks_domain::{EventType, GroupId, Webhook, WebhookError, WebhookStatus};
+use webhooks_domain::{DomainError, EventType, Resource, Webhook, WebhookStatus};
 
 use super::api_doc::{error_responses, GroupIdParam, OneWebhookErrors, WebhookIdParam, FAULT};
 use super::auth::Caller;
 use super::body::read_body;
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
+use super::requests::path::{self, WebhookPath};
+use super::requests::webhooks::{NewWebhookBody, WebhookUpdateBody};
 use super::routes::{Operation, RouteTable, TrailingSlash};
 use super::state::ApiState;
 
@@ -91,23 +93,15 @@ pub(crate) fn routes() -> RouteTable {
     }
 }
 
-fn group_param(req: &HttpRequest) -> Option<&str> {
-    req.match_info().get("groupID")
-}
-
-fn webhook_param(req: &HttpRequest) -> Option<&str> {
-    req.match_info().get("webhookID")
-}
-
 async fn missing_group_id(_caller: Caller) -> Result<HttpResponse> {
-    Err(WebhookError::MissingGroupId.into())
+    Err(RequestError::MissingGroupId.into())
 }
 
 /// `PUT`/`DELETE /webhooks/{groupID}`: groupID is checked first; when it is
 /// valid, what is wrong is the missing webhookID.
 async fn missing_webhook_id(_caller: Caller, req: HttpRequest) -> Result<HttpResponse> {
-    GroupId::parse(group_param(&req))?;
-    Err(WebhookError::MissingWebhookId.into())
+    path::group_id(&req)?;
+    Err(RequestError::MissingWebhookId.into())
 }
 
 /// List a group's webhooks
@@ -127,7 +121,8 @@ async fn list(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
-    let webhooks = state.webhooks.list(&caller.0, group_param(&req)).await?;
+    let group = path::group_id(&req)?;
+    let webhooks = state.webhooks.list(&caller.0, group).await?;
     let views: Vec<WebhookView<'_>> = webhooks.iter().map(WebhookView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -143,10 +138,9 @@ async fn get_one(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
-    let webhook = state
-        .webhooks
-        .get(&caller.0, group_param(&req), webhook_param(&req))
-        .await?;
+    let path = WebhookPath::read(&req)?;
+    let id = path.webhook(&caller.0, &state.webhooks).await?;
+    let webhook = state.webhooks.get(&caller.0, path.group, id).await?;
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
 
@@ -158,7 +152,7 @@ async fn get_one(
 #[utoipa::path(
     post, path = "/webhooks/{groupID}", operation_id = "createWebhook", tag = "webhooks",
     params(GroupIdParam), security(("apiKey" = [])),
-    request_body(content = NewWebhook, content_type = "application/json"),
+    request_body(content = NewWebhookBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The new webhook, with its signing secret",
             body = WebhookView, example = json!(seed_webhook())),
@@ -172,10 +166,9 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let body = read_body(payload, state.body_timeout).await?;
-    let created = state
-        .webhooks
-        .create(&caller.0, group_param(&req), &body)
-        .await?;
+    let group = path::group_id(&req)?;
+    let new = NewWebhookBody::read(&body)?;
+    let created = state.webhooks.create(&caller.0, group, new).await?;
     let mut view = WebhookView::from(&created.webhook);
     view.secret = Some(created.secret.expose());
     Ok(HttpResponse::Ok().json(view))
@@ -188,7 +181,7 @@ async fn create(
 #[utoipa::path(
     put, path = "/webhooks/{groupID}/{webhookID}", operation_id = "updateWebhook", tag = "webhooks",
     params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
-    request_body(content = WebhookUpdate, content_type = "application/json"),
+    request_body(content = WebhookUpdateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated webhook",
             body = WebhookView, example = json!(seed_updated_webhook())),
@@ -202,9 +195,12 @@ async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let body = read_body(payload, state.body_timeout).await?;
+    let path = WebhookPath::read(&req)?;
+    let update = WebhookUpdateBody::read(&body)?;
+    let id = path.webhook(&caller.0, &state.webhooks).await?;
     let webhook = state
         .webhooks
-        .update(&caller.0, group_param(&req), webhook_param(&req), &body)
+        .update(&caller.0, path.group, id, update)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookView::from(&webhook)))
 }
@@ -224,10 +220,9 @@ async fn delete(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
-    state
-        .webhooks
-        .delete(&caller.0, group_param(&req), webhook_param(&req))
-        .await?;
+    let path = WebhookPath::read(&req)?;
+    let id = path.webhook(&caller.0, &state.webhooks).await?;
+    state.webhooks.delete(&caller.0, path.group, id).await?;
     Ok(HttpResponse::Ok().json(Deleted { message: "success" }))
 }
 
@@ -238,117 +233,64 @@ struct Deleted {
     message: &'static str,
 }
 
-// OpenAPI: the request bodies and the error answers the annotations above name.
-
-/// A new webhook. `url` is checked first, then `description`, then `enabledEvents`.
-// Only described: the handler passes the raw body to the domain
-// (`NewWebhookRequest::from_json`), whatever its content type.
-#[derive(ToSchema)]
-#[schema(example = json!({
-    "url": "https://integration.example/webhook",
-    "description": "Webhook Description"
-}))]
-#[allow(dead_code)]
-struct NewWebhook {
-    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes,
-    /// of printable characters only (no control character, space or
-    /// invisible character), without `user:password@` and not on port 0.
-    #[schema(format = "uri", max_length = 2048)]
-    url: String,
-    /// May be empty; at most 1,024 characters, with no control character
-    /// but TAB, LF and CR.
-    #[schema(max_length = 1024)]
-    description: String,
-    /// A non-empty list of supported event types; all of them when absent.
-    #[schema(rename = "enabledEvents", schema_with = event_types_body_schema, required = false)]
-    enabled_events: Option<Vec<String>>,
-}
-
-/// A webhook's new state. `url` and `description` are required; the other
-/// fields change only when present.
-// Only described: the domain parses the raw body (`WebhookUpdateRequest::from_json`).
-#[derive(ToSchema)]
-#[schema(example = json!({
-    "url": "https://integration.example/newWebhook",
-    "description": "New Webhook Description"
-}))]
-#[allow(dead_code)]
-struct WebhookUpdate {
-    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes,
-    /// of printable characters only (no control character, space or
-    /// invisible character), without `user:password@` and not on port 0.
-    #[schema(format = "uri", max_length = 2048)]
-    url: String,
-    /// May be empty; at most 1,024 characters, with no control character
-    /// but TAB, LF and CR.
-    #[schema(max_length = 1024)]
-    description: String,
-    /// A non-empty list of supported event types; unchanged when absent.
-    #[schema(rename = "enabledEvents", schema_with = event_types_body_schema, required = false)]
-    enabled_events: Option<Vec<String>>,
-    /// `enabled` or `disabled`; unchanged when absent.
-    #[schema(schema_with = status_schema, required = false)]
-    status: Option<String>,
-    /// Deliveries per second at most, or `null` for no limit; unchanged when absent.
-    #[schema(rename = "rateLimit", minimum = 1, maximum = 4294967295_u64)]
-    rate_limit: Option<u32>,
-}
+// OpenAPI: the error answers the annotations above name; the request
+// bodies are described where they are read (`requests::webhooks`).
 
 error_responses!(ListErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::GroupNotFound,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    DomainError::NotFound(Resource::Group),
     FAULT,
 );
 
 error_responses!(CreateErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::InvalidJsonBody,
-    WebhookError::MissingUrl,
-    WebhookError::UrlNotAString,
-    WebhookError::InvalidUrl,
-    WebhookError::MissingDescription,
-    WebhookError::DescriptionNotAString,
-    WebhookError::InvalidDescription,
-    WebhookError::InvalidEnabledEvents,
-    WebhookError::GroupNotFound,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    RequestError::InvalidJsonBody,
+    RequestError::MissingUrl,
+    RequestError::UrlNotAString,
+    RequestError::InvalidUrl,
+    RequestError::MissingDescription,
+    RequestError::DescriptionNotAString,
+    RequestError::InvalidDescription,
+    RequestError::InvalidEnabledEvents,
+    DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
     FAULT,
 );
 
 error_responses!(UpdateErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::MissingWebhookId,
-    WebhookError::InvalidJsonBody,
-    WebhookError::MissingUrl,
-    WebhookError::UrlNotAString,
-    WebhookError::InvalidUrl,
-    WebhookError::MissingDescription,
-    WebhookError::DescriptionNotAString,
-    WebhookError::InvalidDescription,
-    WebhookError::InvalidEnabledEvents,
-    WebhookError::InvalidStatus,
-    WebhookError::InvalidRateLimit,
-    WebhookError::WebhookNotFound,
-    WebhookError::GroupNotFound,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    RequestError::MissingWebhookId,
+    RequestError::InvalidJsonBody,
+    RequestError::MissingUrl,
+    RequestError::UrlNotAString,
+    RequestError::InvalidUrl,
+    RequestError::MissingDescription,
+    RequestError::DescriptionNotAString,
+    RequestError::InvalidDescription,
+    RequestError::InvalidEnabledEvents,
+    RequestError::InvalidStatus,
+    RequestError::InvalidRateLimit,
+    DomainError::NotFound(Resource::Webhook),
+    DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
     FAULT,
 );
 
 error_responses!(DeleteErrors:
-    WebhookError::Unauthorized,
-    WebhookError::MissingGroupId,
-    WebhookError::GroupIdNotANumber,
-    WebhookError::MissingWebhookId,
-    WebhookError::WebhookNotFound,
-    WebhookError::GroupNotFound,
+    DomainError::NotAllowed,
+    RequestError::MissingGroupId,
+    RequestError::GroupIdNotANumber,
+    RequestError::MissingWebhookId,
+    DomainError::NotFound(Resource::Webhook),
+    DomainError::NotFound(Resource::Group),
     FAULT,
 );
 
@@ -380,18 +322,12 @@ fn object_schema() -> utoipa::openapi::schema::Object {
     super::api_doc::one_of_strings(["webhook_endpoint"])
 }
 
-fn status_schema() -> utoipa::openapi::schema::Object {
+pub(crate) fn status_schema() -> utoipa::openapi::schema::Object {
     super::api_doc::one_of_strings(
         [WebhookStatus::Enabled, WebhookStatus::Disabled].map(WebhookStatus::as_str),
     )
 }
 
-fn event_types_schema() -> utoipa::openapi::schema::Array {
+pub(crate) fn event_types_schema() -> utoipa::openapi::schema::Array {
     super::api_doc::array_of_strings(EventType::ALL.map(EventType::as_str))
-}
-
-fn event_types_body_schema() -> utoipa::openapi::schema::Array {
-    let mut schema = event_types_schema();
-    schema.min_items = Some(1);
-    schema
 }

@@ -1,5 +1,6 @@
 //! The delivery log and its actions: list, read, retry, test send, recover.
-//! Every call first passes the same checks as the webhook it belongs to.
+//! Every call first passes the checks of the webhook it belongs to
+//! ([`WebhookService::get`]): the group, then the webhook.
 
 use std::sync::Arc;
 
@@ -7,9 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::delivery::Wakeup;
 use crate::delivery::{Delivery, DeliveryDetail, DeliveryStatus, TEST_EVENT_TYPE};
-use crate::error::WebhookError;
+use crate::error::{Conflict, DomainError, Field, InvalidValue, Resource};
 use crate::events::Event;
-use crate::ids::{DeliveryId, EventId};
+use crate::ids::{DeliveryId, EventId, GroupId, WebhookId};
 use crate::ports::{Clock, DeliveryQueue, EventStore, IdSource, Requeue};
 use crate::tenancy::Principal;
 use crate::time::UnixMillis;
@@ -21,28 +22,84 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// The largest page of the delivery log.
 pub const MAX_PAGE_SIZE: usize = 250;
 
-/// The raw query of `GET …/deliveries`.
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryQuery<'a> {
-    pub status: Option<&'a str>,
-    pub cursor: Option<&'a str>,
-    pub limit: Option<&'a str>,
+/// How many deliveries one page of the log holds: 1 to [`MAX_PAGE_SIZE`],
+/// [`DEFAULT_PAGE_SIZE`] by default.
+///
+/// ```
+/// use webhooks_domain::PageSize;
+/// assert_eq!(PageSize::new(250).unwrap().get(), 250);
+/// assert!(PageSize::new(0).is_err());
+/// assert_eq!(PageSize::default().get(), 50);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize(usize);
+
+impl PageSize {
+    /// Checks the size is in range.
+    pub fn new(size: usize) -> Result<Self, InvalidValue> {
+        if (1..=MAX_PAGE_SIZE).contains(&size) {
+            Ok(Self(size))
+        } else {
+            Err(InvalidValue::new(Field::PageSize, "not from 1 to 250"))
+        }
+    }
+
+    /// The number of deliveries.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for PageSize {
+    fn default() -> Self {
+        Self(DEFAULT_PAGE_SIZE)
+    }
+}
+
+/// Which page of a webhook's delivery log to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Only deliveries in this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only deliveries older than this one: the previous page's
+    /// [`DeliveryPage::next_cursor`].
+    pub before: Option<DeliveryId>,
+    /// At most this many.
+    pub limit: PageSize,
 }
 
 /// One page of the delivery log; `next_cursor` fetches the next (older) one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryPage {
+    /// Newest first.
     pub deliveries: Vec<Delivery>,
+    /// The `before` of the next page; `None` on the last one.
     pub next_cursor: Option<DeliveryId>,
 }
 
 /// A test send just queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestSend {
+    /// The `webhook.test` event.
     pub event_id: EventId,
+    /// Its one delivery, to the webhook tested.
     pub delivery_id: DeliveryId,
 }
 
+/// The delivery log of a webhook, and what its owner can do with it.
+///
+/// ```
+/// # use webhooks_domain::*;
+/// # async fn example(deliveries: DeliveryService, caller: Principal) -> Result<(), Box<dyn std::error::Error>> {
+/// let group = GroupId::new(123456)?;
+/// let webhook = WebhookId::parse("we_01hzy3k4m5n6p7q8r9s0t1v2w3").ok_or("malformed id")?;
+/// let query = DeliveryQuery { status: Some(DeliveryStatus::Failed), ..DeliveryQuery::default() };
+/// let page = deliveries.list(&caller, group, &webhook, query).await?;
+/// for failed in &page.deliveries {
+///     deliveries.retry(&caller, group, &webhook, &failed.id).await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct DeliveryService {
     webhooks: WebhookService,
@@ -54,6 +111,8 @@ pub struct DeliveryService {
 }
 
 impl DeliveryService {
+    /// The service over its ports; `wakeup` tells this process's dispatcher
+    /// that deliveries are due.
     pub fn new(
         webhooks: WebhookService,
         queue: Arc<dyn DeliveryQueue>,
@@ -72,35 +131,21 @@ impl DeliveryService {
         }
     }
 
-    /// `GET /webhooks/{groupID}/{webhookID}/deliveries`: newest first.
+    /// A page of the webhook's deliveries, newest first.
+    /// Errors: [`Resource::Group`], then [`Resource::Webhook`], not found.
     pub async fn list(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-        query: DeliveryQuery<'_>,
-    ) -> Result<DeliveryPage, WebhookError> {
-        let status = query
-            .status
-            .map(|raw| DeliveryStatus::parse(raw).ok_or(WebhookError::InvalidStatusFilter))
-            .transpose()?;
-        let before = query
-            .cursor
-            .map(|raw| DeliveryId::parse(raw).ok_or(WebhookError::InvalidCursor))
-            .transpose()?;
-        let limit = match query.limit {
-            None => DEFAULT_PAGE_SIZE,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                .ok_or(WebhookError::InvalidLimit)?,
-        };
+        group: GroupId,
+        webhook: &WebhookId,
+        query: DeliveryQuery,
+    ) -> Result<DeliveryPage, DomainError> {
         let webhook = self.webhooks.get(caller, group, webhook).await?;
+        let limit = query.limit.get();
         // One more than asked tells whether another page exists.
         let mut deliveries = self
             .queue
-            .list(&webhook.id, status, before, limit + 1)
+            .list(&webhook.id, query.status, query.before, limit + 1)
             .await?;
         let next_cursor = if deliveries.len() > limit {
             deliveries.truncate(limit);
@@ -114,64 +159,61 @@ impl DeliveryService {
         })
     }
 
-    /// `GET …/deliveries/{deliveryID}`: the delivery, its body and its attempts.
+    /// One delivery with its body and its attempts.
+    /// Errors: [`Resource::Group`], [`Resource::Webhook`], then
+    /// [`Resource::Delivery`], not found.
     pub async fn get(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-        delivery: Option<&str>,
-    ) -> Result<DeliveryDetail, WebhookError> {
+        group: GroupId,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+    ) -> Result<DeliveryDetail, DomainError> {
         let webhook = self.webhooks.get(caller, group, webhook).await?;
-        let id = delivery
-            .and_then(DeliveryId::parse)
-            .ok_or(WebhookError::DeliveryNotFound)?;
         self.queue
-            .find(&webhook.id, &id)
+            .find(&webhook.id, delivery)
             .await?
-            .ok_or(WebhookError::DeliveryNotFound)
+            .ok_or(DomainError::NotFound(Resource::Delivery))
     }
 
-    /// `POST …/deliveries/{deliveryID}/retry`: due again now, whatever its
-    /// status, unless a worker is sending it right now
-    /// ([`WebhookError::DeliveryInProgress`]; retry once its attempt is in
-    /// the log).
+    /// Makes the delivery due again now, whatever its status, and answers its
+    /// id. Errors: as [`DeliveryService::get`], and
+    /// [`Conflict::DeliveryInProgress`] while a worker is sending it (retry
+    /// once its attempt is in the log).
     pub async fn retry(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-        delivery: Option<&str>,
-    ) -> Result<DeliveryId, WebhookError> {
+        group: GroupId,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+    ) -> Result<DeliveryId, DomainError> {
         let webhook = self.webhooks.get(caller, group, webhook).await?;
-        let id = delivery
-            .and_then(DeliveryId::parse)
-            .ok_or(WebhookError::DeliveryNotFound)?;
         match self
             .queue
-            .requeue(&webhook.id, &id, self.clock.now())
+            .requeue(&webhook.id, delivery, self.clock.now())
             .await?
         {
             Requeue::Requeued => {
                 self.wakeup.notify();
-                Ok(id)
+                Ok(delivery.clone())
             }
-            Requeue::InFlight => Err(WebhookError::DeliveryInProgress),
-            Requeue::NotFound => Err(WebhookError::DeliveryNotFound),
+            Requeue::InFlight => Err(DomainError::Conflict(Conflict::DeliveryInProgress)),
+            Requeue::NotFound => Err(DomainError::NotFound(Resource::Delivery)),
         }
     }
 
-    /// `POST …/test`: a signed `webhook.test` event to this webhook alone.
-    /// A disabled webhook is refused: nothing would ever deliver it.
+    /// Queues a signed `webhook.test` event to this webhook alone.
+    /// Errors: as [`WebhookService::get`], and [`Conflict::WebhookDisabled`]:
+    /// nothing would ever deliver it.
     pub async fn send_test(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-    ) -> Result<TestSend, WebhookError> {
+        group: GroupId,
+        webhook: &WebhookId,
+    ) -> Result<TestSend, DomainError> {
         let webhook = self.webhooks.get(caller, group, webhook).await?;
         if webhook.status == WebhookStatus::Disabled {
-            return Err(WebhookError::WebhookDisabled);
+            return Err(DomainError::Conflict(Conflict::WebhookDisabled));
         }
         let mut data = Map::new();
         data.insert("message".into(), Value::from("This is a test event."));
@@ -192,16 +234,15 @@ impl DeliveryService {
         })
     }
 
-    /// `POST …/recover {"since": RFC 3339}`: every failed delivery created
-    /// since then is due again now; answers how many.
+    /// Makes every failed delivery of the webhook created at or after `since`
+    /// due again now; answers how many. Errors: as [`WebhookService::get`].
     pub async fn recover(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-        body: &[u8],
-    ) -> Result<u64, WebhookError> {
-        let since = parse_since(body)?;
+        group: GroupId,
+        webhook: &WebhookId,
+        since: UnixMillis,
+    ) -> Result<u64, DomainError> {
         let webhook = self.webhooks.get(caller, group, webhook).await?;
         let count = self
             .queue
@@ -211,46 +252,5 @@ impl DeliveryService {
             self.wakeup.notify();
         }
         Ok(count)
-    }
-}
-
-fn parse_since(body: &[u8]) -> Result<UnixMillis, WebhookError> {
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
-        return Err(WebhookError::InvalidJsonBody);
-    };
-    let raw = match fields.get("since") {
-        None => return Err(WebhookError::MissingSince),
-        Some(Value::String(raw)) => raw,
-        Some(_) => return Err(WebhookError::InvalidSince),
-    };
-    chrono::DateTime::parse_from_rfc3339(raw)
-        .map(|at| UnixMillis(at.timestamp_millis()))
-        .map_err(|_| WebhookError::InvalidSince)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_is_an_rfc3339_string() {
-        assert_eq!(
-            parse_since(br#"{"since":"2026-11-30T00:00:00Z"}"#),
-            Ok(UnixMillis(1_795_996_800_000))
-        );
-        assert_eq!(
-            parse_since(br#"{"since":"2026-11-30T01:00:00+01:00"}"#),
-            Ok(UnixMillis(1_795_996_800_000))
-        );
-        assert_eq!(parse_since(b"{}"), Err(WebhookError::MissingSince));
-        assert_eq!(
-            parse_since(br#"{"since":5}"#),
-            Err(WebhookError::InvalidSince)
-        );
-        assert_eq!(
-            parse_since(br#"{"since":"yesterday"}"#),
-            Err(WebhookError::InvalidSince)
-        );
-        assert_eq!(parse_since(b"nope"), Err(WebhookError::InvalidJsonBody));
     }
 }

@@ -2,47 +2,18 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use thiserror::Error;
+use validator::ValidateLength;
 
-use crate::error::RepositoryError;
+use crate::error::{Field, InvalidValue};
 use crate::ids::{EventId, GroupId};
 use crate::text::TextKind;
 use crate::time::UnixMillis;
 use crate::webhooks::EventType;
 
 /// The longest idempotency key, in characters.
-pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: u64 = 255;
 /// How long an idempotency key is remembered per group.
 pub const IDEMPOTENCY_WINDOW_MILLIS: i64 = 24 * 60 * 60 * 1000;
-
-/// What publishing can answer besides success; `Display` is the client text.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum PublishError {
-    #[error("Invalid JSON body")]
-    InvalidJsonBody,
-    #[error("You are missing the body parameter groupID")]
-    MissingGroupId,
-    #[error("groupID must be a number")]
-    GroupIdNotANumber,
-    #[error("You are missing the body parameter type")]
-    MissingType,
-    #[error("Unknown event type")]
-    UnknownType,
-    #[error("data must be an object")]
-    DataNotAnObject,
-    #[error("Invalid idempotencyKey")]
-    InvalidIdempotencyKey,
-    #[error("Group not found")]
-    GroupNotFound,
-    #[error("unexpected: {0}")]
-    Unexpected(String),
-}
-
-impl From<RepositoryError> for PublishError {
-    fn from(err: RepositoryError) -> Self {
-        PublishError::Unexpected(err.to_string())
-    }
-}
 
 /// A caller-chosen key that makes publishing the same event twice harmless:
 /// 1 to 255 characters on one line ([`TextKind::SingleLine`]: no control
@@ -58,87 +29,72 @@ impl From<RepositoryError> for PublishError {
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn new(raw: &str) -> Result<Self, PublishError> {
-        let chars = raw.chars().count();
-        if (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&chars) && TextKind::SingleLine.accepts(raw) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(PublishError::InvalidIdempotencyKey)
+    /// Checks `raw` and keeps it as written.
+    pub fn new(raw: &str) -> Result<Self, InvalidValue> {
+        if !raw.validate_length(Some(1), Some(MAX_IDEMPOTENCY_KEY_CHARS), None) {
+            return Err(InvalidValue::new(
+                Field::IdempotencyKey,
+                "not 1 to 255 characters",
+            ));
         }
+        if !TextKind::SingleLine.accepts(raw) {
+            return Err(InvalidValue::new(
+                Field::IdempotencyKey,
+                "holds a control character or a line break",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
     }
 
+    /// The key as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// An event to publish, validated.
+/// What [`crate::EventPublisher::publish`] takes: an event for the webhooks
+/// of one group.
 ///
 /// ```
-/// use webhooks_domain::{EventType, PublishRequest};
-/// let body = br#"{"groupID":123456,"type":"user.created","data":{"userID":"u_1"}}"#;
-/// let request = PublishRequest::from_json(body).unwrap();
-/// assert_eq!(request.event_type, EventType::UserCreated);
+/// use webhooks_domain::{EventType, GroupId, IdempotencyKey, NewEvent};
+/// # fn main() -> Result<(), webhooks_domain::InvalidValue> {
+/// let mut data = serde_json::Map::new();
+/// data.insert("userID".into(), "u_1".into());
+/// let event = NewEvent {
+///     group_id: GroupId::new(123456)?,
+///     event_type: EventType::UserCreated,
+///     data,
+///     idempotency_key: Some(IdempotencyKey::new("signup-u_1")?),
+/// };
+/// # let _ = event; Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct PublishRequest {
+pub struct NewEvent {
+    /// The group whose webhooks get it.
     pub group_id: GroupId,
+    /// What happened.
     pub event_type: EventType,
+    /// Any JSON object, sent to receivers as is.
     pub data: Map<String, Value>,
+    /// Makes publishing the same event again within 24 hours harmless.
     pub idempotency_key: Option<IdempotencyKey>,
-}
-
-impl PublishRequest {
-    /// Parses the body of `POST /internal/events`: `groupID` (a positive
-    /// integer, as a number or a string of digits), `type` (a supported event
-    /// type), `data` (an object, `{}` when absent), optional `idempotencyKey`.
-    pub fn from_json(body: &[u8]) -> Result<Self, PublishError> {
-        let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
-            return Err(PublishError::InvalidJsonBody);
-        };
-        let group_id = match fields.get("groupID") {
-            None | Some(Value::Null) => return Err(PublishError::MissingGroupId),
-            Some(Value::Number(n)) => n.as_i64().and_then(|n| GroupId::new(n).ok()),
-            Some(Value::String(s)) => GroupId::parse(Some(s)).ok(),
-            Some(_) => None,
-        }
-        .ok_or(PublishError::GroupIdNotANumber)?;
-        let event_type = match fields.get("type") {
-            None | Some(Value::Null) => return Err(PublishError::MissingType),
-            Some(value) => value
-                .as_str()
-                .and_then(EventType::parse)
-                .ok_or(PublishError::UnknownType)?,
-        };
-        let data = match fields.remove("data") {
-            None => Map::new(),
-            Some(Value::Object(data)) => data,
-            Some(_) => return Err(PublishError::DataNotAnObject),
-        };
-        let idempotency_key = match fields.get("idempotencyKey") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(key)) => Some(IdempotencyKey::new(key)?),
-            Some(_) => return Err(PublishError::InvalidIdempotencyKey),
-        };
-        Ok(Self {
-            group_id,
-            event_type,
-            data,
-            idempotency_key,
-        })
-    }
 }
 
 /// A published event. Its `payload` is fixed at publication, so every retry
 /// sends the same bytes under the same `webhook-id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// `evt_` and a ULID; receivers see it as `webhook-id`.
     pub id: EventId,
+    /// The group whose webhooks get it.
     pub group_id: GroupId,
+    /// Its type's name ([`EventType`], or the test send's `webhook.test`).
     pub event_type: String,
+    /// When it was published.
     pub created_at: UnixMillis,
     /// The JSON body receivers get.
     pub payload: String,
+    /// The publisher's idempotency key, if it gave one.
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
@@ -189,7 +145,9 @@ impl Event {
 /// A repeat of an idempotency key answers the first event's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishOutcome {
+    /// The event's id (the first event's, for a repeat).
     pub event_id: EventId,
+    /// How many webhooks it goes to.
     pub deliveries: u64,
     /// Whether this call stored the event (false for an idempotent repeat).
     pub created: bool,
@@ -199,43 +157,16 @@ pub struct PublishOutcome {
 mod tests {
     use super::*;
 
-    fn parse(body: &str) -> Result<PublishRequest, PublishError> {
-        PublishRequest::from_json(body.as_bytes())
-    }
-
     #[test]
-    fn publish_bodies_are_checked_field_by_field() {
-        assert_eq!(parse("[]"), Err(PublishError::InvalidJsonBody));
-        assert_eq!(parse("{}"), Err(PublishError::MissingGroupId));
-        assert_eq!(
-            parse(r#"{"groupID":"x"}"#),
-            Err(PublishError::GroupIdNotANumber)
-        );
-        assert_eq!(
-            parse(r#"{"groupID":0}"#),
-            Err(PublishError::GroupIdNotANumber)
-        );
-        assert_eq!(
-            parse(r#"{"groupID":1.5}"#),
-            Err(PublishError::GroupIdNotANumber)
-        );
-        assert_eq!(parse(r#"{"groupID":1}"#), Err(PublishError::MissingType));
-        assert_eq!(
-            parse(r#"{"groupID":1,"type":"user.deleted"}"#),
-            Err(PublishError::UnknownType)
-        );
-        assert_eq!(
-            parse(r#"{"groupID":1,"type":"user.created","data":[1]}"#),
-            Err(PublishError::DataNotAnObject)
-        );
-        assert_eq!(
-            parse(r#"{"groupID":1,"type":"user.created","idempotencyKey":""}"#),
-            Err(PublishError::InvalidIdempotencyKey)
-        );
-        let ok =
-            parse(r#"{"groupID":"42","type":"user.session.result","idempotencyKey":"k"}"#).unwrap();
-        assert_eq!(ok.group_id.get(), 42);
-        assert!(ok.data.is_empty());
+    fn idempotency_keys_are_1_to_255_characters() {
+        assert!(IdempotencyKey::new("k").is_ok());
+        assert!(IdempotencyKey::new(&"é".repeat(255)).is_ok());
+        for bad in [String::new(), "x".repeat(256)] {
+            assert_eq!(
+                IdempotencyKey::new(&bad).map_err(|err| err.field()),
+                Err(Field::IdempotencyKey)
+            );
+        }
     }
 
     #[test]
@@ -244,12 +175,9 @@ mod tests {
             .chain(['\u{7f}', '\u{2028}', '\u{2029}'])
             .chain('\u{80}'..='\u{9f}');
         for c in refused {
-            let body = serde_json::json!({
-                "groupID": 1, "type": "user.created", "idempotencyKey": format!("key{c}")
-            });
             assert_eq!(
-                parse(&body.to_string()),
-                Err(PublishError::InvalidIdempotencyKey),
+                IdempotencyKey::new(&format!("key{c}")).map_err(|err| err.field()),
+                Err(Field::IdempotencyKey),
                 "U+{:04X}",
                 c as u32
             );
@@ -258,28 +186,14 @@ mod tests {
     }
 
     #[test]
-    fn an_event_type_with_a_control_character_is_unknown() {
-        for raw in ["user.created\0", "user.created\n", "\0", " user.created"] {
-            let body = serde_json::json!({"groupID": 1, "type": raw});
-            assert_eq!(
-                parse(&body.to_string()),
-                Err(PublishError::UnknownType),
-                "{raw:?}"
-            );
-        }
-    }
-
-    #[test]
     fn nul_and_controls_in_data_stay_json_escapes_in_the_payload() {
-        let request = parse(
-            r#"{"groupID":1,"type":"user.created","data":{"a\u0000":"b\u0000\u001f\u007f\u2028"}}"#,
-        )
-        .unwrap();
+        let data: Map<String, Value> =
+            serde_json::from_str(r#"{"a\u0000":"b\u0000\u001f\u007f\u2028"}"#).unwrap();
         let event = Event::new(
             EventId::from_ulid(ulid::Ulid::nil()),
-            request.group_id,
-            request.event_type.as_str(),
-            &request.data,
+            GroupId::new(1).unwrap(),
+            EventType::UserCreated.as_str(),
+            &data,
             UnixMillis(0),
             None,
         );
@@ -296,7 +210,7 @@ mod tests {
             event.payload
         );
         let payload: Value = serde_json::from_str(&event.payload).unwrap();
-        assert_eq!(payload["data"], Value::Object(request.data));
+        assert_eq!(payload["data"], Value::Object(data));
     }
 
     #[test]

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use crate::delivery::Wakeup;
-use crate::events::{
-    Event, PublishError, PublishOutcome, PublishRequest, IDEMPOTENCY_WINDOW_MILLIS,
-};
+use crate::error::{DomainError, Resource};
+use crate::events::{Event, NewEvent, PublishOutcome, IDEMPOTENCY_WINDOW_MILLIS};
 use crate::ids::EventId;
 use crate::ports::{Clock, EventStore, IdSource, TenancyRepository};
 
@@ -16,7 +15,7 @@ use crate::ports::{Clock, EventStore, IdSource, TenancyRepository};
 /// ```
 /// # use std::sync::Arc;
 /// # use webhooks_domain::*;
-/// # async fn example(events: Arc<dyn EventStore>, tenancy: Arc<dyn TenancyRepository>) -> Result<(), PublishError> {
+/// # async fn example(events: Arc<dyn EventStore>, tenancy: Arc<dyn TenancyRepository>) -> Result<(), Box<dyn std::error::Error>> {
 /// let publisher = EventPublisher::new(
 ///     events,
 ///     tenancy,
@@ -27,8 +26,8 @@ use crate::ports::{Clock, EventStore, IdSource, TenancyRepository};
 /// let mut data = serde_json::Map::new();
 /// data.insert("userID".into(), "u_123".into());
 /// let outcome = publisher
-///     .publish(PublishRequest {
-///         group_id: GroupId::new(123456).map_err(|_| PublishError::GroupIdNotANumber)?,
+///     .publish(NewEvent {
+///         group_id: GroupId::new(123456)?,
 ///         event_type: EventType::UserCreated,
 ///         data,
 ///         idempotency_key: Some(IdempotencyKey::new("signup-u_123")?),
@@ -47,6 +46,8 @@ pub struct EventPublisher {
 }
 
 impl EventPublisher {
+    /// The publisher over its ports; `wakeup` tells this process's
+    /// dispatcher that deliveries are due.
     pub fn new(
         events: Arc<dyn EventStore>,
         tenancy: Arc<dyn TenancyRepository>,
@@ -64,37 +65,33 @@ impl EventPublisher {
     }
 
     /// Stores the event and one delivery per enabled webhook of the group that
-    /// receives its type. An unknown group is [`PublishError::GroupNotFound`];
-    /// a repeated idempotency key within 24 hours answers the first event.
-    pub async fn publish(&self, request: PublishRequest) -> Result<PublishOutcome, PublishError> {
-        if self.tenancy.find_group(request.group_id).await?.is_none() {
-            return Err(PublishError::GroupNotFound);
+    /// receives its type. A repeated idempotency key within 24 hours
+    /// answers the first event.
+    /// Errors: [`Resource::Group`] not found.
+    pub async fn publish(&self, new_event: NewEvent) -> Result<PublishOutcome, DomainError> {
+        if self.tenancy.find_group(new_event.group_id).await?.is_none() {
+            return Err(DomainError::NotFound(Resource::Group));
         }
         let now = self.clock.now();
         let event = Event::new(
             EventId::from_ulid(self.ids.ulid()),
-            request.group_id,
-            request.event_type.as_str(),
-            &request.data,
+            new_event.group_id,
+            new_event.event_type.as_str(),
+            &new_event.data,
             now,
-            request.idempotency_key,
+            new_event.idempotency_key,
         );
         let outcome = self
             .events
             .publish(&event, now.plus_millis(-IDEMPOTENCY_WINDOW_MILLIS))
             .await?;
         if outcome.created {
-            metrics::counter!("webhooks_events_published_total", "type" => request.event_type.as_str())
+            metrics::counter!("webhooks_events_published_total", "type" => new_event.event_type.as_str())
                 .increment(1);
             if outcome.deliveries > 0 {
                 self.wakeup.notify();
             }
         }
         Ok(outcome)
-    }
-
-    /// Parses and publishes a `POST /internal/events` body.
-    pub async fn publish_json(&self, body: &[u8]) -> Result<PublishOutcome, PublishError> {
-        self.publish(PublishRequest::from_json(body)?).await
     }
 }

@@ -3,8 +3,10 @@
 
 mod cache;
 mod model;
+mod name;
 mod service;
 
 pub use cache::*;
 pub use model::*;
+pub use name::*;
 pub use service::*;

@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use thiserror::Error;
-
-use crate::error::RepositoryError;
+use crate::error::{Conflict, DomainError, RepositoryError, Resource};
 use crate::ids::{ApiKeyId, GroupId, OrganizationId};
 use crate::ports::{Clock, IdSource, TenancyRepository};
-use crate::tenancy::{valid_name, ApiKey, ApiKeySecret, Group, Organization};
+use crate::tenancy::{ApiKey, ApiKeySecret, DisplayName, Group, Organization};
 
 /// The group id of the demo tenant: the one the seed document's examples use.
 pub const DEMO_GROUP_ID: i64 = 123_456;
@@ -16,43 +14,23 @@ pub const DEMO_GROUP_ID: i64 = 123_456;
 /// Generated group ids are random; a collision is retried this many times.
 const GROUP_ID_ATTEMPTS: usize = 8;
 
-/// What an admin call can answer besides success; `Display` is the client text.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum AdminError {
-    #[error("Invalid JSON body")]
-    InvalidJsonBody,
-    #[error("Invalid name")]
-    InvalidName,
-    #[error("Invalid id")]
-    InvalidGroupId,
-    #[error("Organization not found")]
-    OrganizationNotFound,
-    #[error("Group id already exists")]
-    GroupIdTaken,
-    #[error("API key not found")]
-    ApiKeyNotFound,
-    #[error("unexpected: {0}")]
-    Unexpected(String),
-}
-
-impl From<RepositoryError> for AdminError {
-    fn from(err: RepositoryError) -> Self {
-        AdminError::Unexpected(err.to_string())
-    }
-}
-
 /// A new API key and its plaintext, which exists only in this answer.
 #[derive(Debug)]
 pub struct IssuedApiKey {
+    /// The key as stored: its id and hash.
     pub key: ApiKey,
+    /// The key itself.
     pub secret: ApiKeySecret,
 }
 
 /// The tenant made on a brand-new database so a newcomer can try the API at once.
 #[derive(Debug)]
 pub struct DemoTenant {
+    /// "Demo organization".
     pub organization: Organization,
+    /// Group [`DEMO_GROUP_ID`].
     pub group: Group,
+    /// A key of the organization.
     pub api_key: IssuedApiKey,
 }
 
@@ -61,11 +39,13 @@ pub struct DemoTenant {
 /// ```
 /// # use std::sync::Arc;
 /// # use webhooks_domain::*;
-/// # async fn example(tenancy: Arc<dyn TenancyRepository>) -> Result<(), AdminError> {
+/// # async fn example(tenancy: Arc<dyn TenancyRepository>) -> Result<(), Box<dyn std::error::Error>> {
 /// let admin = TenancyService::new(tenancy, Arc::new(SystemClock), Arc::new(RandomIds::default()));
-/// let org = admin.create_organization("Acme").await?;
-/// let group = admin.create_group(org.id.as_str(), "Production", None).await?;
-/// let issued = admin.create_api_key(org.id.as_str()).await?;
+/// let org = admin.create_organization(DisplayName::new("Acme")?).await?;
+/// let group = admin
+///     .create_group(&org.id, DisplayName::new("Production")?, GroupId::new(123456).ok())
+///     .await?;
+/// let issued = admin.create_api_key(&org.id).await?;
 /// println!("group {} key {}", group.id, issued.secret.expose());
 /// # Ok(()) }
 /// ```
@@ -77,6 +57,7 @@ pub struct TenancyService {
 }
 
 impl TenancyService {
+    /// The service over its ports.
     pub fn new(
         tenancy: Arc<dyn TenancyRepository>,
         clock: Arc<dyn Clock>,
@@ -89,10 +70,14 @@ impl TenancyService {
         }
     }
 
-    pub async fn create_organization(&self, name: &str) -> Result<Organization, AdminError> {
+    /// A new organization.
+    pub async fn create_organization(
+        &self,
+        name: DisplayName,
+    ) -> Result<Organization, DomainError> {
         let organization = Organization {
             id: OrganizationId::from_ulid(self.ids.ulid()),
-            name: valid_name(name).ok_or(AdminError::InvalidName)?,
+            name: name.into(),
             created_at: self.clock.now(),
         };
         self.tenancy.insert_organization(&organization).await?;
@@ -100,25 +85,21 @@ impl TenancyService {
     }
 
     /// A group of an organization, with the given id or a random free one.
+    /// Errors: [`Resource::Organization`] not found;
+    /// [`Conflict::GroupIdTaken`] when the id given is taken (or, unlikely,
+    /// every generated one was).
     pub async fn create_group(
         &self,
-        organization: &str,
-        name: &str,
-        id: Option<i64>,
-    ) -> Result<Group, AdminError> {
-        let name = valid_name(name).ok_or(AdminError::InvalidName)?;
-        let requested = id
-            .map(|raw| GroupId::new(raw).map_err(|_| AdminError::InvalidGroupId))
-            .transpose()?;
+        organization: &OrganizationId,
+        name: DisplayName,
+        id: Option<GroupId>,
+    ) -> Result<Group, DomainError> {
         let organization_id = self.existing_organization(organization).await?;
-        let attempts = if requested.is_some() {
-            1
-        } else {
-            GROUP_ID_ATTEMPTS
-        };
+        let attempts = if id.is_some() { 1 } else { GROUP_ID_ATTEMPTS };
+        let name = String::from(name);
         for _ in 0..attempts {
             let group = Group {
-                id: requested.unwrap_or_else(|| self.ids.group_id()),
+                id: id.unwrap_or_else(|| self.ids.group_id()),
                 organization_id: organization_id.clone(),
                 name: name.clone(),
                 created_at: self.clock.now(),
@@ -129,11 +110,15 @@ impl TenancyService {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(AdminError::GroupIdTaken)
+        Err(DomainError::Conflict(Conflict::GroupIdTaken))
     }
 
     /// A new API key of an organization; the plaintext is in the answer only.
-    pub async fn create_api_key(&self, organization: &str) -> Result<IssuedApiKey, AdminError> {
+    /// Errors: [`Resource::Organization`] not found.
+    pub async fn create_api_key(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<IssuedApiKey, DomainError> {
         let organization_id = self.existing_organization(organization).await?;
         let secret = ApiKeySecret::generate();
         let key = ApiKey {
@@ -147,13 +132,13 @@ impl TenancyService {
         Ok(IssuedApiKey { key, secret })
     }
 
-    /// Revokes a key at once: the next request with it is unauthorized.
-    pub async fn revoke_api_key(&self, id: &str) -> Result<(), AdminError> {
-        let id = ApiKeyId::parse(id).ok_or(AdminError::ApiKeyNotFound)?;
-        if self.tenancy.revoke_api_key(&id, self.clock.now()).await? {
+    /// Revokes a key at once: the next request with it is not allowed.
+    /// Revoking it again changes nothing. Errors: [`Resource::ApiKey`] not found.
+    pub async fn revoke_api_key(&self, id: &ApiKeyId) -> Result<(), DomainError> {
+        if self.tenancy.revoke_api_key(id, self.clock.now()).await? {
             Ok(())
         } else {
-            Err(AdminError::ApiKeyNotFound)
+            Err(DomainError::NotFound(Resource::ApiKey))
         }
     }
 
@@ -161,7 +146,7 @@ impl TenancyService {
     /// group 123456 of the seed's examples, and an API key; otherwise `None`.
     /// Processes starting together on one empty database make one demo
     /// tenant between them: the others answer `None`.
-    pub async fn bootstrap_demo(&self) -> Result<Option<DemoTenant>, AdminError> {
+    pub async fn bootstrap_demo(&self) -> Result<Option<DemoTenant>, DomainError> {
         // Every start asks; only the first start of a database writes.
         if !self.tenancy.is_empty().await? {
             return Ok(None);
@@ -173,7 +158,7 @@ impl TenancyService {
             created_at,
         };
         let group = Group {
-            id: GroupId::new(DEMO_GROUP_ID).map_err(|_| AdminError::InvalidGroupId)?,
+            id: GroupId::new(DEMO_GROUP_ID)?,
             organization_id: organization.id.clone(),
             name: "Demo group".to_owned(),
             created_at,
@@ -202,11 +187,13 @@ impl TenancyService {
         }))
     }
 
-    async fn existing_organization(&self, raw: &str) -> Result<OrganizationId, AdminError> {
-        let id = OrganizationId::parse(raw).ok_or(AdminError::OrganizationNotFound)?;
-        match self.tenancy.find_organization(&id).await? {
+    async fn existing_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<OrganizationId, DomainError> {
+        match self.tenancy.find_organization(id).await? {
             Some(organization) => Ok(organization.id),
-            None => Err(AdminError::OrganizationNotFound),
+            None => Err(DomainError::NotFound(Resource::Organization)),
         }
     }
 }

@@ -1,12 +1,11 @@
-//! The webhook endpoint: its value objects, the entity, and the parsing of the
-//! JSON bodies of create and update with the seed's error rules.
+//! The webhook endpoint: its value objects, the entity, and the commands that
+//! create and change one.
 
 use std::fmt;
 
-use serde_json::{Map, Value};
 use validator::ValidateLength;
 
-use crate::error::WebhookError;
+use crate::error::{Field, InvalidValue};
 use crate::ids::{GroupId, WebhookId};
 use crate::signing::SealedSecret;
 use crate::text::TextKind;
@@ -35,15 +34,24 @@ pub const MAX_DESCRIPTION_CHARS: u64 = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(String);
 
+const NOT_HTTP: &str = "not an absolute http or https URL with a host";
+
 impl WebhookUrl {
-    pub fn new(raw: &str) -> Result<Self, WebhookError> {
+    /// Checks `raw` and keeps it as written.
+    pub fn new(raw: &str) -> Result<Self, InvalidValue> {
+        let invalid = |reason| InvalidValue::new(Field::Url, reason);
         // `Url::parse` forgives surrounding blanks, strips tabs and line
         // breaks, percent-encodes spaces and NUL, accepts backslashes for
         // slashes and a missing `//` (reading `http:///path` as host `path`);
         // a stored URL must mean what it says, so the raw text itself must
         // be printable and show `scheme://host`.
-        if raw.len() > MAX_URL_BYTES || !TextKind::Url.accepts(raw) || raw.contains('\\') {
-            return Err(WebhookError::InvalidUrl);
+        if raw.len() > MAX_URL_BYTES {
+            return Err(invalid("longer than 2,048 bytes"));
+        }
+        if !TextKind::Url.accepts(raw) || raw.contains('\\') {
+            return Err(invalid(
+                "holds a character that is not printable, or a backslash",
+            ));
         }
         let head: Vec<u8> = raw
             .bytes()
@@ -55,7 +63,7 @@ impl WebhookUrl {
         } else if head.starts_with(b"http://") {
             7
         } else {
-            return Err(WebhookError::InvalidUrl);
+            return Err(invalid(NOT_HTTP));
         };
         let after_scheme = raw.get(scheme_len..).unwrap_or_default();
         let authority = after_scheme
@@ -63,17 +71,24 @@ impl WebhookUrl {
             .next()
             .unwrap_or_default();
         // Any `@` in the authority ends user information, even an empty one.
-        if authority.is_empty() || authority.contains('@') {
-            return Err(WebhookError::InvalidUrl);
+        if authority.is_empty() {
+            return Err(invalid(NOT_HTTP));
         }
-        let parsed = url::Url::parse(raw).map_err(|_| WebhookError::InvalidUrl)?;
+        if authority.contains('@') {
+            return Err(invalid("holds user information"));
+        }
+        let parsed = url::Url::parse(raw).map_err(|_| invalid(NOT_HTTP))?;
         let has_host = parsed.host_str().is_some_and(|host| !host.is_empty());
-        if !matches!(parsed.scheme(), "http" | "https") || !has_host || parsed.port() == Some(0) {
-            return Err(WebhookError::InvalidUrl);
+        if !matches!(parsed.scheme(), "http" | "https") || !has_host {
+            return Err(invalid(NOT_HTTP));
+        }
+        if parsed.port() == Some(0) {
+            return Err(invalid("port 0"));
         }
         Ok(Self(raw.to_owned()))
     }
 
+    /// The URL exactly as the client wrote it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -94,16 +109,24 @@ impl WebhookUrl {
 pub struct Description(String);
 
 impl Description {
-    pub fn new(raw: &str) -> Result<Self, WebhookError> {
-        if raw.validate_length(None, Some(MAX_DESCRIPTION_CHARS), None)
-            && TextKind::FreeText.accepts(raw)
-        {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(WebhookError::InvalidDescription)
+    /// Checks `raw` and keeps it as written.
+    pub fn new(raw: &str) -> Result<Self, InvalidValue> {
+        if !raw.validate_length(None, Some(MAX_DESCRIPTION_CHARS), None) {
+            return Err(InvalidValue::new(
+                Field::Description,
+                "longer than 1,024 characters",
+            ));
         }
+        if !TextKind::FreeText.accepts(raw) {
+            return Err(InvalidValue::new(
+                Field::Description,
+                "holds a control character other than TAB, LF or CR",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
     }
 
+    /// The description as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -112,7 +135,9 @@ impl Description {
 /// The kinds of event the platform publishes. This is the one list of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
+    /// `user.created`.
     UserCreated,
+    /// `user.session.result`.
     UserSessionResult,
 }
 
@@ -120,6 +145,7 @@ impl EventType {
     /// Every supported event type, in the order the API lists them.
     pub const ALL: [EventType; 2] = [EventType::UserCreated, EventType::UserSessionResult];
 
+    /// The event type's name, as receivers see it in `type`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::UserCreated => "user.created",
@@ -127,6 +153,8 @@ impl EventType {
         }
     }
 
+    /// The event type of this name; `None` for any other text.
+    ///
     /// ```
     /// use webhooks_domain::EventType;
     /// assert_eq!(EventType::parse("user.created"), Some(EventType::UserCreated));
@@ -154,31 +182,30 @@ impl EnabledEvents {
         Self(EventType::ALL.to_vec())
     }
 
-    pub fn new(events: impl IntoIterator<Item = EventType>) -> Result<Self, WebhookError> {
+    /// The set of `events`, sorted, duplicates dropped; empty is refused.
+    ///
+    /// ```
+    /// use webhooks_domain::{EnabledEvents, EventType};
+    /// let events = EnabledEvents::new([EventType::UserCreated, EventType::UserCreated]).unwrap();
+    /// assert_eq!(events.iter().collect::<Vec<_>>(), [EventType::UserCreated]);
+    /// assert!(EnabledEvents::new([]).is_err());
+    /// ```
+    pub fn new(events: impl IntoIterator<Item = EventType>) -> Result<Self, InvalidValue> {
         let mut events: Vec<EventType> = events.into_iter().collect();
         events.sort();
         events.dedup();
         if events.is_empty() {
-            return Err(WebhookError::InvalidEnabledEvents);
+            return Err(InvalidValue::new(Field::EnabledEvents, "empty"));
         }
         Ok(Self(events))
     }
 
-    /// From a JSON value: a non-empty array of supported event names.
-    fn from_json(value: &Value) -> Result<Self, WebhookError> {
-        let items = value.as_array().ok_or(WebhookError::InvalidEnabledEvents)?;
-        let events = items
-            .iter()
-            .map(|item| item.as_str().and_then(EventType::parse))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(WebhookError::InvalidEnabledEvents)?;
-        Self::new(events)
-    }
-
+    /// Whether a webhook with these events receives `event`.
     pub fn contains(&self, event: EventType) -> bool {
         self.0.contains(&event)
     }
 
+    /// The event types, in the order of [`EventType::ALL`].
     pub fn iter(&self) -> impl Iterator<Item = EventType> + '_ {
         self.0.iter().copied()
     }
@@ -187,11 +214,15 @@ impl EnabledEvents {
 /// Whether a webhook receives events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookStatus {
+    /// Receives events.
     Enabled,
+    /// Receives nothing; set by its owner, or by the service after it failed
+    /// for too long.
     Disabled,
 }
 
 impl WebhookStatus {
+    /// `enabled` or `disabled`.
     pub fn as_str(self) -> &'static str {
         match self {
             WebhookStatus::Enabled => "enabled",
@@ -199,6 +230,7 @@ impl WebhookStatus {
         }
     }
 
+    /// The status of this name; `None` for any other text.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "enabled" => Some(WebhookStatus::Enabled),
@@ -208,19 +240,32 @@ impl WebhookStatus {
     }
 }
 
-/// The most deliveries per second a webhook accepts: a positive integer.
+/// The most deliveries per second a webhook accepts: an integer from 1 to
+/// `u32::MAX`.
+///
+/// ```
+/// use webhooks_domain::RateLimit;
+/// assert_eq!(RateLimit::new(10).unwrap().per_second(), 10);
+/// assert!(RateLimit::new(0).is_err());
+/// assert!(RateLimit::new(4_294_967_296).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit(u32);
 
 impl RateLimit {
-    pub fn new(per_second: i64) -> Result<Self, WebhookError> {
+    /// Checks the number is in range.
+    pub fn new(per_second: i64) -> Result<Self, InvalidValue> {
         u32::try_from(per_second)
             .ok()
             .filter(|n| *n >= 1)
             .map(Self)
-            .ok_or(WebhookError::InvalidRateLimit)
+            .ok_or(InvalidValue::new(
+                Field::RateLimit,
+                "not from 1 to 4294967295",
+            ))
     }
 
+    /// Deliveries per second at most.
     pub fn per_second(self) -> u32 {
         self.0
     }
@@ -229,105 +274,70 @@ impl RateLimit {
 /// A webhook endpoint of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
+    /// `we_` and a ULID.
     pub id: WebhookId,
+    /// The group it belongs to.
     pub group_id: GroupId,
+    /// Where deliveries are POSTed.
     pub url: WebhookUrl,
+    /// Free text of its owner.
     pub description: Description,
+    /// Whether it receives events.
     pub status: WebhookStatus,
+    /// The event types it receives.
     pub enabled_events: EnabledEvents,
+    /// Deliveries per second at most; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
     /// The signing secret, encrypted; see [`crate::SecretCipher`].
     pub secret: SealedSecret,
+    /// When it was created.
     pub created_at: UnixMillis,
+    /// When it last changed.
     pub updated_at: UnixMillis,
 }
 
-/// The validated body of `POST /webhooks/{groupID}`.
+/// What [`crate::WebhookService::create`] takes: a new webhook starts
+/// enabled, without a rate limit, with a fresh signing secret.
+///
+/// ```
+/// use webhooks_domain::{Description, EnabledEvents, NewWebhook, WebhookUrl};
+/// # fn main() -> Result<(), webhooks_domain::InvalidValue> {
+/// let new = NewWebhook {
+///     url: WebhookUrl::new("https://integration.example/webhook")?,
+///     description: Description::new("Webhook Description")?,
+///     enabled_events: EnabledEvents::all(),
+/// };
+/// # let _ = new; Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewWebhookRequest {
+pub struct NewWebhook {
+    /// Where deliveries go.
     pub url: WebhookUrl,
+    /// Free text of its owner.
     pub description: Description,
+    /// The event types it receives ([`EnabledEvents::all`] by default).
     pub enabled_events: EnabledEvents,
 }
 
-/// The validated body of `PUT /webhooks/{groupID}/{webhookID}`. `None` leaves
-/// a field as it is; `rate_limit: Some(None)` removes the limit.
+/// What [`crate::WebhookService::update`] takes: the URL and description
+/// always; `None` leaves another field as it is, and `rate_limit:
+/// Some(None)` removes the limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookUpdateRequest {
+pub struct WebhookUpdate {
+    /// The new URL.
     pub url: WebhookUrl,
+    /// The new description.
     pub description: Description,
+    /// New event types, or `None` to keep them.
     pub enabled_events: Option<EnabledEvents>,
+    /// A new status, or `None` to keep it.
     pub status: Option<WebhookStatus>,
+    /// `Some(Some(limit))` sets a limit, `Some(None)` removes it, `None` keeps it.
     pub rate_limit: Option<Option<RateLimit>>,
 }
 
-impl NewWebhookRequest {
-    /// Parses a create body. Whatever the content type, the bytes must be a
-    /// JSON object; then `url`, `description` and `enabledEvents` are checked
-    /// in that order and the first failure answers.
-    ///
-    /// ```
-    /// use webhooks_domain::{NewWebhookRequest, WebhookError};
-    /// let ok = NewWebhookRequest::from_json(br#"{"url":"https://a.example/","description":""}"#);
-    /// assert!(ok.is_ok());
-    /// let missing = NewWebhookRequest::from_json(br#"{"description":"x"}"#);
-    /// assert_eq!(missing, Err(WebhookError::MissingUrl));
-    /// ```
-    pub fn from_json(body: &[u8]) -> Result<Self, WebhookError> {
-        let fields = json_object(body)?;
-        let (url, description) = url_and_description(&fields)?;
-        let enabled_events = match fields.get("enabledEvents") {
-            None => EnabledEvents::all(),
-            Some(value) => EnabledEvents::from_json(value)?,
-        };
-        Ok(Self {
-            url,
-            description,
-            enabled_events,
-        })
-    }
-}
-
-impl WebhookUpdateRequest {
-    /// Parses an update body: `url` and `description` as on create (both
-    /// required), then the optional `enabledEvents`, `status` and `rateLimit`.
-    pub fn from_json(body: &[u8]) -> Result<Self, WebhookError> {
-        let fields = json_object(body)?;
-        let (url, description) = url_and_description(&fields)?;
-        let enabled_events = fields
-            .get("enabledEvents")
-            .map(EnabledEvents::from_json)
-            .transpose()?;
-        let status = fields
-            .get("status")
-            .map(|value| {
-                value
-                    .as_str()
-                    .and_then(WebhookStatus::parse)
-                    .ok_or(WebhookError::InvalidStatus)
-            })
-            .transpose()?;
-        let rate_limit = fields
-            .get("rateLimit")
-            .map(|value| match value {
-                Value::Null => Ok(None),
-                value => value
-                    .as_i64()
-                    .ok_or(WebhookError::InvalidRateLimit)
-                    .and_then(RateLimit::new)
-                    .map(Some),
-            })
-            .transpose()?;
-        Ok(Self {
-            url,
-            description,
-            enabled_events,
-            status,
-            rate_limit,
-        })
-    }
-
-    /// The webhook as it is after this update.
+impl WebhookUpdate {
+    /// The webhook as it is after this update, changed at `now`.
     pub fn apply_to(self, mut webhook: Webhook, now: UnixMillis) -> Webhook {
         webhook.url = self.url;
         webhook.description = self.description;
@@ -345,77 +355,17 @@ impl WebhookUpdateRequest {
     }
 }
 
-fn json_object(body: &[u8]) -> Result<Map<String, Value>, WebhookError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        _ => Err(WebhookError::InvalidJsonBody),
-    }
-}
-
-fn url_and_description(
-    fields: &Map<String, Value>,
-) -> Result<(WebhookUrl, Description), WebhookError> {
-    let url = match fields.get("url") {
-        None => return Err(WebhookError::MissingUrl),
-        Some(Value::String(raw)) => WebhookUrl::new(raw)?,
-        Some(_) => return Err(WebhookError::UrlNotAString),
-    };
-    let description = match fields.get("description") {
-        None => return Err(WebhookError::MissingDescription),
-        Some(Value::String(raw)) => Description::new(raw)?,
-        Some(_) => return Err(WebhookError::DescriptionNotAString),
-    };
-    Ok((url, description))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn create(body: &str) -> Result<NewWebhookRequest, WebhookError> {
-        NewWebhookRequest::from_json(body.as_bytes())
+    /// The field an invalid URL is refused for.
+    fn url_field(raw: &str) -> Result<WebhookUrl, Field> {
+        WebhookUrl::new(raw).map_err(|err| err.field())
     }
 
-    fn update(body: &str) -> Result<WebhookUpdateRequest, WebhookError> {
-        WebhookUpdateRequest::from_json(body.as_bytes())
-    }
-
-    #[test]
-    fn bodies_that_are_not_json_objects_are_invalid_json_body() {
-        for body in ["", "not json", "[]", "\"x\"", "null", "{\"url\":"] {
-            assert_eq!(create(body), Err(WebhookError::InvalidJsonBody), "{body}");
-        }
-    }
-
-    #[test]
-    fn url_is_checked_before_description() {
-        assert_eq!(create("{}"), Err(WebhookError::MissingUrl));
-        assert_eq!(
-            create(r#"{"url":null,"description":5}"#),
-            Err(WebhookError::UrlNotAString)
-        );
-        assert_eq!(
-            create(r#"{"url":"nope","description":5}"#),
-            Err(WebhookError::InvalidUrl)
-        );
-    }
-
-    #[test]
-    fn description_rules_follow_a_valid_url() {
-        let url = r#""url":"https://a.example/hook""#;
-        assert_eq!(
-            create(&format!("{{{url}}}")),
-            Err(WebhookError::MissingDescription)
-        );
-        assert_eq!(
-            create(&format!(r#"{{{url},"description":null}}"#)),
-            Err(WebhookError::DescriptionNotAString)
-        );
-        let long = "x".repeat(1025);
-        assert_eq!(
-            create(&format!(r#"{{{url},"description":"{long}"}}"#)),
-            Err(WebhookError::InvalidDescription)
-        );
+    fn description_field(raw: &str) -> Result<Description, Field> {
+        Description::new(raw).map_err(|err| err.field())
     }
 
     #[test]
@@ -434,10 +384,10 @@ mod tests {
             "http://",
             " https://a.example/",
         ] {
-            assert_eq!(WebhookUrl::new(bad), Err(WebhookError::InvalidUrl), "{bad}");
+            assert_eq!(url_field(bad), Err(Field::Url), "{bad}");
         }
         let long = format!("https://a.example/{}", "x".repeat(MAX_URL_BYTES));
-        assert_eq!(WebhookUrl::new(&long), Err(WebhookError::InvalidUrl));
+        assert_eq!(url_field(&long), Err(Field::Url));
         assert!(WebhookUrl::new("http://127.0.0.1:8080/hook?x=1").is_ok());
         assert!(WebhookUrl::new("HTTPS://Integration.Example/Hook").is_ok());
         assert!(WebhookUrl::new("http://[::1]:9000/").is_ok());
@@ -468,11 +418,7 @@ mod tests {
             "https://a.example/ ",
             "https://a.example/\n",
         ] {
-            assert_eq!(
-                WebhookUrl::new(bad),
-                Err(WebhookError::InvalidUrl),
-                "{bad:?}"
-            );
+            assert_eq!(url_field(bad), Err(Field::Url), "{bad:?}");
         }
     }
 
@@ -486,7 +432,7 @@ mod tests {
             "http://user:p%40ss@127.0.0.1:8080/hook",
             "HTTPS://USER@A.EXAMPLE",
         ] {
-            assert_eq!(WebhookUrl::new(bad), Err(WebhookError::InvalidUrl), "{bad}");
+            assert_eq!(url_field(bad), Err(Field::Url), "{bad}");
         }
         // An `@` after the authority is only a path, query or fragment.
         for good in [
@@ -505,7 +451,7 @@ mod tests {
             "https://a.example:00/x",
             "http://[::1]:0",
         ] {
-            assert_eq!(WebhookUrl::new(bad), Err(WebhookError::InvalidUrl), "{bad}");
+            assert_eq!(url_field(bad), Err(Field::Url), "{bad}");
         }
         for good in [
             "http://a.example:1/",
@@ -529,11 +475,7 @@ mod tests {
             "\u{85}",
             "\u{9f}",
         ] {
-            assert_eq!(
-                Description::new(bad),
-                Err(WebhookError::InvalidDescription),
-                "{bad:?}"
-            );
+            assert_eq!(description_field(bad), Err(Field::Description), "{bad:?}");
         }
         for good in [
             "line\nline",
@@ -547,97 +489,100 @@ mod tests {
     }
 
     #[test]
-    fn nul_in_a_json_body_is_refused_by_the_field_that_holds_it() {
-        let body = |url: &str, description: &str| {
-            serde_json::json!({"url": url, "description": description}).to_string()
+    fn descriptions_may_be_empty_and_up_to_1024_characters() {
+        assert!(Description::new("").is_ok());
+        assert!(Description::new(&"é".repeat(1024)).is_ok());
+        assert_eq!(
+            description_field(&"x".repeat(1025)),
+            Err(Field::Description)
+        );
+    }
+
+    #[test]
+    fn enabled_events_are_sorted_without_duplicates_and_never_empty() {
+        let events = EnabledEvents::new([
+            EventType::UserSessionResult,
+            EventType::UserCreated,
+            EventType::UserSessionResult,
+        ]);
+        assert_eq!(events, Ok(EnabledEvents::all()));
+        assert_eq!(
+            EnabledEvents::new([]).map_err(|err| err.field()),
+            Err(Field::EnabledEvents)
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_from_1_to_u32_max() {
+        assert_eq!(RateLimit::new(1).map(RateLimit::per_second), Ok(1));
+        assert_eq!(
+            RateLimit::new(4_294_967_295).map(RateLimit::per_second),
+            Ok(u32::MAX)
+        );
+        for bad in [0, -1, 4_294_967_296, i64::MAX] {
+            assert_eq!(
+                RateLimit::new(bad).map_err(|err| err.field()),
+                Err(Field::RateLimit),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_types_and_statuses_parse_only_their_exact_names() {
+        assert_eq!(
+            EventType::parse("user.session.result"),
+            Some(EventType::UserSessionResult)
+        );
+        for bad in ["user.created\0", " user.created", "User.Created", ""] {
+            assert_eq!(EventType::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            WebhookStatus::parse("disabled"),
+            Some(WebhookStatus::Disabled)
+        );
+        assert_eq!(WebhookStatus::parse("paused"), None);
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_leaves_out_and_can_remove_the_rate_limit() {
+        let url = WebhookUrl::new("https://a.example/new").unwrap();
+        let description = Description::new("new").unwrap();
+        let webhook = Webhook {
+            id: WebhookId::from_ulid(ulid::Ulid::nil()),
+            group_id: GroupId::new(1).unwrap(),
+            url: WebhookUrl::new("https://a.example/old").unwrap(),
+            description: Description::new("old").unwrap(),
+            status: WebhookStatus::Disabled,
+            enabled_events: EnabledEvents::all(),
+            rate_limit: RateLimit::new(5).ok(),
+            secret: SealedSecret::from_stored("sealed".to_owned()),
+            created_at: UnixMillis(1),
+            updated_at: UnixMillis(1),
         };
-        let ok = "https://a.example/";
+        let keep = WebhookUpdate {
+            url: url.clone(),
+            description: description.clone(),
+            enabled_events: None,
+            status: None,
+            rate_limit: None,
+        };
+        let kept = keep.clone().apply_to(webhook.clone(), UnixMillis(2));
         assert_eq!(
-            create(&body("https://a.example/\0", "d")),
-            Err(WebhookError::InvalidUrl)
+            (kept.url.as_str(), kept.description.as_str()),
+            ("https://a.example/new", "new")
         );
+        assert_eq!(kept.status, WebhookStatus::Disabled);
+        assert_eq!(kept.rate_limit, RateLimit::new(5).ok());
         assert_eq!(
-            create(&body(ok, "d\0")),
-            Err(WebhookError::InvalidDescription)
+            (kept.created_at, kept.updated_at),
+            (UnixMillis(1), UnixMillis(2))
         );
-        assert_eq!(
-            update(&body("https://a.example/\0", "d")),
-            Err(WebhookError::InvalidUrl)
-        );
-        assert_eq!(
-            update(&body(ok, "d\0")),
-            Err(WebhookError::InvalidDescription)
-        );
-        // The JSON escape and the raw byte are the same character.
-        assert_eq!(
-            create(r#"{"url":"https://a.example/","description":"d\u0000"}"#),
-            Err(WebhookError::InvalidDescription)
-        );
-        // A lone surrogate is no character at all: not JSON we can read.
-        assert_eq!(
-            create(r#"{"url":"https://a.example/","description":"\ud800"}"#),
-            Err(WebhookError::InvalidJsonBody)
-        );
-    }
-
-    #[test]
-    fn enabled_events_default_to_all_and_reject_unknown_or_empty() {
-        let base = r#""url":"https://a.example/","description":"d""#;
-        assert_eq!(
-            create(&format!("{{{base}}}")).map(|r| r.enabled_events),
-            Ok(EnabledEvents::all())
-        );
-        assert_eq!(
-            create(&format!(
-                r#"{{{base},"enabledEvents":["user.created","user.created"]}}"#
-            ))
-            .map(|r| r.enabled_events.iter().collect::<Vec<_>>()),
-            Ok(vec![EventType::UserCreated])
-        );
-        for bad in [
-            "[]",
-            "[\"user.deleted\"]",
-            "\"user.created\"",
-            "null",
-            "[1]",
-        ] {
-            assert_eq!(
-                create(&format!(r#"{{{base},"enabledEvents":{bad}}}"#)),
-                Err(WebhookError::InvalidEnabledEvents),
-                "{bad}"
-            );
+        let removed = WebhookUpdate {
+            rate_limit: Some(None),
+            ..keep
         }
-    }
-
-    #[test]
-    fn update_reads_status_and_rate_limit() {
-        let base = r#""url":"https://a.example/","description":"d""#;
-        let parsed = update(&format!(r#"{{{base},"status":"disabled","rateLimit":10}}"#));
-        assert_eq!(
-            parsed.as_ref().map(|r| r.status),
-            Ok(Some(WebhookStatus::Disabled))
-        );
-        assert_eq!(
-            parsed.map(|r| r.rate_limit),
-            Ok(RateLimit::new(10).ok().map(Some))
-        );
-        assert_eq!(
-            update(&format!(r#"{{{base},"rateLimit":null}}"#)).map(|r| r.rate_limit),
-            Ok(Some(None))
-        );
-        for bad in ["0", "-1", "1.5", "\"5\"", "4294967296"] {
-            assert_eq!(
-                update(&format!(r#"{{{base},"rateLimit":{bad}}}"#)),
-                Err(WebhookError::InvalidRateLimit),
-                "{bad}"
-            );
-        }
-        for bad in ["\"paused\"", "null", "true"] {
-            assert_eq!(
-                update(&format!(r#"{{{base},"status":{bad}}}"#)),
-                Err(WebhookError::InvalidStatus),
-                "{bad}"
-            );
-        }
+        .apply_to(webhook, UnixMillis(2));
+        assert_eq!(removed.rate_limit, None);
     }
 }

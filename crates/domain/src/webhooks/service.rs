@@ -1,33 +1,45 @@
-//! The use cases of the public webhook API, with the seed's checks in the seed's order:
-//! API key, `groupID`, `webhookID`, body, group, webhook.
+//! The use cases of the public webhook API. They take typed values: reading
+//! path segments and JSON bodies, and the order of those checks, is the
+//! inbound adapter's job. Here: the API key, then the group (it exists and
+//! belongs to the caller), then the webhook.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::WebhookError;
+use crate::error::{DomainError, Resource};
 use crate::ids::{GroupId, WebhookId};
 use crate::ports::{Clock, IdSource, TenancyRepository, WebhookRepository};
 use crate::signing::{SecretCipher, SigningSecret};
 use crate::tenancy::{ApiKeySecret, Principal};
-use crate::webhooks::{NewWebhookRequest, Webhook, WebhookStatus, WebhookUpdateRequest};
+use crate::webhooks::{NewWebhook, Webhook, WebhookStatus, WebhookUpdate};
 
-/// The public webhook API as use cases. Path parameters and bodies come in
-/// raw, exactly as the client sent them, so every rule lives here.
+/// The public webhook API as use cases: authenticate a caller, then list,
+/// read, create, update and delete the webhooks of the caller's groups and
+/// read or rotate their signing secrets.
 ///
 /// ```
 /// # use std::sync::Arc;
 /// # use webhooks_domain::*;
-/// # async fn example(webhooks: Arc<dyn WebhookRepository>, tenancy: Arc<dyn TenancyRepository>) -> Result<(), WebhookError> {
+/// # async fn example(webhooks: Arc<dyn WebhookRepository>, tenancy: Arc<dyn TenancyRepository>) -> Result<(), Box<dyn std::error::Error>> {
 /// let service = WebhookService::new(
 ///     webhooks,
 ///     tenancy,
 ///     Arc::new(SystemClock),
 ///     Arc::new(RandomIds::default()),
-///     SecretCipher::from_base64(&SecretCipher::generate_key()).unwrap(),
+///     SecretCipher::from_base64(&SecretCipher::generate_key())?,
 /// );
-/// let caller = service.authenticate(Some("okw_…")).await?;
-/// let body = br#"{"url":"https://integration.example/webhook","description":"Webhook Description"}"#;
-/// let created = service.create(&caller, Some("123456"), body).await?;
+/// let caller = service.authenticate(&ApiKeySecret::from_header("okw_…")).await?;
+/// let created = service
+///     .create(
+///         &caller,
+///         GroupId::new(123456)?,
+///         NewWebhook {
+///             url: WebhookUrl::new("https://integration.example/webhook")?,
+///             description: Description::new("Webhook Description")?,
+///             enabled_events: EnabledEvents::all(),
+///         },
+///     )
+///     .await?;
 /// println!("{} signs with {}", created.webhook.id, created.secret.expose());
 /// # Ok(()) }
 /// ```
@@ -48,11 +60,14 @@ pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// here, and later only through the secret endpoint).
 #[derive(Debug, Clone)]
 pub struct CreatedWebhook {
+    /// The webhook as stored.
     pub webhook: Webhook,
+    /// Its signing secret.
     pub secret: SigningSecret,
 }
 
 impl WebhookService {
+    /// The service over its ports; `cipher` seals the signing secrets.
     pub fn new(
         webhooks: Arc<dyn WebhookRepository>,
         tenancy: Arc<dyn TenancyRepository>,
@@ -76,13 +91,13 @@ impl WebhookService {
         self
     }
 
-    /// Check 1: the `x-api-key` header. Missing, unknown or revoked →
-    /// [`WebhookError::Unauthorized`].
-    pub async fn authenticate(&self, api_key: Option<&str>) -> Result<Principal, WebhookError> {
-        let presented = match api_key {
-            Some(raw) if !raw.is_empty() => ApiKeySecret::from_header(raw).hash(),
-            _ => return Err(WebhookError::Unauthorized),
-        };
+    /// Who holds this API key. An empty, unknown or revoked key is
+    /// [`DomainError::NotAllowed`]; an empty one is not even looked up.
+    pub async fn authenticate(&self, key: &ApiKeySecret) -> Result<Principal, DomainError> {
+        if key.expose().is_empty() {
+            return Err(DomainError::NotAllowed);
+        }
+        let presented = key.hash();
         let stored = self.tenancy.find_api_key_by_hash(&presented).await?;
         match stored {
             Some(key) if key.revoked_at.is_none() && key.hash.matches(&presented) => {
@@ -91,52 +106,67 @@ impl WebhookService {
                     api_key_id: key.id,
                 })
             }
-            _ => Err(WebhookError::Unauthorized),
+            _ => Err(DomainError::NotAllowed),
         }
     }
 
-    /// `GET /webhooks/{groupID}`: the group's webhooks, oldest first.
+    /// Checks the group exists and belongs to the caller's organization.
+    /// Another organization's group is [`Resource::Group`] not found, never
+    /// "forbidden". Every other use case here starts with this check; an
+    /// adapter calls it alone to answer in the same order for a request that
+    /// names a webhook that cannot exist.
+    pub async fn authorize_group(
+        &self,
+        caller: &Principal,
+        group: GroupId,
+    ) -> Result<(), DomainError> {
+        match self.tenancy.find_group(group).await? {
+            Some(found) if found.organization_id == caller.organization_id => Ok(()),
+            _ => Err(DomainError::NotFound(Resource::Group)),
+        }
+    }
+
+    /// The group's webhooks, oldest first.
+    /// Errors: [`Resource::Group`] not found.
     pub async fn list(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-    ) -> Result<Vec<Webhook>, WebhookError> {
-        let group = GroupId::parse(group)?;
+        group: GroupId,
+    ) -> Result<Vec<Webhook>, DomainError> {
         self.authorize_group(caller, group).await?;
         Ok(self.webhooks.list_by_group(group).await?)
     }
 
-    /// `GET /webhooks/{groupID}/{webhookID}`.
+    /// One webhook of the group.
+    /// Errors: [`Resource::Group`], then [`Resource::Webhook`], not found.
     pub async fn get(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-    ) -> Result<Webhook, WebhookError> {
-        let (group, webhook) = parse_path(group, webhook)?;
+        group: GroupId,
+        webhook: &WebhookId,
+    ) -> Result<Webhook, DomainError> {
         self.authorize_group(caller, group).await?;
         self.find(group, webhook).await
     }
 
-    /// `POST /webhooks/{groupID}`: a new, enabled webhook with a fresh secret.
+    /// A new, enabled webhook with a fresh signing secret.
+    /// Errors: [`Resource::Group`] not found.
     pub async fn create(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        body: &[u8],
-    ) -> Result<CreatedWebhook, WebhookError> {
-        let group = GroupId::parse(group)?;
-        let request = NewWebhookRequest::from_json(body)?;
+        group: GroupId,
+        new: NewWebhook,
+    ) -> Result<CreatedWebhook, DomainError> {
         self.authorize_group(caller, group).await?;
         let now = self.clock.now();
         let secret = SigningSecret::generate();
         let webhook = Webhook {
             id: WebhookId::from_ulid(self.ids.ulid()),
             group_id: group,
-            url: request.url,
-            description: request.description,
+            url: new.url,
+            description: new.description,
             status: WebhookStatus::Enabled,
-            enabled_events: request.enabled_events,
+            enabled_events: new.enabled_events,
             rate_limit: None,
             secret: self.cipher.seal(&secret),
             created_at: now,
@@ -146,64 +176,64 @@ impl WebhookService {
         Ok(CreatedWebhook { webhook, secret })
     }
 
-    /// `PUT /webhooks/{groupID}/{webhookID}`.
+    /// Applies `update` to the webhook and stores it.
+    /// Errors: [`Resource::Group`], then [`Resource::Webhook`], not found
+    /// (also when it is deleted meanwhile).
     pub async fn update(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-        body: &[u8],
-    ) -> Result<Webhook, WebhookError> {
-        let (group, webhook) = parse_path(group, webhook)?;
-        let request = WebhookUpdateRequest::from_json(body)?;
-        self.authorize_group(caller, group).await?;
-        let current = self.find(group, webhook).await?;
-        let updated = request.apply_to(current, self.clock.now());
+        group: GroupId,
+        webhook: &WebhookId,
+        update: WebhookUpdate,
+    ) -> Result<Webhook, DomainError> {
+        let current = self.get(caller, group, webhook).await?;
+        let updated = update.apply_to(current, self.clock.now());
         if !self.webhooks.update(&updated).await? {
             // Deleted between our read and our write.
-            return Err(WebhookError::WebhookNotFound);
+            return Err(DomainError::NotFound(Resource::Webhook));
         }
         Ok(updated)
     }
 
-    /// `DELETE /webhooks/{groupID}/{webhookID}`.
+    /// Deletes the webhook and its deliveries.
+    /// Errors: [`Resource::Group`], then [`Resource::Webhook`], not found.
     pub async fn delete(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-    ) -> Result<(), WebhookError> {
-        let (group, webhook) = parse_path(group, webhook)?;
+        group: GroupId,
+        webhook: &WebhookId,
+    ) -> Result<(), DomainError> {
         self.authorize_group(caller, group).await?;
-        let id = webhook.ok_or(WebhookError::WebhookNotFound)?;
-        if self.webhooks.delete(group, &id).await? {
+        if self.webhooks.delete(group, webhook).await? {
             Ok(())
         } else {
-            Err(WebhookError::WebhookNotFound)
+            Err(DomainError::NotFound(Resource::Webhook))
         }
     }
 
-    /// `GET /webhooks/{groupID}/{webhookID}/secret`: the current signing secret.
+    /// The webhook's current signing secret.
+    /// Errors: as [`WebhookService::get`]; a secret that cannot be opened is
+    /// [`DomainError::Unexpected`].
     pub async fn secret(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-    ) -> Result<SigningSecret, WebhookError> {
+        group: GroupId,
+        webhook: &WebhookId,
+    ) -> Result<SigningSecret, DomainError> {
         let webhook = self.get(caller, group, webhook).await?;
         self.cipher
             .open(&webhook.secret)
-            .map_err(|err| WebhookError::Unexpected(err.to_string()))
+            .map_err(|err| DomainError::Unexpected(err.to_string()))
     }
 
-    /// `POST /webhooks/{groupID}/{webhookID}/secret/rotate`: a new secret
-    /// signs from now on; the old one signs too until the grace period ends.
+    /// A new secret signs from now on; the old one signs too until the grace
+    /// period ends. Errors: as [`WebhookService::get`].
     pub async fn rotate_secret(
         &self,
         caller: &Principal,
-        group: Option<&str>,
-        webhook: Option<&str>,
-    ) -> Result<SigningSecret, WebhookError> {
+        group: GroupId,
+        webhook: &WebhookId,
+    ) -> Result<SigningSecret, DomainError> {
         let webhook = self.get(caller, group, webhook).await?;
         let secret = SigningSecret::generate();
         let grace = i64::try_from(self.rotation_grace.as_millis()).unwrap_or(i64::MAX);
@@ -216,41 +246,14 @@ impl WebhookService {
         {
             Ok(secret)
         } else {
-            Err(WebhookError::WebhookNotFound)
+            Err(DomainError::NotFound(Resource::Webhook))
         }
     }
 
-    /// Check 5: the group exists and belongs to the caller's organization.
-    /// Another organization's group is "not found", never "forbidden".
-    async fn authorize_group(
-        &self,
-        caller: &Principal,
-        group: GroupId,
-    ) -> Result<(), WebhookError> {
-        match self.tenancy.find_group(group).await? {
-            Some(found) if found.organization_id == caller.organization_id => Ok(()),
-            _ => Err(WebhookError::GroupNotFound),
-        }
-    }
-
-    /// Check 6. A `webhookID` of the wrong shape cannot exist, so it is "not found".
-    async fn find(&self, group: GroupId, id: Option<WebhookId>) -> Result<Webhook, WebhookError> {
-        let id = id.ok_or(WebhookError::WebhookNotFound)?;
+    async fn find(&self, group: GroupId, id: &WebhookId) -> Result<Webhook, DomainError> {
         self.webhooks
-            .find(group, &id)
+            .find(group, id)
             .await?
-            .ok_or(WebhookError::WebhookNotFound)
-    }
-}
-
-/// Checks 2 and 3. The webhook id is `None` when present but malformed.
-fn parse_path(
-    group: Option<&str>,
-    webhook: Option<&str>,
-) -> Result<(GroupId, Option<WebhookId>), WebhookError> {
-    let group = GroupId::parse(group)?;
-    match webhook {
-        None | Some("") => Err(WebhookError::MissingWebhookId),
-        Some(raw) => Ok((group, WebhookId::parse(raw))),
+            .ok_or(DomainError::NotFound(Resource::Webhook))
     }
 }

@@ -1,0 +1,367 @@
+//! The bodies of `POST /webhooks/{groupID}` and `PUT
+//! /webhooks/{groupID}/{webhookID}`: `url`, then `description`, then the
+//! optional `enabledEvents`, `status` and `rateLimit`.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+use webhooks_domain::{
+    Description, EnabledEvents, EventType, NewWebhook, RateLimit, WebhookStatus, WebhookUpdate,
+    WebhookUrl,
+};
+
+use super::{json_object, Sent};
+use crate::inbound::error::RequestError;
+
+/// A new webhook. `url` is checked first, then `description`, then `enabledEvents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewWebhook, example = json!({
+    "url": "https://integration.example/webhook",
+    "description": "Webhook Description"
+}))]
+pub(crate) struct NewWebhookBody {
+    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes,
+    /// of printable characters only (no control character, space or
+    /// invisible character), without `user:password@` and not on port 0.
+    #[serde(default)]
+    #[schema(value_type = String, format = "uri", max_length = 2048, required = true)]
+    url: Sent<String>,
+    /// May be empty; at most 1,024 characters, with no control character
+    /// but TAB, LF and CR.
+    #[serde(default)]
+    #[schema(value_type = String, max_length = 1024, required = true)]
+    description: Sent<String>,
+    /// A non-empty list of supported event types; all of them when absent.
+    #[serde(default, rename = "enabledEvents")]
+    #[schema(schema_with = event_types_body_schema, required = false)]
+    enabled_events: Sent<Vec<String>>,
+}
+
+/// A webhook's new state. `url` and `description` are required; the other
+/// fields change only when present.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = WebhookUpdate, example = json!({
+    "url": "https://integration.example/newWebhook",
+    "description": "New Webhook Description"
+}))]
+pub(crate) struct WebhookUpdateBody {
+    /// An absolute `http` or `https` URL with a host, at most 2,048 bytes,
+    /// of printable characters only (no control character, space or
+    /// invisible character), without `user:password@` and not on port 0.
+    #[serde(default)]
+    #[schema(value_type = String, format = "uri", max_length = 2048, required = true)]
+    url: Sent<String>,
+    /// May be empty; at most 1,024 characters, with no control character
+    /// but TAB, LF and CR.
+    #[serde(default)]
+    #[schema(value_type = String, max_length = 1024, required = true)]
+    description: Sent<String>,
+    /// A non-empty list of supported event types; unchanged when absent.
+    #[serde(default, rename = "enabledEvents")]
+    #[schema(schema_with = event_types_body_schema, required = false)]
+    enabled_events: Sent<Vec<String>>,
+    /// `enabled` or `disabled`; unchanged when absent.
+    #[serde(default)]
+    #[schema(schema_with = crate::inbound::webhooks::status_schema, required = false)]
+    status: Sent<String>,
+    /// Deliveries per second at most, or `null` for no limit; unchanged when absent.
+    #[serde(default, rename = "rateLimit")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 4294967295_u64)]
+    rate_limit: Sent<Option<i64>>,
+}
+
+impl NewWebhookBody {
+    /// Reads a create body.
+    pub(crate) fn read(body: &[u8]) -> Result<NewWebhook, RequestError> {
+        let body: Self = json_object(body)?;
+        Ok(NewWebhook {
+            url: url(body.url)?,
+            description: description(body.description)?,
+            enabled_events: match body.enabled_events {
+                Sent::Missing => EnabledEvents::all(),
+                sent => enabled_events(sent)?,
+            },
+        })
+    }
+}
+
+impl WebhookUpdateBody {
+    /// Reads an update body.
+    pub(crate) fn read(body: &[u8]) -> Result<WebhookUpdate, RequestError> {
+        let body: Self = json_object(body)?;
+        let url = url(body.url)?;
+        let description = description(body.description)?;
+        let enabled_events = match body.enabled_events {
+            Sent::Missing => None,
+            sent => Some(enabled_events(sent)?),
+        };
+        let status = match body.status {
+            Sent::Missing => None,
+            Sent::Value(raw) => {
+                Some(WebhookStatus::parse(&raw).ok_or(RequestError::InvalidStatus)?)
+            }
+            Sent::WrongType => return Err(RequestError::InvalidStatus),
+        };
+        let rate_limit = match body.rate_limit {
+            Sent::Missing => None,
+            Sent::Value(None) => Some(None),
+            Sent::Value(Some(per_second)) => Some(Some(
+                RateLimit::new(per_second).map_err(|_| RequestError::InvalidRateLimit)?,
+            )),
+            Sent::WrongType => return Err(RequestError::InvalidRateLimit),
+        };
+        Ok(WebhookUpdate {
+            url,
+            description,
+            enabled_events,
+            status,
+            rate_limit,
+        })
+    }
+}
+
+fn url(sent: Sent<String>) -> Result<WebhookUrl, RequestError> {
+    match sent {
+        Sent::Missing => Err(RequestError::MissingUrl),
+        Sent::WrongType => Err(RequestError::UrlNotAString),
+        Sent::Value(raw) => WebhookUrl::new(&raw).map_err(|_| RequestError::InvalidUrl),
+    }
+}
+
+fn description(sent: Sent<String>) -> Result<Description, RequestError> {
+    match sent {
+        Sent::Missing => Err(RequestError::MissingDescription),
+        Sent::WrongType => Err(RequestError::DescriptionNotAString),
+        Sent::Value(raw) => Description::new(&raw).map_err(|_| RequestError::InvalidDescription),
+    }
+}
+
+/// A non-empty array of supported event names (once `enabledEvents` is present).
+fn enabled_events(sent: Sent<Vec<String>>) -> Result<EnabledEvents, RequestError> {
+    let Sent::Value(names) = sent else {
+        return Err(RequestError::InvalidEnabledEvents);
+    };
+    let events = names
+        .iter()
+        .map(|name| EventType::parse(name))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(RequestError::InvalidEnabledEvents)?;
+    EnabledEvents::new(events).map_err(|_| RequestError::InvalidEnabledEvents)
+}
+
+fn event_types_body_schema() -> utoipa::openapi::schema::Array {
+    let mut schema = crate::inbound::webhooks::event_types_schema();
+    schema.min_items = Some(1);
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(body: &str) -> Result<NewWebhook, RequestError> {
+        NewWebhookBody::read(body.as_bytes())
+    }
+
+    fn update(body: &str) -> Result<WebhookUpdate, RequestError> {
+        WebhookUpdateBody::read(body.as_bytes())
+    }
+
+    const BASE: &str = r#""url":"https://a.example/","description":"d""#;
+
+    #[test]
+    fn bodies_that_are_not_json_objects_are_invalid_json_body() {
+        for body in ["", "not json", "[]", "\"x\"", "null", "{\"url\":"] {
+            assert_eq!(create(body), Err(RequestError::InvalidJsonBody), "{body}");
+            assert_eq!(update(body), Err(RequestError::InvalidJsonBody), "{body}");
+        }
+    }
+
+    #[test]
+    fn url_is_checked_before_description() {
+        assert_eq!(create("{}"), Err(RequestError::MissingUrl));
+        assert_eq!(
+            create(r#"{"url":null,"description":5}"#),
+            Err(RequestError::UrlNotAString)
+        );
+        assert_eq!(
+            create(r#"{"url":"nope","description":5}"#),
+            Err(RequestError::InvalidUrl)
+        );
+        assert_eq!(
+            update(r#"{"description":5}"#),
+            Err(RequestError::MissingUrl)
+        );
+    }
+
+    #[test]
+    fn description_rules_follow_a_valid_url() {
+        let url = r#""url":"https://a.example/hook""#;
+        assert_eq!(
+            create(&format!("{{{url}}}")),
+            Err(RequestError::MissingDescription)
+        );
+        assert_eq!(
+            create(&format!(r#"{{{url},"description":null}}"#)),
+            Err(RequestError::DescriptionNotAString)
+        );
+        let long = "x".repeat(1025);
+        assert_eq!(
+            create(&format!(r#"{{{url},"description":"{long}"}}"#)),
+            Err(RequestError::InvalidDescription)
+        );
+    }
+
+    #[test]
+    fn the_optional_fields_are_checked_after_url_and_description() {
+        assert_eq!(
+            create(r#"{"url":"nope","enabledEvents":[]}"#),
+            Err(RequestError::InvalidUrl)
+        );
+        assert_eq!(
+            update(r#"{"url":"https://a.example/","status":"paused","rateLimit":0}"#),
+            Err(RequestError::MissingDescription)
+        );
+        assert_eq!(
+            update(&format!(
+                r#"{{{BASE},"enabledEvents":[],"status":"paused"}}"#
+            )),
+            Err(RequestError::InvalidEnabledEvents)
+        );
+        assert_eq!(
+            update(&format!(r#"{{{BASE},"status":"paused","rateLimit":0}}"#)),
+            Err(RequestError::InvalidStatus)
+        );
+    }
+
+    #[test]
+    fn nul_in_a_json_body_is_refused_by_the_field_that_holds_it() {
+        let body = |url: &str, description: &str| {
+            serde_json::json!({"url": url, "description": description}).to_string()
+        };
+        let ok = "https://a.example/";
+        assert_eq!(
+            create(&body("https://a.example/\0", "d")),
+            Err(RequestError::InvalidUrl)
+        );
+        assert_eq!(
+            create(&body(ok, "d\0")),
+            Err(RequestError::InvalidDescription)
+        );
+        assert_eq!(
+            update(&body("https://a.example/\0", "d")),
+            Err(RequestError::InvalidUrl)
+        );
+        assert_eq!(
+            update(&body(ok, "d\0")),
+            Err(RequestError::InvalidDescription)
+        );
+        // The JSON escape and the raw byte are the same character.
+        assert_eq!(
+            create(r#"{"url":"https://a.example/","description":"d\u0000"}"#),
+            Err(RequestError::InvalidDescription)
+        );
+        // A lone surrogate is no character at all: not JSON we can read.
+        assert_eq!(
+            create(r#"{"url":"https://a.example/","description":"\ud800"}"#),
+            Err(RequestError::InvalidJsonBody)
+        );
+    }
+
+    #[test]
+    fn a_create_body_keeps_url_and_description_as_written() {
+        let new = create(r#"{"url":"HTTPS://A.example/Hook","description":"a\r\nb"}"#).unwrap();
+        assert_eq!(new.url.as_str(), "HTTPS://A.example/Hook");
+        assert_eq!(new.description.as_str(), "a\r\nb");
+    }
+
+    #[test]
+    fn enabled_events_default_to_all_and_reject_unknown_or_empty() {
+        assert_eq!(
+            create(&format!("{{{BASE}}}")).map(|new| new.enabled_events),
+            Ok(EnabledEvents::all())
+        );
+        assert_eq!(
+            create(&format!(
+                r#"{{{BASE},"enabledEvents":["user.created","user.created"]}}"#
+            ))
+            .map(|new| new.enabled_events.iter().collect::<Vec<_>>()),
+            Ok(vec![EventType::UserCreated])
+        );
+        for bad in [
+            "[]",
+            "[\"user.deleted\"]",
+            "\"user.created\"",
+            "null",
+            "[1]",
+        ] {
+            assert_eq!(
+                create(&format!(r#"{{{BASE},"enabledEvents":{bad}}}"#)),
+                Err(RequestError::InvalidEnabledEvents),
+                "{bad}"
+            );
+            assert_eq!(
+                update(&format!(r#"{{{BASE},"enabledEvents":{bad}}}"#)),
+                Err(RequestError::InvalidEnabledEvents),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_update_leaves_out_what_is_absent() {
+        assert_eq!(
+            update(&format!("{{{BASE}}}")),
+            Ok(WebhookUpdate {
+                url: WebhookUrl::new("https://a.example/").unwrap(),
+                description: Description::new("d").unwrap(),
+                enabled_events: None,
+                status: None,
+                rate_limit: None,
+            })
+        );
+    }
+
+    #[test]
+    fn update_reads_status_and_rate_limit() {
+        let parsed = update(&format!(r#"{{{BASE},"status":"disabled","rateLimit":10}}"#));
+        assert_eq!(
+            parsed.as_ref().map(|r| r.status),
+            Ok(Some(WebhookStatus::Disabled))
+        );
+        assert_eq!(
+            parsed.map(|r| r.rate_limit),
+            Ok(RateLimit::new(10).ok().map(Some))
+        );
+        assert_eq!(
+            update(&format!(r#"{{{BASE},"rateLimit":null}}"#)).map(|r| r.rate_limit),
+            Ok(Some(None))
+        );
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "10.0",
+            "\"5\"",
+            "4294967296",
+            "18446744073709551615",
+        ] {
+            assert_eq!(
+                update(&format!(r#"{{{BASE},"rateLimit":{bad}}}"#)),
+                Err(RequestError::InvalidRateLimit),
+                "{bad}"
+            );
+        }
+        for bad in ["\"paused\"", "null", "true", "\"Enabled\""] {
+            assert_eq!(
+                update(&format!(r#"{{{BASE},"status":{bad}}}"#)),
+                Err(RequestError::InvalidStatus),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_create_body_ignores_status_and_rate_limit() {
+        assert!(create(&format!(r#"{{{BASE},"status":"paused","rateLimit":0}}"#)).is_ok());
+    }
+}
