@@ -27,6 +27,8 @@
 //! cipher); `ids`, `time`, `text` and `error` are shared by all. The folders
 //! are private: every public item has one path, at the crate's root.
 
+#![warn(missing_docs)]
+
 mod delivery;
 mod error;
 mod events;
