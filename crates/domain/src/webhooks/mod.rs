@@ -3,6 +3,8 @@
 
 mod model;
 mod service;
+mod url;
 
 pub use model::*;
 pub use service::*;
+pub use url::*;
