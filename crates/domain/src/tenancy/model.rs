@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::ids::{ApiKeyId, GroupId, OrganizationId};
-use crate::text::TextKind;
 use crate::time::UnixMillis;
 
 /// The longest organization or group name, in characters.
@@ -20,7 +19,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub struct Organization {
     /// Its id (`org_…`).
     pub id: OrganizationId,
-    /// Its name, checked by [`valid_name`].
+    /// Its name, checked by [`DisplayName`](crate::DisplayName).
     pub name: String,
     /// When it was created.
     pub created_at: UnixMillis,
@@ -33,7 +32,7 @@ pub struct Group {
     pub id: GroupId,
     /// The organization that owns it, for good.
     pub organization_id: OrganizationId,
-    /// Its name, checked by [`valid_name`].
+    /// Its name, checked by [`DisplayName`](crate::DisplayName).
     pub name: String,
     /// When it was created.
     pub created_at: UnixMillis,
@@ -123,50 +122,5 @@ impl ApiKeyHash {
     /// how much of a guess was right.
     pub fn matches(&self, other: &ApiKeyHash) -> bool {
         self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
-    }
-}
-
-/// Checks a name is one line ([`TextKind::SingleLine`]: no control
-/// character, no line break), then trims it and checks it is 1 to 200
-/// characters.
-///
-/// ```
-/// use webhooks_domain::valid_name;
-/// assert_eq!(valid_name("  Acme "), Some("Acme".to_owned()));
-/// assert_eq!(valid_name("   "), None);
-/// assert_eq!(valid_name("Acme\n"), None);
-/// ```
-pub fn valid_name(raw: &str) -> Option<String> {
-    if !TextKind::SingleLine.accepts(raw) {
-        return None;
-    }
-    let name = raw.trim();
-    let chars = name.chars().count();
-    (1..=MAX_NAME_CHARS)
-        .contains(&chars)
-        .then(|| name.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_refuse_every_control_character_and_line_break() {
-        let refused = ('\u{0}'..='\u{1f}')
-            .chain(['\u{7f}', '\u{2028}', '\u{2029}'])
-            .chain('\u{80}'..='\u{9f}');
-        for c in refused {
-            for raw in [format!("Acme{c}"), format!("{c}Acme"), format!("Ac{c}me")] {
-                assert_eq!(valid_name(&raw), None, "{raw:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn names_of_printable_text_are_trimmed() {
-        assert_eq!(valid_name(" Acme Inc "), Some("Acme Inc".to_owned()));
-        assert_eq!(valid_name("Équipe 🚀"), Some("Équipe 🚀".to_owned()));
-        assert_eq!(valid_name("\u{a0}x\u{3000}"), Some("x".to_owned()));
     }
 }

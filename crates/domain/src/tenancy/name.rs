@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::error::{Field, InvalidValue};
-use crate::tenancy::valid_name;
+use crate::tenancy::MAX_NAME_CHARS;
+use crate::text::TextKind;
 
 /// An organization's or a group's name: one line ([`crate::TextKind::SingleLine`]:
 /// no control character, no line break), trimmed, then 1 to 200 characters.
@@ -21,10 +22,16 @@ pub struct DisplayName(String);
 impl DisplayName {
     /// Checks `raw` and keeps it trimmed.
     pub fn new(raw: &str) -> Result<Self, InvalidValue> {
-        valid_name(raw).map(Self).ok_or(InvalidValue::new(
-            Field::Name,
-            "not 1 to 200 characters on one line once trimmed",
-        ))
+        let name = raw.trim();
+        if TextKind::SingleLine.accepts(raw) && (1..=MAX_NAME_CHARS).contains(&name.chars().count())
+        {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                Field::Name,
+                "not 1 to 200 characters on one line once trimmed",
+            ))
+        }
     }
 
     /// The trimmed name.
@@ -73,6 +80,25 @@ mod tests {
         ] {
             assert_eq!(field(raw), Err(Field::Name), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn every_control_character_and_line_break_is_refused_anywhere() {
+        let refused = ('\u{0}'..='\u{1f}')
+            .chain(['\u{7f}', '\u{2028}', '\u{2029}'])
+            .chain('\u{80}'..='\u{9f}');
+        for c in refused {
+            for raw in [format!("Acme{c}"), format!("{c}Acme"), format!("Ac{c}me")] {
+                assert_eq!(field(&raw), Err(Field::Name), "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_of_printable_text_are_trimmed() {
+        assert_eq!(DisplayName::new(" Acme Inc ").unwrap().as_str(), "Acme Inc");
+        assert_eq!(DisplayName::new("Équipe 🚀").unwrap().as_str(), "Équipe 🚀");
+        assert_eq!(DisplayName::new("\u{a0}x\u{3000}").unwrap().as_str(), "x");
     }
 
     #[test]
