@@ -46,6 +46,7 @@ diesel::table! {
         failing_since -> Nullable<BigInt>,
         rate_window -> Nullable<BigInt>,
         rate_count -> BigInt,
+        headers -> Nullable<Text>,
     }
 }
 

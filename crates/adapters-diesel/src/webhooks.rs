@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use webhooks_domain::{
-    Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError, SealedSecret,
-    UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
+    Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError, SealedHeaders,
+    SealedSecret, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
 use crate::database::{storage_error, write_transaction, Database};
@@ -40,6 +40,7 @@ struct WebhookRow {
     secret: String,
     created_at: i64,
     updated_at: i64,
+    headers: Option<String>,
 }
 
 impl WebhookRow {
@@ -57,6 +58,7 @@ impl WebhookRow {
             secret: webhook.secret.as_str().to_owned(),
             created_at: webhook.created_at.as_millis(),
             updated_at: webhook.updated_at.as_millis(),
+            headers: webhook.headers.as_ref().map(SealedHeaders::to_stored),
         }
     }
 
@@ -78,6 +80,11 @@ impl WebhookRow {
             .map(RateLimit::new)
             .transpose()
             .map_err(|_| corrupt("invalid rate_limit"))?;
+        let headers = self
+            .headers
+            .as_deref()
+            .map(|raw| SealedHeaders::from_stored(raw).ok_or_else(|| corrupt("invalid headers")))
+            .transpose()?;
         Ok(Webhook {
             id,
             group_id,
@@ -87,6 +94,7 @@ impl WebhookRow {
             enabled_events,
             rate_limit,
             secret: SealedSecret::from_stored(self.secret),
+            headers,
             created_at: UnixMillis(self.created_at),
             updated_at: UnixMillis(self.updated_at),
         })
@@ -173,8 +181,8 @@ impl WebhookRepository for DieselWebhookRepository {
             .await
     }
 
-    /// Overwrites url, description, status, enabled events, rate limit and
-    /// `updated_at`; the id, group, secret and `created_at` stay. Enabling a
+    /// Overwrites url, description, status, enabled events, rate limit,
+    /// custom headers and `updated_at`; the id, group, secret and `created_at` stay. Enabling a
     /// disabled webhook also ends its failure streak, so that the first
     /// failure after a fix does not disable it again at once. `false` when no
     /// webhook has this id in this group.
@@ -205,6 +213,7 @@ impl WebhookRepository for DieselWebhookRepository {
                             webhooks::status.eq(&row.status),
                             webhooks::enabled_events.eq(&row.enabled_events),
                             webhooks::rate_limit.eq(row.rate_limit),
+                            webhooks::headers.eq(&row.headers),
                             webhooks::updated_at.eq(row.updated_at),
                         ))
                         .execute(connection)

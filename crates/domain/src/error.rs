@@ -145,6 +145,11 @@ pub enum Field {
     Name,
     /// [`crate::PageSize`] of the delivery log.
     PageSize,
+    /// [`crate::CustomHeaders`]: too many, a name that is no token or is
+    /// given twice, or a value that cannot be sent.
+    Headers,
+    /// [`crate::CustomHeaders`]: a name the service sets itself.
+    ReservedHeader,
 }
 
 impl fmt::Display for Field {
@@ -158,6 +163,8 @@ impl fmt::Display for Field {
             Field::IdempotencyKey => "idempotency key",
             Field::Name => "name",
             Field::PageSize => "page size",
+            Field::Headers => "headers",
+            Field::ReservedHeader => "header name",
         })
     }
 }

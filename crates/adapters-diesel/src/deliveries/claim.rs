@@ -53,6 +53,7 @@ pub(super) fn claim(
             webhooks::previous_secret_expires_at,
             webhooks::rate_limit,
             deliveries::created_at,
+            webhooks::headers,
         ))
         .load::<JobRow>(sqlite)?;
     rows.sort_by_key(|row| claimed.iter().position(|id| *id == row.delivery_id));
@@ -113,7 +114,7 @@ fn claim_on_postgres(
          ) \
          SELECT c.id AS delivery_id, c.event_id, c.attempt_count, e.payload, c.webhook_id, \
            w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.rate_limit, \
-           c.created_at \
+           c.created_at, w.headers \
          FROM claimed c JOIN picked p ON p.id = c.id \
          JOIN events e ON e.id = c.event_id JOIN webhooks w ON w.id = c.webhook_id \
          ORDER BY p.due, p.id",

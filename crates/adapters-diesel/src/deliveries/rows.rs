@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use webhooks_domain::{
     Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryStatus, Event, EventId, GroupId, RateLimit,
-    RepositoryError, SealedSecret, UnixMillis, WebhookId,
+    RepositoryError, SealedHeaders, SealedSecret, UnixMillis, WebhookId,
 };
 
 use crate::schema::{attempts, deliveries, events};
@@ -204,6 +204,8 @@ pub(super) struct JobRow {
     pub(super) rate_limit: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub(super) created_at: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub(super) headers: Option<String>,
 }
 
 impl JobRow {
@@ -236,6 +238,14 @@ impl JobRow {
                 .map(RateLimit::new)
                 .transpose()
                 .map_err(|_| corrupt("invalid rate_limit of its webhook"))?,
+            headers: self
+                .headers
+                .as_deref()
+                .map(|raw| {
+                    SealedHeaders::from_stored(raw)
+                        .ok_or_else(|| corrupt("invalid headers of its webhook"))
+                })
+                .transpose()?,
             created_at: UnixMillis(self.created_at),
         })
     }

@@ -10,9 +10,10 @@ use webhooks_adapters_diesel::{
     DieselWebhookRepository,
 };
 use webhooks_domain::{
-    Description, EnabledEvents, Event, EventId, EventType, Group, GroupId, IdempotencyKey,
-    Organization, OrganizationId, SealedSecret, SecretCipher, SigningSecret, TenancyRepository,
-    UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
+    CustomHeaders, Description, EnabledEvents, Event, EventId, EventType, Group, GroupId,
+    IdempotencyKey, Organization, OrganizationId, SealedHeaders, SealedSecret, SecretCipher,
+    SigningSecret, TenancyRepository, UnixMillis, Webhook, WebhookId, WebhookRepository,
+    WebhookStatus, WebhookUrl,
 };
 
 // ---- the repositories ------------------------------------------------------
@@ -83,9 +84,18 @@ pub(crate) fn webhook(group: &Group, created_at: i64) -> Webhook {
         enabled_events: EnabledEvents::all(),
         rate_limit: None,
         secret: sealed_secret(),
+        headers: None,
         created_at: UnixMillis(created_at),
         updated_at: UnixMillis(created_at),
     }
+}
+
+/// The custom header `X-Api-Key: k3y`, sealed as the service seals it.
+pub(crate) fn sealed_headers() -> SealedHeaders {
+    let headers = CustomHeaders::new([("X-Api-Key", "k3y")]).unwrap();
+    SecretCipher::new(&[7u8; 32])
+        .unwrap()
+        .seal_headers(&headers)
 }
 
 /// Another webhook of `of`'s group, like it but with its own id and secret,

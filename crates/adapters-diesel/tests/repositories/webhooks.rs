@@ -6,7 +6,7 @@ use webhooks_domain::{
     Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
-use crate::support::{execute_raw, group, sealed_secret, webhook, webhooks};
+use crate::support::{execute_raw, group, sealed_headers, sealed_secret, webhook, webhooks};
 
 on_both_backends!(
     inserted_webhook_is_found_unchanged,
@@ -16,6 +16,7 @@ on_both_backends!(
     update_overwrites_the_mutable_fields_only,
     update_of_an_unknown_webhook_is_false,
     rate_limit_can_be_set_and_cleared,
+    custom_headers_can_be_set_kept_and_cleared,
     enabled_events_round_trip,
     delete_removes_the_webhook_once,
     inserting_an_existing_webhook_id_is_conflict,
@@ -34,6 +35,7 @@ async fn inserted_webhook_is_found_unchanged(db: &Database) {
     stored.url = WebhookUrl::new("http://127.0.0.1:8080/hook?x=1&y=é").unwrap();
     stored.rate_limit = Some(RateLimit::new(25).unwrap());
     stored.enabled_events = EnabledEvents::new([EventType::UserSessionResult]).unwrap();
+    stored.headers = Some(sealed_headers());
 
     repository.insert(&stored).await.unwrap();
 
@@ -164,6 +166,32 @@ async fn rate_limit_can_be_set_and_cleared(db: &Database) {
     assert_eq!(found.rate_limit, None);
 }
 
+async fn custom_headers_can_be_set_kept_and_cleared(db: &Database) {
+    let group = group(db, 10).await;
+    let repository = webhooks(db);
+    let mut stored = webhook(&group, 1_000);
+    repository.insert(&stored).await.unwrap();
+    let headers_of = |found: Option<Webhook>| found.and_then(|webhook| webhook.headers);
+    assert_eq!(
+        repository.find(group.id, &stored.id).await.map(headers_of),
+        Ok(None)
+    );
+
+    stored.headers = Some(sealed_headers());
+    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(
+        repository.find(group.id, &stored.id).await.map(headers_of),
+        Ok(stored.headers.clone())
+    );
+
+    stored.headers = None;
+    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(
+        repository.find(group.id, &stored.id).await.map(headers_of),
+        Ok(None)
+    );
+}
+
 async fn enabled_events_round_trip(db: &Database) {
     let group = group(db, 11).await;
     let repository = webhooks(db);
@@ -245,6 +273,7 @@ async fn rows_that_no_longer_parse_are_corrupt(test_database: &TestDatabase) {
         "UPDATE webhooks SET status = 'enabled', enabled_events = 'user.deleted'",
         "UPDATE webhooks SET enabled_events = 'user.created', url = 'not a url'",
         "UPDATE webhooks SET url = 'https://a.example/', rate_limit = 0",
+        "UPDATE webhooks SET rate_limit = NULL, headers = '{\"X-Api-Key\":\"k\"}'",
     ] {
         execute_raw(test_database.url(), sql);
         assert!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::ids::{DeliveryId, EventId, GroupId, WebhookId};
 use crate::signing::SealedSecret;
 use crate::time::UnixMillis;
-use crate::webhooks::RateLimit;
+use crate::webhooks::{CustomHeaders, RateLimit, SealedHeaders};
 
 /// The most of a receiver's answer kept with an attempt.
 pub const MAX_RESPONSE_BODY_BYTES: usize = 4096;
@@ -137,6 +137,8 @@ pub struct DeliveryJob {
     pub previous_secret: Option<SealedSecret>,
     /// The webhook's limit on deliveries per second, if it has one.
     pub rate_limit: Option<RateLimit>,
+    /// The webhook's custom headers, sealed; `None` for none.
+    pub headers: Option<SealedHeaders>,
     /// When the delivery was created.
     pub created_at: UnixMillis,
 }
@@ -182,7 +184,8 @@ pub struct AttemptRecord {
 }
 
 /// A signed request, ready for the outbound sender: a `POST` of `body` to
-/// `url` with the three Standard Webhooks headers.
+/// `url` with the three Standard Webhooks headers and the webhook's custom
+/// headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     /// Where to send it, as the webhook stores it.
@@ -196,6 +199,9 @@ pub struct SignedRequest {
     /// The `webhook-signature` header: `v1,<base64>`, two of them separated
     /// by a space during a secret rotation's grace period.
     pub webhook_signature: String,
+    /// The webhook's custom headers, in the clear (`Debug` masks them); the
+    /// sender adds them beside its own, which they can never replace.
+    pub headers: CustomHeaders,
 }
 
 /// What the receiver did with a request, as an

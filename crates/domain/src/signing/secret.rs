@@ -162,20 +162,30 @@ impl SecretCipher {
     /// Encrypts a secret under a fresh random nonce: sealing one secret
     /// twice gives two different values.
     pub fn seal(&self, secret: &SigningSecret) -> SealedSecret {
+        self.seal_bytes(&secret.key)
+    }
+
+    /// Decrypts a secret this key sealed; [`SecretError::Undecryptable`] when
+    /// another key sealed it or the stored value is damaged.
+    pub fn open(&self, sealed: &SealedSecret) -> Result<SigningSecret, SecretError> {
+        self.open_bytes(sealed).map(|key| SigningSecret { key })
+    }
+
+    /// Encrypts any secret bytes (a signing key, a custom header's value).
+    pub(crate) fn seal_bytes(&self, plain: &[u8]) -> SealedSecret {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .aead
-            .encrypt(XNonce::from_slice(&nonce), secret.key.as_slice())
+            .encrypt(XNonce::from_slice(&nonce), plain)
             .unwrap_or_default();
         let mut packed = nonce.to_vec();
         packed.extend_from_slice(&ciphertext);
         SealedSecret(format!("{SEALED_PREFIX}{}", STANDARD.encode(packed)))
     }
 
-    /// Decrypts a secret this key sealed; [`SecretError::Undecryptable`] when
-    /// another key sealed it or the stored value is damaged.
-    pub fn open(&self, sealed: &SealedSecret) -> Result<SigningSecret, SecretError> {
+    /// Decrypts what [`SecretCipher::seal_bytes`] sealed with this key.
+    pub(crate) fn open_bytes(&self, sealed: &SealedSecret) -> Result<Vec<u8>, SecretError> {
         let packed = sealed
             .0
             .strip_prefix(SEALED_PREFIX)
@@ -183,11 +193,9 @@ impl SecretCipher {
             .filter(|packed| packed.len() > NONCE_BYTES)
             .ok_or(SecretError::Undecryptable)?;
         let (nonce, ciphertext) = packed.split_at(NONCE_BYTES);
-        let key = self
-            .aead
+        self.aead
             .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| SecretError::Undecryptable)?;
-        Ok(SigningSecret { key })
+            .map_err(|_| SecretError::Undecryptable)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Webhooks: the entity and its value objects (URL, description, event
-//! types, rate limit), and the use cases of the public webhook API.
+//! types, rate limit, custom headers), and the use cases of the public webhook API.
 
+mod headers;
 mod model;
 mod service;
 mod url;
 
+pub use headers::*;
 pub use model::*;
 pub use service::*;
 pub use url::*;

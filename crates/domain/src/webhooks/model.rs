@@ -7,10 +7,10 @@ use validator::ValidateLength;
 
 use crate::error::{Field, InvalidValue};
 use crate::ids::{GroupId, WebhookId};
-use crate::signing::SealedSecret;
+use crate::signing::{SealedSecret, SecretCipher};
 use crate::text::TextKind;
 use crate::time::UnixMillis;
-use crate::webhooks::WebhookUrl;
+use crate::webhooks::{CustomHeaders, SealedHeaders, WebhookUrl};
 
 /// The longest description accepted, in characters.
 pub const MAX_DESCRIPTION_CHARS: u64 = 1024;
@@ -211,6 +211,9 @@ pub struct Webhook {
     pub rate_limit: Option<RateLimit>,
     /// The signing secret, encrypted; see [`crate::SecretCipher`].
     pub secret: SealedSecret,
+    /// Custom headers sent with every delivery, values encrypted; `None`
+    /// for none.
+    pub headers: Option<SealedHeaders>,
     /// When it was created.
     pub created_at: UnixMillis,
     /// When it last changed.
@@ -227,6 +230,7 @@ pub struct Webhook {
 ///     url: WebhookUrl::new("https://integration.example/webhook")?,
 ///     description: Description::new("Webhook Description")?,
 ///     enabled_events: EnabledEvents::all(),
+///     headers: None,
 /// };
 /// # let _ = new; Ok(()) }
 /// ```
@@ -238,11 +242,14 @@ pub struct NewWebhook {
     pub description: Description,
     /// The event types it receives ([`EnabledEvents::all`] by default).
     pub enabled_events: EnabledEvents,
+    /// Headers to send with every delivery; `None` (or empty) for none.
+    pub headers: Option<CustomHeaders>,
 }
 
 /// What [`crate::WebhookService::update`] takes: the URL and description
-/// always; `None` leaves another field as it is, and `rate_limit:
-/// Some(None)` removes the limit.
+/// always; `None` leaves another field as it is, `rate_limit: Some(None)`
+/// removes the limit and `headers: Some(None)` (or empty headers) removes
+/// every custom header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUpdate {
     /// The new URL.
@@ -255,11 +262,15 @@ pub struct WebhookUpdate {
     pub status: Option<WebhookStatus>,
     /// `Some(Some(limit))` sets a limit, `Some(None)` removes it, `None` keeps it.
     pub rate_limit: Option<Option<RateLimit>>,
+    /// `Some(Some(headers))` replaces the custom headers, `Some(None)`
+    /// removes them, `None` keeps them.
+    pub headers: Option<Option<CustomHeaders>>,
 }
 
 impl WebhookUpdate {
-    /// The webhook as it is after this update, changed at `now`.
-    pub fn apply_to(self, mut webhook: Webhook, now: UnixMillis) -> Webhook {
+    /// The webhook as it is after this update, changed at `now`; new custom
+    /// headers are sealed with `cipher`.
+    pub fn apply_to(self, mut webhook: Webhook, now: UnixMillis, cipher: &SecretCipher) -> Webhook {
         webhook.url = self.url;
         webhook.description = self.description;
         if let Some(events) = self.enabled_events {
@@ -270,6 +281,9 @@ impl WebhookUpdate {
         }
         if let Some(rate_limit) = self.rate_limit {
             webhook.rate_limit = rate_limit;
+        }
+        if let Some(headers) = self.headers {
+            webhook.headers = cipher.seal_optional_headers(headers);
         }
         webhook.updated_at = now;
         webhook
@@ -379,6 +393,7 @@ mod tests {
             enabled_events: EnabledEvents::all(),
             rate_limit: RateLimit::new(5).ok(),
             secret: SealedSecret::from_stored("sealed".to_owned()),
+            headers: None,
             created_at: UnixMillis(1),
             updated_at: UnixMillis(1),
         };
@@ -388,8 +403,12 @@ mod tests {
             enabled_events: None,
             status: None,
             rate_limit: None,
+            headers: None,
         };
-        let kept = keep.clone().apply_to(webhook.clone(), UnixMillis(2));
+        let cipher = SecretCipher::new(&[3u8; 32]).unwrap();
+        let kept = keep
+            .clone()
+            .apply_to(webhook.clone(), UnixMillis(2), &cipher);
         assert_eq!(
             (kept.url.as_str(), kept.description.as_str()),
             ("https://a.example/new", "new")
@@ -404,7 +423,44 @@ mod tests {
             rate_limit: Some(None),
             ..keep
         }
-        .apply_to(webhook, UnixMillis(2));
+        .apply_to(webhook, UnixMillis(2), &cipher);
         assert_eq!(removed.rate_limit, None);
+    }
+
+    #[test]
+    fn an_update_replaces_keeps_or_removes_the_custom_headers() {
+        let cipher = SecretCipher::new(&[3u8; 32]).unwrap();
+        let headers = CustomHeaders::new([("X-Api-Key", "k")]).unwrap();
+        let webhook = Webhook {
+            id: WebhookId::from_ulid(ulid::Ulid::nil()),
+            group_id: GroupId::new(1).unwrap(),
+            url: WebhookUrl::new("https://a.example/").unwrap(),
+            description: Description::new("").unwrap(),
+            status: WebhookStatus::Enabled,
+            enabled_events: EnabledEvents::all(),
+            rate_limit: None,
+            secret: SealedSecret::from_stored("sealed".to_owned()),
+            headers: None,
+            created_at: UnixMillis(1),
+            updated_at: UnixMillis(1),
+        };
+        let update = |headers| WebhookUpdate {
+            url: webhook.url.clone(),
+            description: webhook.description.clone(),
+            enabled_events: None,
+            status: None,
+            rate_limit: None,
+            headers,
+        };
+        let set =
+            update(Some(Some(headers.clone()))).apply_to(webhook.clone(), UnixMillis(2), &cipher);
+        let sealed = set.headers.clone().unwrap();
+        assert_eq!(cipher.open_headers(&sealed), Ok(headers));
+        let kept = update(None).apply_to(set.clone(), UnixMillis(3), &cipher);
+        assert_eq!(kept.headers, Some(sealed));
+        for removal in [None, Some(CustomHeaders::default())] {
+            let removed = update(Some(removal)).apply_to(set.clone(), UnixMillis(3), &cipher);
+            assert_eq!(removed.headers, None);
+        }
     }
 }

@@ -37,6 +37,7 @@ use crate::webhooks::{NewWebhook, Webhook, WebhookStatus, WebhookUpdate};
 ///             url: WebhookUrl::new("https://integration.example/webhook")?,
 ///             description: Description::new("Webhook Description")?,
 ///             enabled_events: EnabledEvents::all(),
+///             headers: None,
 ///         },
 ///     )
 ///     .await?;
@@ -169,6 +170,7 @@ impl WebhookService {
             enabled_events: new.enabled_events,
             rate_limit: None,
             secret: self.cipher.seal(&secret),
+            headers: self.cipher.seal_optional_headers(new.headers),
             created_at: now,
             updated_at: now,
         };
@@ -187,7 +189,7 @@ impl WebhookService {
         update: WebhookUpdate,
     ) -> Result<Webhook, DomainError> {
         let current = self.get(caller, group, webhook).await?;
-        let updated = update.apply_to(current, self.clock.now());
+        let updated = update.apply_to(current, self.clock.now(), &self.cipher);
         if !self.webhooks.update(&updated).await? {
             // Deleted between our read and our write.
             return Err(DomainError::NotFound(Resource::Webhook));

@@ -8,7 +8,8 @@ use mockall::predicate::eq;
 use webhooks_domain::ports::{MockDeliveryQueue, MockOutboundSender};
 use webhooks_domain::{
     Attempt, DeliveryId, DeliveryJob, DispatchSettings, EndpointHealth, NextStep, RateLimit,
-    RepositoryError, SendOutcome, SignedRequest, SigningSecret, UnixMillis, WebhookId,
+    RepositoryError, SecretCipher, SendOutcome, SignedRequest, SigningSecret, UnixMillis,
+    WebhookId,
 };
 
 use crate::support::*;
@@ -272,6 +273,54 @@ async fn deliver_leaves_out_a_previous_secret_that_cannot_be_opened() {
     let (request, _) = deliver_answered(job, ok_answer()).await;
 
     assert_eq!(request.webhook_signature, signature_by(&current_secret()));
+}
+
+#[tokio::test]
+async fn deliver_sends_the_webhooks_custom_headers_opened() {
+    let job = DeliveryJob {
+        headers: Some(cipher().seal_headers(&custom_headers())),
+        ..job(0)
+    };
+
+    let (request, _) = deliver_answered(job, ok_answer()).await;
+
+    assert_eq!(request.headers, custom_headers());
+    assert_eq!(request.webhook_signature, signature_by(&current_secret()));
+}
+
+#[tokio::test]
+async fn deliver_without_custom_headers_sends_none() {
+    let (request, _) = deliver_answered(job(0), ok_answer()).await;
+
+    assert!(request.headers.is_empty());
+}
+
+#[tokio::test]
+async fn deliver_with_custom_headers_that_cannot_be_opened_sends_nothing_and_leaves_health_unchanged(
+) {
+    let sealed_elsewhere = SecretCipher::new(&[8u8; 32])
+        .unwrap()
+        .seal_headers(&custom_headers());
+    let job = DeliveryJob {
+        headers: Some(sealed_elsewhere),
+        ..job(0)
+    };
+    let recorded = Recorded::new();
+    let dispatcher = Ports {
+        queue: queue_recording(Ok(()), &recorded),
+        clock: clock_at_now(),
+        ..Ports::untouched()
+    }
+    .dispatcher();
+
+    dispatcher.deliver(job).await;
+
+    let (attempt, _, health) = recorded.get();
+    assert_eq!(
+        attempt.error.as_deref(),
+        Some("cannot decrypt the custom headers")
+    );
+    assert_eq!(health, EndpointHealth::Unchanged);
 }
 
 #[tokio::test]

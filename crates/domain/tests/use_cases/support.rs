@@ -16,13 +16,13 @@ use webhooks_domain::ports::{
     MockTenancyRepository, MockWebhookRepository,
 };
 use webhooks_domain::{
-    ApiKey, ApiKeyId, ApiKeySecret, Attempt, CircuitSettings, Clock, Delivery, DeliveryDetail,
-    DeliveryId, DeliveryJob, DeliveryService, DeliveryStatus, Description, DispatchSettings,
-    Dispatcher, DomainError, EnabledEvents, EventId, EventPublisher, EventType, Group, GroupId,
-    IdSource, NewEvent, NewWebhook, Organization, OrganizationId, Principal, PublishOutcome,
-    RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher, SigningSecret,
-    TenancyService, UnixMillis, Wakeup, Webhook, WebhookId, WebhookService, WebhookStatus,
-    WebhookUpdate, WebhookUrl,
+    ApiKey, ApiKeyId, ApiKeySecret, Attempt, CircuitSettings, Clock, CustomHeaders, Delivery,
+    DeliveryDetail, DeliveryId, DeliveryJob, DeliveryService, DeliveryStatus, Description,
+    DispatchSettings, Dispatcher, DomainError, EnabledEvents, EventId, EventPublisher, EventType,
+    Group, GroupId, IdSource, NewEvent, NewWebhook, Organization, OrganizationId, Principal,
+    PublishOutcome, RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher,
+    SigningSecret, TenancyService, UnixMillis, Wakeup, Webhook, WebhookId, WebhookService,
+    WebhookStatus, WebhookUpdate, WebhookUrl,
 };
 
 // ---------------------------------------------------------------------------
@@ -135,6 +135,11 @@ pub fn sealed_under_another_key() -> SealedSecret {
         .seal(&current_secret())
 }
 
+/// The custom headers `X-Api-Key: k3y` and `Authorization: Bearer t0ken`.
+pub fn custom_headers() -> CustomHeaders {
+    CustomHeaders::new([("X-Api-Key", "k3y"), ("Authorization", "Bearer t0ken")]).unwrap()
+}
+
 /// [`API_KEY`], as the caller presents it.
 pub fn api_key() -> ApiKeySecret {
     ApiKeySecret::from_header(API_KEY)
@@ -179,6 +184,7 @@ pub fn webhook() -> Webhook {
         enabled_events: EnabledEvents::all(),
         rate_limit: Some(RateLimit::new(5).unwrap()),
         secret: sealed_current_secret(),
+        headers: None,
         created_at: CREATED,
         updated_at: CREATED,
     }
@@ -190,6 +196,7 @@ pub fn new_webhook() -> NewWebhook {
         url: WebhookUrl::new(URL).unwrap(),
         description: Description::new("Webhook Description").unwrap(),
         enabled_events: EnabledEvents::all(),
+        headers: None,
     }
 }
 
@@ -201,6 +208,7 @@ pub fn webhook_update() -> WebhookUpdate {
         enabled_events: None,
         status: None,
         rate_limit: None,
+        headers: None,
     }
 }
 
@@ -286,6 +294,7 @@ pub fn job(attempts_made: u32) -> DeliveryJob {
         secret: cipher().seal(&current_secret()),
         previous_secret: None,
         rate_limit: None,
+        headers: None,
         created_at: CREATED,
     }
 }

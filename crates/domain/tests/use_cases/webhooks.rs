@@ -4,8 +4,8 @@
 use mockall::predicate::eq;
 use webhooks_domain::ports::{MockTenancyRepository, MockWebhookRepository};
 use webhooks_domain::{
-    ApiKeySecret, CreatedWebhook, DomainError, EnabledEvents, EventType, NewWebhook, RateLimit,
-    Resource, Webhook, WebhookId, WebhookStatus, WebhookUpdate,
+    ApiKeySecret, CreatedWebhook, CustomHeaders, DomainError, EnabledEvents, EventType, NewWebhook,
+    RateLimit, Resource, Webhook, WebhookId, WebhookStatus, WebhookUpdate,
 };
 
 use crate::support::*;
@@ -577,4 +577,69 @@ async fn update_stamps_updated_at_from_the_clock_and_keeps_identity_secret_and_c
     assert_eq!(updated.id, current.id);
     assert_eq!(updated.group_id, current.group_id);
     assert_eq!(updated.secret, current.secret);
+}
+
+#[tokio::test]
+async fn create_stores_custom_headers_sealed_with_the_names_in_the_clear() {
+    let new = NewWebhook {
+        headers: Some(custom_headers()),
+        ..new_webhook()
+    };
+
+    let (created, stored) = create_with(new).await;
+
+    let sealed = stored.headers.clone().unwrap();
+    assert_eq!(
+        sealed.names().collect::<Vec<_>>(),
+        ["Authorization", "X-Api-Key"]
+    );
+    assert!(!sealed.to_stored().contains("k3y"));
+    assert_eq!(cipher().open_headers(&sealed), Ok(custom_headers()));
+    assert_eq!(created.webhook.headers, stored.headers);
+}
+
+#[tokio::test]
+async fn create_with_empty_custom_headers_stores_none() {
+    let new = NewWebhook {
+        headers: Some(CustomHeaders::default()),
+        ..new_webhook()
+    };
+
+    let (_, stored) = create_with(new).await;
+
+    assert_eq!(stored.headers, None);
+}
+
+#[tokio::test]
+async fn update_replaces_keeps_or_removes_the_custom_headers() {
+    let current = Webhook {
+        headers: Some(cipher().seal_headers(&custom_headers())),
+        ..webhook()
+    };
+    let replacement = CustomHeaders::new([("X-Other", "v")]).unwrap();
+
+    let replaced = update_with(
+        current.clone(),
+        WebhookUpdate {
+            headers: Some(Some(replacement.clone())),
+            ..webhook_update()
+        },
+    )
+    .await;
+    let kept = update_with(current.clone(), webhook_update()).await;
+    let removed = update_with(
+        current.clone(),
+        WebhookUpdate {
+            headers: Some(None),
+            ..webhook_update()
+        },
+    )
+    .await;
+
+    assert_eq!(
+        cipher().open_headers(&replaced.headers.unwrap()),
+        Ok(replacement)
+    );
+    assert_eq!(kept.headers, current.headers);
+    assert_eq!(removed.headers, None);
 }

@@ -10,8 +10,8 @@ use webhooks_domain::{
 
 use super::{attempt, deliver, job_ids, RecordOne, LONG_LEASE};
 use crate::support::{
-    event, events_store, execute_raw, group, queue, receiver, receiver_in, sealed_secret, stored,
-    ulid_id, webhook, webhooks,
+    event, events_store, execute_raw, group, queue, receiver, receiver_in, sealed_headers,
+    sealed_secret, stored, ulid_id, webhook, webhooks,
 };
 
 on_both_backends!(
@@ -100,6 +100,7 @@ async fn claim_due_carries_what_sending_needs(db: &Database) {
     let group = group(db, 4).await;
     let mut receiver = webhook(&group, 1_000);
     receiver.rate_limit = Some(RateLimit::new(5).unwrap());
+    receiver.headers = Some(sealed_headers());
     stored(db, vec![receiver.clone()]).await;
     let published = event(group.id, 1_500, None);
     let delivery = events_store(db)
@@ -124,6 +125,7 @@ async fn claim_due_carries_what_sending_needs(db: &Database) {
             secret: receiver.secret,
             previous_secret: None,
             rate_limit: receiver.rate_limit,
+            headers: receiver.headers,
             created_at: UnixMillis(1_500),
         }]
     );

@@ -10,6 +10,7 @@ use crate::delivery::{
     Attempt, AttemptRecord, DeliveryJob, EndpointHealth, NextStep, SendOutcome, SignedRequest,
 };
 use crate::time::UnixMillis;
+use crate::webhooks::CustomHeaders;
 
 /// What one attempt left to do: the record to write, and whether the
 /// endpoint gave no answer in time.
@@ -37,9 +38,9 @@ impl Dispatcher {
         let started = self.clock.now();
         let signed = self.sign(&job, started);
         let outcome = match &signed {
-            Some(request) => self.sender.send(request).await,
-            None => SendOutcome {
-                error: Some("cannot decrypt the signing secret".to_owned()),
+            Ok(request) => self.sender.send(request).await,
+            Err(what) => SendOutcome {
+                error: Some(format!("cannot decrypt the {what}")),
                 ..SendOutcome::default()
             },
         };
@@ -54,9 +55,9 @@ impl Dispatcher {
             error: outcome.error,
         };
         let (next, mut health) = self.next_step(&attempt, outcome.retry_after);
-        if signed.is_none() {
+        if let Err(what) = signed {
             // Our fault (wrong encryption key?), not the endpoint's.
-            tracing::error!(target: LOG_TARGET, delivery = %attempt.delivery_id, "cannot decrypt a signing secret: check secrets.encryption_key");
+            tracing::error!(target: LOG_TARGET, delivery = %attempt.delivery_id, "cannot decrypt the {what}: check secrets.encryption_key");
             health = EndpointHealth::Unchanged;
         }
         observe(&attempt, next);
@@ -101,10 +102,22 @@ impl Dispatcher {
     }
 
     /// The Standard Webhooks request for this attempt: signed by the current
-    /// secret and, during a rotation's grace period, by the previous one too.
-    fn sign(&self, job: &DeliveryJob, now: UnixMillis) -> Option<SignedRequest> {
+    /// secret and, during a rotation's grace period, by the previous one too,
+    /// with the webhook's custom headers; what could not be decrypted, if
+    /// anything.
+    fn sign(&self, job: &DeliveryJob, now: UnixMillis) -> Result<SignedRequest, &'static str> {
         let timestamp = now.as_secs();
-        let current = self.cipher.open(&job.secret).ok()?;
+        let current = self
+            .cipher
+            .open(&job.secret)
+            .map_err(|_| "signing secret")?;
+        let headers = match &job.headers {
+            Some(sealed) => self
+                .cipher
+                .open_headers(sealed)
+                .map_err(|_| "custom headers")?,
+            None => CustomHeaders::default(),
+        };
         let mut signature = current.sign(job.event_id.as_str(), timestamp, job.payload.as_bytes());
         if let Some(previous) = job
             .previous_secret
@@ -118,12 +131,13 @@ impl Dispatcher {
                 job.payload.as_bytes(),
             ));
         }
-        Some(SignedRequest {
+        Ok(SignedRequest {
             url: job.url.clone(),
             body: job.payload.clone(),
             webhook_id: job.event_id.as_str().to_owned(),
             webhook_timestamp: timestamp,
             webhook_signature: signature,
+            headers,
         })
     }
 
