@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use webhooks_adapters_http::{HttpSender, SenderError, SenderSettings};
-use webhooks_domain::{OutboundSender, SendOutcome, SignedRequest, SigningSecret};
+use webhooks_domain::{CustomHeaders, OutboundSender, SendOutcome, SignedRequest, SigningSecret};
 
 const BODY: &str = r#"{"id":"evt_1","object":"event","type":"user.created","created":1700000000,"groupID":123456,"data":{"name":"Ada"}}"#;
 const USER_AGENT: &str = "okaya-webhooks/0.1.0-test";
@@ -51,6 +51,7 @@ fn request_to(url: &str, secret: &SigningSecret) -> SignedRequest {
         webhook_id: "evt_1".to_owned(),
         webhook_timestamp: timestamp,
         webhook_signature: secret.sign("evt_1", timestamp, BODY.as_bytes()),
+        headers: CustomHeaders::default(),
     }
 }
 
@@ -311,6 +312,26 @@ async fn the_request_carries_the_exact_body_and_the_five_headers() {
         header(got, "webhook-timestamp"),
         request.webhook_timestamp.to_string()
     );
+    assert_eq!(header(got, "webhook-signature"), request.webhook_signature);
+}
+
+#[tokio::test]
+async fn custom_headers_are_sent_beside_ours_as_given() {
+    let receiver = Receiver::start(Reply::status(200)).await;
+    let request = SignedRequest {
+        headers: CustomHeaders::new([("X-Api-Key", "k3y"), ("Authorization", "Bearer a b\tc")])
+            .unwrap(),
+        ..unsigned_request_to(&receiver.url())
+    };
+
+    let outcome = loopback_sender().send(&request).await;
+
+    assert_eq!(outcome.status, Some(200), "{outcome:?}");
+    let got = &receiver.requests()[0];
+    assert_eq!(header(got, "x-api-key"), "k3y");
+    assert_eq!(header(got, "authorization"), "Bearer a b\tc");
+    assert_eq!(header(got, "content-type"), "application/json");
+    assert_eq!(header(got, "user-agent"), USER_AGENT);
     assert_eq!(header(got, "webhook-signature"), request.webhook_signature);
 }
 

@@ -84,6 +84,7 @@ async fn run(database: &Database) -> anyhow::Result<()> {
                 url: WebhookUrl::new(&receiver.url())?,
                 description: Description::new("The loopback receiver of the example")?,
                 enabled_events: EnabledEvents::new([EventType::UserCreated])?,
+                headers: None,
             },
         )
         .await?;

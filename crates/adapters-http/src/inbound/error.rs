@@ -116,6 +116,13 @@ pub enum RequestError {
     /// The group id asked for on `/admin`.
     #[error("Invalid id")]
     InvalidGroupId,
+    /// `headers` is not an object of strings, or breaks a rule of
+    /// [`webhooks_domain::CustomHeaders`] other than a reserved name.
+    #[error("Invalid headers")]
+    InvalidHeaders,
+    /// `headers` names one the service sets itself.
+    #[error("Reserved header name")]
+    ReservedHeader,
 }
 
 impl From<InvalidValue> for RequestError {
@@ -131,6 +138,8 @@ impl From<InvalidValue> for RequestError {
             Field::IdempotencyKey => RequestError::InvalidIdempotencyKey,
             Field::Name => RequestError::InvalidName,
             Field::PageSize => RequestError::InvalidLimit,
+            Field::Headers => RequestError::InvalidHeaders,
+            Field::ReservedHeader => RequestError::ReservedHeader,
         }
     }
 }

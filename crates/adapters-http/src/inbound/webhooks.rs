@@ -1,11 +1,17 @@
 //! The seed's public API: `/webhooks/{groupID}[/{webhookID}]`.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::ToSchema;
-use webhooks_domain::{DomainError, EventType, Resource, Webhook, WebhookStatus};
+use webhooks_domain::{
+    DomainError, EventType, Resource, Webhook, WebhookStatus, MAX_CUSTOM_HEADERS,
+    MAX_HEADER_VALUE_BYTES,
+};
 
 use super::api_doc::{error_responses, GroupIdParam, OneWebhookErrors, WebhookIdParam, FAULT};
 use super::auth::Caller;
@@ -47,7 +53,15 @@ pub struct WebhookView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub secret: Option<String>,
+    /// The custom headers sent with every delivery, each value masked as
+    /// `****`; the key is there only while some are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = masked_headers_schema)]
+    pub headers: Option<BTreeMap<&'a str, &'static str>>,
 }
+
+/// What a custom header's value shows: it is never shown back.
+const MASKED: &str = "****";
 
 impl<'a> From<&'a Webhook> for WebhookView<'a> {
     fn from(webhook: &'a Webhook) -> Self {
@@ -60,6 +74,10 @@ impl<'a> From<&'a Webhook> for WebhookView<'a> {
             enabled_events: webhook.enabled_events.iter().map(|e| e.as_str()).collect(),
             rate_limit: webhook.rate_limit.map(|limit| limit.per_second()),
             secret: None,
+            headers: webhook
+                .headers
+                .as_ref()
+                .map(|sealed| sealed.names().map(|name| (name, MASKED)).collect()),
         }
     }
 }
@@ -148,7 +166,8 @@ async fn get_one(
 ///
 /// Currently supported events are `user.created` and `user.session.result`;
 /// a new webhook receives all of them unless `enabledEvents` says otherwise.
-/// The answer carries the signing secret, shown only here.
+/// `headers` are sent with every delivery. The answer carries the signing
+/// secret, shown only here.
 #[utoipa::path(
     post, path = "/webhooks/{groupID}", operation_id = "createWebhook", tag = "webhooks",
     params(GroupIdParam), security(("apiKey" = [])),
@@ -177,7 +196,8 @@ async fn create(
 /// Update a webhook
 ///
 /// `url` and `description` are required as on create; `enabledEvents`,
-/// `status` and `rateLimit` change only when present.
+/// `status`, `rateLimit` and `headers` change only when present (`headers`
+/// `null` or `{}` removes every custom header).
 #[utoipa::path(
     put, path = "/webhooks/{groupID}/{webhookID}", operation_id = "updateWebhook", tag = "webhooks",
     params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
@@ -256,6 +276,8 @@ error_responses!(CreateErrors:
     RequestError::DescriptionNotAString,
     RequestError::InvalidDescription,
     RequestError::InvalidEnabledEvents,
+    RequestError::InvalidHeaders,
+    RequestError::ReservedHeader,
     DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
@@ -277,6 +299,8 @@ error_responses!(UpdateErrors:
     RequestError::InvalidEnabledEvents,
     RequestError::InvalidStatus,
     RequestError::InvalidRateLimit,
+    RequestError::InvalidHeaders,
+    RequestError::ReservedHeader,
     DomainError::NotFound(Resource::Webhook),
     DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
@@ -330,4 +354,29 @@ pub(crate) fn status_schema() -> utoipa::openapi::schema::Object {
 
 pub(crate) fn event_types_schema() -> utoipa::openapi::schema::Array {
     super::api_doc::array_of_strings(EventType::ALL.map(EventType::as_str))
+}
+
+/// An object of header names to string values, at most 20; `value` is the
+/// example's value.
+pub(crate) fn headers_schema(value: &str) -> Object {
+    let values = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_HEADER_VALUE_BYTES))
+        .pattern(Some("^[!-~]([ \t!-~]*[!-~])?$"));
+    let mut schema = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(values))
+        .examples([json!({ "X-Api-Key": value })])
+        .build();
+    schema.max_properties = Some(MAX_CUSTOM_HEADERS);
+    schema
+}
+
+/// The headers of a webhook as shown: every value is `****`.
+fn masked_headers_schema() -> Object {
+    let mut schema = headers_schema(MASKED);
+    let masked = super::api_doc::one_of_strings([MASKED]);
+    schema.additional_properties = Some(Box::new(Schema::Object(masked).into()));
+    schema
 }

@@ -205,9 +205,16 @@ impl OutboundSender for HttpSender {
     }
 }
 
-/// `content-type` and the three Standard Webhooks headers.
+/// The webhook's custom headers, then `content-type` and the three Standard
+/// Webhooks headers, which replace any custom header of the same name (the
+/// domain refuses such names; this keeps them ours whatever a sender is given).
 fn webhook_headers(request: &SignedRequest) -> Result<HeaderMap, Failure> {
     let mut headers = HeaderMap::with_capacity(4);
+    for (name, value) in request.headers.iter() {
+        let name = HeaderName::try_from(name).map_err(|_| Failure::InvalidHeader("custom"))?;
+        let value = HeaderValue::try_from(value).map_err(|_| Failure::InvalidHeader("custom"))?;
+        headers.insert(name, value);
+    }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let webhook_headers = [
         ("webhook-id", request.webhook_id.clone()),

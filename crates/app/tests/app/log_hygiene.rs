@@ -1,7 +1,7 @@
 //! Secrets never reach the log: a whole session of the binary at debug level
 //! (admin calls, a new API key, a webhook and its secret, a rotation, events
 //! delivered, refused calls) and not one line of its log holds a key, a token,
-//! the encryption key or a signing secret.
+//! the encryption key, a signing secret or a custom header's value.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use crate::support::{Receiver, RunningBinary};
 
 const ADMIN: &str = "log-hygiene-admin-token-7f3a";
 const SERVICE: &str = "log-hygiene-service-token-91bc";
+const CUSTOM_HEADER_VALUE: &str = "log-hygiene-receiver-key-5d2e";
 
 #[tokio::test]
 async fn no_secret_appears_in_a_debug_log() {
@@ -59,7 +60,11 @@ async fn no_secret_appears_in_a_debug_log() {
     let created: Value = client
         .post(format!("{base}/webhooks/123456"))
         .header("x-api-key", &demo_key)
-        .json(&json!({"url": receiver.url("/ok"), "description": "logs"}))
+        .json(&json!({
+            "url": receiver.url("/ok"),
+            "description": "logs",
+            "headers": {"X-Api-Key": CUSTOM_HEADER_VALUE},
+        }))
         .send()
         .await
         .unwrap()
@@ -88,9 +93,10 @@ async fn no_secret_appears_in_a_debug_log() {
         .unwrap();
         assert_eq!(response.status(), 202);
     }
-    receiver
+    let got = receiver
         .wait_for(Some("/ok"), 3, Duration::from_secs(20))
         .await;
+    assert_eq!(got[0].header("x-api-key"), CUSTOM_HEADER_VALUE);
     // Refused calls carrying wrong credentials, and the new key in use.
     for (header, value) in [("x-api-key", "okw_wrong"), ("authorization", "Bearer nope")] {
         client
@@ -133,6 +139,7 @@ async fn no_secret_appears_in_a_debug_log() {
             first_secret["whsec_".len()..].to_owned(),
         ),
         ("API key body", api_key["okw_".len()..].to_owned()),
+        ("custom header value", CUSTOM_HEADER_VALUE.to_owned()),
     ];
     for line in &log_lines {
         for (what, secret) in &secrets {

@@ -232,6 +232,7 @@ mod tests {
                 enabled_events: EnabledEvents::all(),
                 rate_limit: None,
                 secret: SealedSecret::from_stored("sealed".to_owned()),
+                headers: None,
                 created_at: UnixMillis(0),
                 updated_at: UnixMillis(0),
             }

@@ -2,17 +2,20 @@
 //! /webhooks/{groupID}/{webhookID}`: `url`, then `description`, then the
 //! optional `enabledEvents`, `status` and `rateLimit`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 use webhooks_domain::{
-    Description, EnabledEvents, EventType, NewWebhook, RateLimit, WebhookStatus, WebhookUpdate,
-    WebhookUrl,
+    CustomHeaders, Description, EnabledEvents, EventType, NewWebhook, RateLimit, WebhookStatus,
+    WebhookUpdate, WebhookUrl,
 };
 
 use super::{json_object, Sent};
 use crate::inbound::error::RequestError;
 
-/// A new webhook. `url` is checked first, then `description`, then `enabledEvents`.
+/// A new webhook. `url` is checked first, then `description`, then
+/// `enabledEvents`, then `headers`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = NewWebhook, example = json!({
     "url": "https://integration.example/webhook",
@@ -34,6 +37,16 @@ pub(crate) struct NewWebhookBody {
     #[serde(default, rename = "enabledEvents")]
     #[schema(schema_with = event_types_body_schema, required = false)]
     enabled_events: Sent<Vec<String>>,
+    /// Custom headers sent with every delivery, name to value: at most 20;
+    /// names are HTTP tokens (at most 256 bytes, none twice ignoring case),
+    /// and not `content-type`, `user-agent`, `host`, `content-length`,
+    /// `connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`,
+    /// `te`, `trailer`, `upgrade`, `expect` or `webhook-*`; values are 1 to
+    /// 1,024 bytes of visible ASCII with spaces or tabs only inside. Stored
+    /// encrypted and shown back masked. None when absent, `null` or `{}`.
+    #[serde(default)]
+    #[schema(schema_with = headers_body_schema, required = false)]
+    headers: Sent<Option<BTreeMap<String, String>>>,
 }
 
 /// A webhook's new state. `url` and `description` are required; the other
@@ -67,6 +80,17 @@ pub(crate) struct WebhookUpdateBody {
     #[serde(default, rename = "rateLimit")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 4294967295_u64)]
     rate_limit: Sent<Option<i64>>,
+    /// Custom headers sent with every delivery, name to value: at most 20;
+    /// names are HTTP tokens (at most 256 bytes, none twice ignoring case),
+    /// and not `content-type`, `user-agent`, `host`, `content-length`,
+    /// `connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`,
+    /// `te`, `trailer`, `upgrade`, `expect` or `webhook-*`; values are 1 to
+    /// 1,024 bytes of visible ASCII with spaces or tabs only inside. Stored
+    /// encrypted and shown back masked. `null` or `{}` removes them all;
+    /// unchanged when absent.
+    #[serde(default)]
+    #[schema(schema_with = headers_body_schema, required = false)]
+    headers: Sent<Option<BTreeMap<String, String>>>,
 }
 
 impl NewWebhookBody {
@@ -80,6 +104,7 @@ impl NewWebhookBody {
                 Sent::Missing => EnabledEvents::all(),
                 sent => enabled_events(sent)?,
             },
+            headers: headers(body.headers)?.flatten(),
         })
     }
 }
@@ -115,6 +140,7 @@ impl WebhookUpdateBody {
             enabled_events,
             status,
             rate_limit,
+            headers: headers(body.headers)?,
         })
     }
 }
@@ -146,6 +172,25 @@ fn enabled_events(sent: Sent<Vec<String>>) -> Result<EnabledEvents, RequestError
         .collect::<Option<Vec<_>>>()
         .ok_or(RequestError::InvalidEnabledEvents)?;
     EnabledEvents::new(events).map_err(|_| RequestError::InvalidEnabledEvents)
+}
+
+/// `None` when absent; `Some(None)` for `null` or `{}` (no custom header).
+fn headers(
+    sent: Sent<Option<BTreeMap<String, String>>>,
+) -> Result<Option<Option<CustomHeaders>>, RequestError> {
+    match sent {
+        Sent::Missing => Ok(None),
+        Sent::WrongType => Err(RequestError::InvalidHeaders),
+        Sent::Value(None) => Ok(Some(None)),
+        Sent::Value(Some(map)) if map.is_empty() => Ok(Some(None)),
+        Sent::Value(Some(map)) => Ok(Some(Some(CustomHeaders::new(map)?))),
+    }
+}
+
+fn headers_body_schema() -> utoipa::openapi::schema::Object {
+    let mut schema = crate::inbound::webhooks::headers_schema("k3y-0f-the-receiver");
+    schema.description = None;
+    schema
 }
 
 fn event_types_body_schema() -> utoipa::openapi::schema::Array {
@@ -317,6 +362,7 @@ mod tests {
                 enabled_events: None,
                 status: None,
                 rate_limit: None,
+                headers: None,
             })
         );
     }
@@ -363,5 +409,99 @@ mod tests {
     #[test]
     fn a_create_body_ignores_status_and_rate_limit() {
         assert!(create(&format!(r#"{{{BASE},"status":"paused","rateLimit":0}}"#)).is_ok());
+    }
+
+    #[test]
+    fn headers_are_read_after_the_other_fields() {
+        assert_eq!(
+            create(r#"{"url":"nope","description":"d","headers":5}"#),
+            Err(RequestError::InvalidUrl)
+        );
+        assert_eq!(
+            create(&format!(
+                r#"{{{BASE},"enabledEvents":[],"headers":{{"Host":"x"}}}}"#
+            )),
+            Err(RequestError::InvalidEnabledEvents)
+        );
+        assert_eq!(
+            update(&format!(r#"{{{BASE},"rateLimit":0,"headers":5}}"#)),
+            Err(RequestError::InvalidRateLimit)
+        );
+    }
+
+    #[test]
+    fn headers_absent_null_or_empty_mean_none_on_create_and_unchanged_or_removed_on_update() {
+        for body in [
+            format!("{{{BASE}}}"),
+            format!(r#"{{{BASE},"headers":null}}"#),
+            format!(r#"{{{BASE},"headers":{{}}}}"#),
+        ] {
+            assert_eq!(create(&body).map(|new| new.headers), Ok(None), "{body}");
+        }
+        assert_eq!(update(&format!("{{{BASE}}}")).map(|u| u.headers), Ok(None));
+        for removal in ["null", "{}"] {
+            assert_eq!(
+                update(&format!(r#"{{{BASE},"headers":{removal}}}"#)).map(|u| u.headers),
+                Ok(Some(None)),
+                "{removal}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_are_read_into_custom_headers() {
+        let body =
+            format!(r#"{{{BASE},"headers":{{"X-Api-Key":"k3y","Authorization":"Bearer t"}}}}"#);
+        let expected =
+            CustomHeaders::new([("Authorization", "Bearer t"), ("X-Api-Key", "k3y")]).unwrap();
+        assert_eq!(
+            create(&body).map(|new| new.headers),
+            Ok(Some(expected.clone()))
+        );
+        assert_eq!(update(&body).map(|u| u.headers), Ok(Some(Some(expected))));
+    }
+
+    #[test]
+    fn bad_headers_are_invalid_headers_and_reserved_names_reserved_header_name() {
+        let too_many: String = (0..21)
+            .map(|i| format!(r#""X-{i}":"v""#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let long = "v".repeat(1025);
+        for bad in [
+            "5".to_owned(),
+            r#""X-Api-Key: k""#.to_owned(),
+            r#"["X-Api-Key"]"#.to_owned(),
+            r#"{"X-Api-Key":5}"#.to_owned(),
+            r#"{"X-Api-Key":null}"#.to_owned(),
+            r#"{"X Api":"k"}"#.to_owned(),
+            r#"{"X-Api-Key":"a\r\nInjected: 1"}"#.to_owned(),
+            r#"{"X-A":"1","x-a":"2"}"#.to_owned(),
+            format!(r#"{{"X-Long":"{long}"}}"#),
+            format!("{{{too_many}}}"),
+        ] {
+            let body = format!(r#"{{{BASE},"headers":{bad}}}"#);
+            assert_eq!(create(&body), Err(RequestError::InvalidHeaders), "{bad}");
+            assert_eq!(update(&body), Err(RequestError::InvalidHeaders), "{bad}");
+        }
+        for reserved in [
+            "Content-Type",
+            "user-agent",
+            "HOST",
+            "content-length",
+            "Webhook-Id",
+        ] {
+            let body = format!(r#"{{{BASE},"headers":{{"{reserved}":"x"}}}}"#);
+            assert_eq!(
+                create(&body),
+                Err(RequestError::ReservedHeader),
+                "{reserved}"
+            );
+            assert_eq!(
+                update(&body),
+                Err(RequestError::ReservedHeader),
+                "{reserved}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod admin;
+mod custom_headers;
 mod delivery;
 mod errors;
 mod isolation;
