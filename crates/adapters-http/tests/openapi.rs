@@ -751,3 +751,45 @@ fn documented_limits_are_the_domains() {
         .clone();
     assert_eq!(limit["schema"]["maximum"], webhooks_domain::MAX_PAGE_SIZE);
 }
+
+#[test]
+fn custom_headers_are_documented_on_both_bodies_and_shown_masked() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    for body in ["NewWebhook", "WebhookUpdate"] {
+        let headers = &schemas[body]["properties"]["headers"];
+        assert_eq!(
+            headers["maxProperties"],
+            webhooks_domain::MAX_CUSTOM_HEADERS,
+            "{body}"
+        );
+        assert_eq!(headers["type"], json!(["object", "null"]), "{body}");
+        let values = &headers["additionalProperties"];
+        assert_eq!(values["type"], "string", "{body}");
+        assert_eq!(
+            values["maxLength"],
+            webhooks_domain::MAX_HEADER_VALUE_BYTES,
+            "{body}"
+        );
+        let required = schemas[body]["required"].as_array().unwrap();
+        assert!(!required.contains(&json!("headers")), "{body}");
+    }
+    let shown = &schemas["Webhook"]["properties"]["headers"];
+    assert_eq!(shown["additionalProperties"]["enum"], json!(["****"]));
+    assert!(!schemas["Webhook"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("headers")));
+    for (method, path) in [
+        ("post", "/webhooks/{groupID}"),
+        ("put", "/webhooks/{groupID}/{webhookID}"),
+    ] {
+        let documented = error_examples(operation(&doc, method, path), "400");
+        for message in ["Invalid headers", "Reserved header name"] {
+            assert!(
+                documented.contains(message),
+                "{method} {path}: {message:?} not in {documented:?}"
+            );
+        }
+    }
+}

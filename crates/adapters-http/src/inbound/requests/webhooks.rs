@@ -187,9 +187,11 @@ fn headers(
     }
 }
 
+/// An object of header names to values, or `null`.
 fn headers_body_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
     let mut schema = crate::inbound::webhooks::headers_schema("k3y-0f-the-receiver");
-    schema.description = None;
+    schema.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
     schema
 }
 
