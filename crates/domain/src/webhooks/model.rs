@@ -380,11 +380,9 @@ mod tests {
         assert_eq!(WebhookStatus::parse("paused"), None);
     }
 
-    #[test]
-    fn an_update_keeps_what_it_leaves_out_and_can_remove_the_rate_limit() {
-        let url = WebhookUrl::new("https://a.example/new").unwrap();
-        let description = Description::new("new").unwrap();
-        let webhook = Webhook {
+    /// A disabled webhook with a rate limit, made and changed at 1.
+    fn old_webhook() -> Webhook {
+        Webhook {
             id: WebhookId::from_ulid(ulid::Ulid::nil()),
             group_id: GroupId::new(1).unwrap(),
             url: WebhookUrl::new("https://a.example/old").unwrap(),
@@ -396,7 +394,14 @@ mod tests {
             headers: None,
             created_at: UnixMillis(1),
             updated_at: UnixMillis(1),
-        };
+        }
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_leaves_out_and_can_remove_the_rate_limit() {
+        let url = WebhookUrl::new("https://a.example/new").unwrap();
+        let description = Description::new("new").unwrap();
+        let webhook = old_webhook();
         let keep = WebhookUpdate {
             url: url.clone(),
             description: description.clone(),
@@ -431,19 +436,7 @@ mod tests {
     fn an_update_replaces_keeps_or_removes_the_custom_headers() {
         let cipher = SecretCipher::new(&[3u8; 32]).unwrap();
         let headers = CustomHeaders::new([("X-Api-Key", "k")]).unwrap();
-        let webhook = Webhook {
-            id: WebhookId::from_ulid(ulid::Ulid::nil()),
-            group_id: GroupId::new(1).unwrap(),
-            url: WebhookUrl::new("https://a.example/").unwrap(),
-            description: Description::new("").unwrap(),
-            status: WebhookStatus::Enabled,
-            enabled_events: EnabledEvents::all(),
-            rate_limit: None,
-            secret: SealedSecret::from_stored("sealed".to_owned()),
-            headers: None,
-            created_at: UnixMillis(1),
-            updated_at: UnixMillis(1),
-        };
+        let webhook = old_webhook();
         let update = |headers| WebhookUpdate {
             url: webhook.url.clone(),
             description: webhook.description.clone(),
