@@ -145,6 +145,10 @@ pub enum Field {
     Name,
     /// [`crate::PageSize`] of the delivery log.
     PageSize,
+    /// [`crate::StatsWindow`]: `since` is not before `until`.
+    StatsWindow,
+    /// [`crate::StatsWindow`]: longer than the longest window.
+    StatsWindowLength,
 }
 
 impl fmt::Display for Field {
@@ -158,6 +162,8 @@ impl fmt::Display for Field {
             Field::IdempotencyKey => "idempotency key",
             Field::Name => "name",
             Field::PageSize => "page size",
+            Field::StatsWindow => "stats window",
+            Field::StatsWindowLength => "stats window length",
         })
     }
 }
