@@ -25,7 +25,7 @@ pub use outbound::{
 };
 
 use inbound::routes::{self, RouteTable};
-use inbound::{admin, deliveries, docs, events, health, openapi, secrets, webhooks};
+use inbound::{admin, deliveries, docs, events, health, openapi, secrets, stats, webhooks};
 
 /// Every route table [`configure`] mounts, in matching order.
 fn api_tables() -> Vec<RouteTable> {
@@ -33,6 +33,7 @@ fn api_tables() -> Vec<RouteTable> {
         webhooks::routes(),
         secrets::routes(),
         deliveries::routes(),
+        stats::routes(),
         events::routes(),
         admin::routes(),
         health::routes(),

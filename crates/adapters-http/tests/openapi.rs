@@ -753,6 +753,57 @@ fn documented_limits_are_the_domains() {
 }
 
 #[test]
+fn the_stats_operation_documents_its_window_its_errors_and_its_answer() {
+    let doc = document();
+    let stats = operation(&doc, "get", "/webhooks/{groupID}/{webhookID}/stats");
+    let query: Vec<&Value> = stats["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|parameter| parameter["in"] == "query")
+        .collect();
+    let names: Vec<&str> = query.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["since", "until"]);
+    assert!(query.iter().all(|p| p["required"] != true), "{query:?}");
+    let documented = error_examples(stats, "400");
+    for message in [
+        "since must be an RFC 3339 date-time",
+        "until must be an RFC 3339 date-time",
+        "since must be before until",
+        "since and until must be at most 31 days apart",
+        "Invalid query string",
+        "groupID must be a number",
+        "Group not found",
+        "Webhook not found",
+    ] {
+        assert!(
+            documented.contains(message),
+            "{message:?} not in {documented:?}"
+        );
+    }
+    let answer = &stats["responses"]["200"]["content"]["application/json"]["schema"];
+    let schema = resolve(&doc, answer["$ref"].as_str().unwrap());
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key.as_str().unwrap())
+        .collect();
+    let keys = [
+        "webhookID",
+        "since",
+        "until",
+        "deliveries",
+        "successRate",
+        "attempts",
+        "latencyMs",
+        "lastSuccessAt",
+        "lastFailureAt",
+    ];
+    assert_eq!(required, BTreeSet::from(keys));
+}
+
+#[test]
 fn custom_headers_are_documented_on_both_bodies_and_shown_masked() {
     let doc = document();
     let schemas = &doc["components"]["schemas"];

@@ -145,6 +145,10 @@ pub enum Field {
     Name,
     /// [`crate::PageSize`] of the delivery log.
     PageSize,
+    /// [`crate::StatsWindow`]: `since` is not before `until`.
+    StatsWindow,
+    /// [`crate::StatsWindow`]: longer than the longest window.
+    StatsWindowLength,
     /// [`crate::CustomHeaders`]: too many, a name that is no token or is
     /// given twice, or a value that cannot be sent.
     Headers,
@@ -163,6 +167,8 @@ impl fmt::Display for Field {
             Field::IdempotencyKey => "idempotency key",
             Field::Name => "name",
             Field::PageSize => "page size",
+            Field::StatsWindow => "stats window",
+            Field::StatsWindowLength => "stats window length",
             Field::Headers => "headers",
             Field::ReservedHeader => "header name",
         })

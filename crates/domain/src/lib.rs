@@ -9,7 +9,8 @@
 //! - [`EventPublisher`]: events in; each is stored with one delivery per
 //!   matching webhook in one transaction.
 //! - [`Dispatcher`]: the delivery loop (claim, sign, send, record, retry).
-//! - [`DeliveryService`]: the delivery log, retries, test sends, recovery.
+//! - [`DeliveryService`]: the delivery log, retries, test sends, recovery,
+//!   a webhook's stats.
 //! - The ports in [`ports`] are what an adapter implements; with the `mocks`
 //!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
 //!

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::delivery::{
     AttemptRecord, Delivery, DeliveryDetail, DeliveryJob, DeliveryStatus, SendOutcome,
-    SignedRequest,
+    SignedRequest, StatsWindow, WindowActivity,
 };
 use crate::error::RepositoryError;
 use crate::events::{Event, PublishOutcome};
@@ -187,6 +187,17 @@ pub trait DeliveryQueue: Send + Sync {
     /// Pending deliveries due at `now` and later, for metrics and shutdown.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn depth(&self, now: UnixMillis) -> Result<QueueDepth, RepositoryError>;
+
+    /// The webhook's deliveries created in `window` (`since` included,
+    /// `until` excluded) counted by current status, and every attempt they
+    /// have had so far: the durations, the latest 2xx and the latest failure.
+    /// Its cost grows with the webhook's deliveries in the window only.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn window_activity(
+        &self,
+        webhook: &WebhookId,
+        window: StatsWindow,
+    ) -> Result<WindowActivity, RepositoryError>;
 }
 
 /// What [`DeliveryQueue::requeue`] did.

@@ -16,7 +16,8 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use webhooks_domain::{
     AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
-    DeliveryStatus, QueueDepth, RepositoryError, Requeue, UnixMillis, WebhookId, WebhookStatus,
+    DeliveryStatus, QueueDepth, RepositoryError, Requeue, StatsWindow, UnixMillis, WebhookId,
+    WebhookStatus, WindowActivity,
 };
 
 use crate::batching::record_batch;
@@ -25,6 +26,7 @@ use crate::schema::{attempts, deliveries, events, webhooks};
 
 mod claim;
 mod rows;
+mod stats;
 
 pub(crate) use rows::{new_delivery_id, AttemptRow, NewDeliveryRow};
 use rows::{DeliveryRow, DELIVERY_COLUMNS};
@@ -394,6 +396,19 @@ impl DeliveryQueue for DieselDeliveryQueue {
                     oldest_due_at: oldest_due_at.map(UnixMillis),
                 })
             })
+            .await
+    }
+
+    /// See `stats.rs`: two statements, each reading one index range per status.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn window_activity(
+        &self,
+        webhook: &WebhookId,
+        window: StatsWindow,
+    ) -> Result<WindowActivity, RepositoryError> {
+        let webhook = webhook.as_str().to_owned();
+        self.db
+            .run(move |connection| stats::window_activity(connection, &webhook, window))
             .await
     }
 }

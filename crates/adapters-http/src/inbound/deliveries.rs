@@ -37,7 +37,7 @@ pub(crate) fn routes() -> RouteTable {
 }
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-30T10:00:00.000Z`.
-fn rfc3339(at: UnixMillis) -> String {
+pub(super) fn rfc3339(at: UnixMillis) -> String {
     chrono::DateTime::from_timestamp_millis(at.as_millis())
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()

@@ -116,6 +116,14 @@ pub enum RequestError {
     /// The group id asked for on `/admin`.
     #[error("Invalid id")]
     InvalidGroupId,
+    /// The `until` of a webhook's stats.
+    #[error("until must be an RFC 3339 date-time")]
+    InvalidUntil,
+    /// A stats window that ends before it starts, or is empty.
+    #[error("since must be before until")]
+    SinceNotBeforeUntil,
+    #[error("since and until must be at most 31 days apart")]
+    StatsWindowTooLong,
     /// `headers` is not an object of strings, or breaks a rule of
     /// [`webhooks_domain::CustomHeaders`] other than a reserved name.
     #[error("Invalid headers")]
@@ -138,6 +146,8 @@ impl From<InvalidValue> for RequestError {
             Field::IdempotencyKey => RequestError::InvalidIdempotencyKey,
             Field::Name => RequestError::InvalidName,
             Field::PageSize => RequestError::InvalidLimit,
+            Field::StatsWindow => RequestError::SinceNotBeforeUntil,
+            Field::StatsWindowLength => RequestError::StatsWindowTooLong,
             Field::Headers => RequestError::InvalidHeaders,
             Field::ReservedHeader => RequestError::ReservedHeader,
         }

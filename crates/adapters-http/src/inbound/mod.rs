@@ -1,5 +1,5 @@
 //! The inbound side: the actix-web API. One module per resource (`webhooks`,
-//! `secrets`, `deliveries`, `events`, `admin`, `health`), each listing its
+//! `secrets`, `deliveries`, `stats`, `events`, `admin`, `health`), each listing its
 //! routes once in a [`routes::RouteTable`]; the extractors (`auth`, `body`);
 //! `requests`, which reads paths, queries and bodies into the domain's values
 //! in the seed's order; the one mapping of errors to the seed's JSON (`error`), the OpenAPI
@@ -20,5 +20,6 @@ pub(crate) mod requests;
 pub(crate) mod routes;
 pub(crate) mod secrets;
 pub(crate) mod state;
+pub(crate) mod stats;
 pub(crate) mod telemetry;
 pub(crate) mod webhooks;

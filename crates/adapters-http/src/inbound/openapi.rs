@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 use super::api_doc::error_response;
 use super::error::ErrorBody;
 use super::routes::{Operation, RouteTable, TrailingSlash};
-use super::{admin, deliveries, docs, events, health, secrets, webhooks};
+use super::{admin, deliveries, docs, events, health, secrets, stats, webhooks};
 
 /// Security scheme names, as the operations' `security(...)` spell them.
 const API_KEY: &str = "apiKey";
@@ -51,6 +51,7 @@ const SERVICE_TOKEN: &str = "serviceToken";
         deliveries::retry,
         deliveries::send_test,
         deliveries::recover,
+        stats::stats,
         events::publish,
         admin::create_organization,
         admin::create_group,
@@ -68,7 +69,7 @@ const SERVICE_TOKEN: &str = "serviceToken";
     modifiers(&SharedComponents),
     tags(
         (name = "webhooks", description = "The public API: a group's webhook endpoints."),
-        (name = "deliveries", description = "A webhook's signing secret and delivery log."),
+        (name = "deliveries", description = "A webhook's signing secret, delivery log and stats."),
         (name = "events", description = "Events in from the rest of the platform."),
         (name = "admin", description = "Organizations, groups and API keys."),
         (name = "operations", description = "Health, readiness and this documentation."),

@@ -1,4 +1,5 @@
-//! The delivery log and its actions: list, read, retry, test send, recover.
+//! The delivery log and its actions: list, read, retry, test send, recover,
+//! and the webhook's stats.
 //! Every call first passes the checks of the webhook it belongs to
 //! ([`WebhookService::get`]): the group, then the webhook.
 
@@ -6,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::delivery::Wakeup;
 use crate::delivery::{Delivery, DeliveryDetail, DeliveryStatus, TEST_EVENT_TYPE};
+use crate::delivery::{StatsWindow, Wakeup, WebhookStats};
 use crate::error::{Conflict, DomainError, Field, InvalidValue, Resource};
 use crate::events::Event;
 use crate::ids::{DeliveryId, EventId, GroupId, WebhookId};
@@ -252,5 +253,30 @@ impl DeliveryService {
             self.wakeup.notify();
         }
         Ok(count)
+    }
+
+    /// The window of [`DeliveryService::stats`] a request names, the
+    /// defaults taken from this service's clock: see [`StatsWindow::resolve`].
+    pub fn stats_window(
+        &self,
+        since: Option<UnixMillis>,
+        until: Option<UnixMillis>,
+    ) -> Result<StatsWindow, InvalidValue> {
+        StatsWindow::resolve(since, until, self.clock.now())
+    }
+
+    /// The webhook's stats over `window`: its deliveries created then, by
+    /// status, their success rate, and their attempts' count, latency and
+    /// latest success and failure. Errors: as [`WebhookService::get`].
+    pub async fn stats(
+        &self,
+        caller: &Principal,
+        group: GroupId,
+        webhook: &WebhookId,
+        window: StatsWindow,
+    ) -> Result<WebhookStats, DomainError> {
+        let webhook = self.webhooks.get(caller, group, webhook).await?;
+        let activity = self.queue.window_activity(&webhook.id, window).await?;
+        Ok(WebhookStats::new(window, activity))
     }
 }

@@ -1,6 +1,6 @@
 //! Delivery: deliveries and attempts, the retry schedule, the dispatcher that
 //! claims, signs, sends and records (with each endpoint's circuit breaker
-//! and the wake-ups that start it), and the delivery log's use cases.
+//! and the wake-ups that start it), and the delivery log's use cases and stats.
 
 mod circuit;
 mod dispatcher;
@@ -8,6 +8,7 @@ mod log;
 mod model;
 mod recorder;
 mod retry;
+mod stats;
 mod wakeup;
 
 pub use circuit::*;
@@ -15,4 +16,5 @@ pub use dispatcher::*;
 pub use log::*;
 pub use model::*;
 pub use retry::*;
+pub use stats::*;
 pub use wakeup::*;

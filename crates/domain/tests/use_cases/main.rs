@@ -10,5 +10,6 @@ mod delivery_log;
 mod dispatcher;
 mod publishing;
 mod secrets;
+mod stats;
 mod tenancy;
 mod webhooks;

@@ -394,6 +394,7 @@ impl Ports {
         self.queue.expect_requeue().never();
         self.queue.expect_requeue_failed_since().never();
         self.queue.expect_depth().never();
+        self.queue.expect_window_activity().never();
 
         self.sender.expect_send().never();
         self

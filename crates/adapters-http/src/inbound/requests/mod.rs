@@ -12,6 +12,7 @@ pub(crate) mod admin;
 pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod path;
+pub(crate) mod stats;
 pub(crate) mod webhooks;
 
 use serde::de::DeserializeOwned;

@@ -11,5 +11,6 @@ mod malformed_requests;
 mod observability;
 mod protocol;
 mod slow_bodies;
+mod stats;
 mod validation;
 mod webhooks;
