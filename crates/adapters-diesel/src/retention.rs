@@ -1,10 +1,15 @@
 //! Retention's deletes: finished deliveries with their attempts, and events
 //! of which no delivery remains, behind [`RetentionStore`].
+//!
+//! Each chunk picks its rows, then deletes them, in one transaction.
+//! Locks: PostgreSQL picks them `FOR UPDATE SKIP LOCKED`, skipping the
+//! rows another transaction holds, so a concurrent pruner takes other rows
+//! and a manual retry waits for the chunk, then finds none; SQLite has no
+//! row locks, and its `BEGIN IMMEDIATE` transaction makes writers take turns.
 
 use async_trait::async_trait;
 use diesel::dsl::{exists, min, not};
 use diesel::prelude::*;
-use diesel::{PgConnection, SqliteConnection};
 use webhooks_domain::{
     DeliveryStatus, OldestKept, PrunedDeliveries, RepositoryError, RetentionStore, UnixMillis,
 };
@@ -34,8 +39,8 @@ impl DieselRetention {
 
 #[async_trait]
 impl RetentionStore for DieselRetention {
-    /// One transaction: picks the deliveries (see `pick_finished_on_postgres`
-    /// and `pick_finished_on_sqlite`), deletes their attempts, then them.
+    /// One transaction: picks the deliveries, deletes their attempts, then
+    /// them.
     /// At most [`ROWS_PER_PRUNE`] deliveries, whatever `limit` asks.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn prune_finished_deliveries(
@@ -53,8 +58,7 @@ impl RetentionStore for DieselRetention {
             .await
     }
 
-    /// One transaction: picks the events (see `pick_orphan_events_on_postgres`
-    /// and `pick_orphan_events_on_sqlite`), then deletes them; at most
+    /// One transaction: picks the events, then deletes them; at most
     /// [`ROWS_PER_PRUNE`], whatever `limit` asks.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn prune_events(
@@ -108,11 +112,11 @@ fn prune_finished(
     finished_before: UnixMillis,
     limit: i64,
 ) -> QueryResult<PrunedDeliveries> {
-    let picked = match connection {
-        DbConnection::Postgres(postgres) => {
-            pick_finished_on_postgres(postgres, finished_before, limit)?
-        }
-        DbConnection::Sqlite(sqlite) => pick_finished_on_sqlite(sqlite, finished_before, limit)?,
+    let query = finished(finished_before.as_millis(), limit);
+    // The backends differ only here: see the module comment on locks.
+    let picked: Vec<String> = match connection {
+        DbConnection::Postgres(postgres) => query.for_update().skip_locked().load(postgres)?,
+        DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
     };
     if picked.is_empty() {
         return Ok(PrunedDeliveries::default());
@@ -127,53 +131,17 @@ fn prune_finished(
     })
 }
 
-/// Up to `limit` finished deliveries that finished before `finished_before`,
-/// in no particular order (an order would sort every old row per chunk),
-/// locked, skipping those another transaction holds: a concurrent pruner
-/// takes other rows, and a manual retry waits, then finds none.
-fn pick_finished_on_postgres(
-    connection: &mut PgConnection,
-    finished_before: UnixMillis,
-    limit: i64,
-) -> QueryResult<Vec<String>> {
-    deliveries::table
-        .filter(deliveries::status.eq_any(FINISHED))
-        .filter(deliveries::updated_at.lt(finished_before.as_millis()))
-        .select(deliveries::id)
-        .limit(limit)
-        .for_update()
-        .skip_locked()
-        .load(connection)
-}
-
-/// [`pick_finished_on_postgres`] without row locks, which SQLite has none
-/// of: its `BEGIN IMMEDIATE` transaction makes writers take turns.
-fn pick_finished_on_sqlite(
-    connection: &mut SqliteConnection,
-    finished_before: UnixMillis,
-    limit: i64,
-) -> QueryResult<Vec<String>> {
-    deliveries::table
-        .filter(deliveries::status.eq_any(FINISHED))
-        .filter(deliveries::updated_at.lt(finished_before.as_millis()))
-        .select(deliveries::id)
-        .limit(limit)
-        .load(connection)
-}
-
 /// Picks, then deletes the events picked.
 fn prune_orphan_events(
     connection: &mut DbConnection,
     accepted_before: UnixMillis,
     limit: i64,
 ) -> QueryResult<usize> {
-    let picked = match connection {
-        DbConnection::Postgres(postgres) => {
-            pick_orphan_events_on_postgres(postgres, accepted_before, limit)?
-        }
-        DbConnection::Sqlite(sqlite) => {
-            pick_orphan_events_on_sqlite(sqlite, accepted_before, limit)?
-        }
+    let query = orphan_events(accepted_before.as_millis(), limit);
+    // The backends differ only here: see the module comment on locks.
+    let picked: Vec<String> = match connection {
+        DbConnection::Postgres(postgres) => query.for_update().skip_locked().load(postgres)?,
+        DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
     };
     if picked.is_empty() {
         return Ok(0);
@@ -181,40 +149,28 @@ fn prune_orphan_events(
     diesel::delete(events::table.filter(events::id.eq_any(&picked))).execute(connection)
 }
 
-/// Up to `limit` events accepted before `accepted_before` of which no
-/// delivery remains, locked, skipping those another pruner holds. A
-/// delivery is only ever stored with its event, in the event's transaction,
-/// so an event without one never gains one.
-fn pick_orphan_events_on_postgres(
-    connection: &mut PgConnection,
-    accepted_before: UnixMillis,
-    limit: i64,
-) -> QueryResult<Vec<String>> {
-    events::table
-        .filter(events::created_at.lt(accepted_before.as_millis()))
-        .filter(not(exists(
-            deliveries::table.filter(deliveries::event_id.eq(events::id)),
-        )))
-        .select(events::id)
+/// Up to `limit` ids of deliveries that finished before `before`, in no
+/// particular order (an order would sort every old row per chunk).
+#[diesel::dsl::auto_type]
+fn finished(before: i64, limit: i64) -> _ {
+    let statuses: [&'static str; 2] = FINISHED;
+    deliveries::table
+        .filter(deliveries::status.eq_any(statuses))
+        .filter(deliveries::updated_at.lt(before))
+        .select(deliveries::id)
         .limit(limit)
-        .for_update()
-        .skip_locked()
-        .load(connection)
 }
 
-/// [`pick_orphan_events_on_postgres`] without row locks (see
-/// [`pick_finished_on_sqlite`]).
-fn pick_orphan_events_on_sqlite(
-    connection: &mut SqliteConnection,
-    accepted_before: UnixMillis,
-    limit: i64,
-) -> QueryResult<Vec<String>> {
+/// Up to `limit` ids of events accepted before `before` of which no delivery
+/// remains. A delivery is only ever stored with its event, in the event's
+/// transaction, so such an event never gains one.
+#[diesel::dsl::auto_type]
+fn orphan_events(before: i64, limit: i64) -> _ {
     events::table
-        .filter(events::created_at.lt(accepted_before.as_millis()))
+        .filter(events::created_at.lt(before))
         .filter(not(exists(
             deliveries::table.filter(deliveries::event_id.eq(events::id)),
         )))
         .select(events::id)
         .limit(limit)
-        .load(connection)
 }
