@@ -37,7 +37,9 @@ pub struct RetentionPolicy {
     pub events: Option<Duration>,
     /// The wait between two passes.
     pub interval: Duration,
-    /// Rows one delete statement takes at most.
+    /// Rows one delete statement takes at most. A pass ends at the first
+    /// chunk that comes back short, so keep it within what the store takes
+    /// at once (`webhooks-adapters-diesel`: 5,000).
     pub rows_per_chunk: usize,
     /// The pause between two chunks, which lets claims and records through.
     pub pause: Duration,
