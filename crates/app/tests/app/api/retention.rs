@@ -69,20 +69,8 @@ async fn a_finished_delivery_past_its_retention_is_not_found_and_a_pending_one_s
     assert_eq!((counts.deliveries, counts.attempts), (1, 1));
     // The event stays: one of its deliveries remains.
     assert_eq!(counts.events, 1);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let pruned = metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(r#"webhooks_retention_pruned_rows_total{table="deliveries"} "#)
-        })
-        .and_then(|value| value.trim().parse::<f64>().ok());
-    assert!(pruned.is_some_and(|pruned| pruned >= 1.0), "{metrics}");
+    let pruned = app
+        .metric(r#"webhooks_retention_pruned_rows_total{table="deliveries"}"#)
+        .await;
+    assert!(pruned >= 1.0, "{pruned}");
 }
