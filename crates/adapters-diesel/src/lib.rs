@@ -36,6 +36,7 @@ mod deliveries;
 mod events;
 mod health;
 mod listener;
+mod retention;
 mod schema;
 mod statements;
 mod tenancy;
@@ -47,6 +48,7 @@ pub use database::{Backend, Database, DatabaseError, DbConnection};
 pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
 pub use events::DieselEventStore;
 pub use listener::{Listener, ListenerHooks};
+pub use retention::DieselRetention;
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]
 pub use testing::{

@@ -22,6 +22,12 @@ use crate::database::Backend;
 /// 9,000: far below it, and few enough round trips for the largest batches.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
+/// The most rows one retention delete takes (and the ids it binds): a few
+/// thousand, so that each delete is short and holds its locks briefly.
+pub(crate) const ROWS_PER_PRUNE: usize = 5_000;
+
+const _: () = assert!(ROWS_PER_PRUNE <= SQLITE_MAX_BOUND_VALUES);
+
 /// SQLite's limit on the values bound to one statement.
 const SQLITE_MAX_BOUND_VALUES: usize = 32_766;
 

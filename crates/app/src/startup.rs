@@ -10,15 +10,15 @@ use anyhow::Context;
 use async_trait::async_trait;
 use tokio::sync::watch;
 use webhooks_adapters_diesel::{
-    Database, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
+    Database, DieselDeliveryQueue, DieselEventStore, DieselRetention, DieselTenancyRepository,
     DieselWebhookRepository, Listener, ListenerHooks,
 };
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
     CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
-    EventPublisher, RandomIds, RetryPolicy, SecretCipher, SystemClock, TenancyRepository,
-    TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
+    EventPublisher, Pruner, RandomIds, RetentionPolicy, RetryPolicy, SecretCipher, SystemClock,
+    TenancyRepository, TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -148,6 +148,23 @@ impl Services {
             self.wakeup.clone(),
         ))
     }
+
+    /// The retention task of a worker process.
+    pub fn pruner(&self, settings: &Settings) -> Pruner {
+        let retention = &settings.retention;
+        let kept_for = |keep: std::time::Duration| (!keep.is_zero()).then_some(keep);
+        let policy = RetentionPolicy {
+            deliveries: kept_for(retention.deliveries),
+            events: kept_for(retention.events),
+            interval: retention.interval,
+            ..RetentionPolicy::default()
+        };
+        Pruner::new(
+            Arc::new(DieselRetention::new(self.database.clone())),
+            Arc::new(SystemClock),
+            policy,
+        )
+    }
 }
 
 /// The longest a circuit stays open, however often its probes time out.
@@ -226,6 +243,8 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     dispatcher: Option<Arc<Dispatcher>>,
+    /// Retention, in the processes that deliver.
+    pruner: Option<Pruner>,
     demo: Option<DemoTenant>,
     services: Services,
     /// The `LISTEN` connection (PostgreSQL), closed at shutdown.
@@ -256,6 +275,7 @@ impl Application {
             Role::Api => None,
             Role::All | Role::Worker => Some(Arc::new(services.dispatcher(&settings)?)),
         };
+        let pruner = dispatcher.as_ref().map(|_| services.pruner(&settings));
         // Publications of other processes wake this one's workers; their
         // revocations empty this one's key cache.
         let cache = services.cached_tenancy.clone();
@@ -306,6 +326,7 @@ impl Application {
             port: address.port(),
             server,
             dispatcher,
+            pruner,
             demo,
             services,
             notifications,
@@ -342,11 +363,13 @@ impl Application {
         let Application {
             server,
             dispatcher,
+            pruner,
             services,
             notifications,
             ..
         } = self;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let retention = pruner.map(|pruner| tokio::spawn(pruner.run(shutdown_rx.clone())));
         let workers = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(shutdown_rx)));
         let handle = server.handle();
         let server = tokio::spawn(server);
@@ -357,6 +380,9 @@ impl Application {
         let _ = server.await;
         if let Some(workers) = workers {
             let _ = workers.await;
+        }
+        if let Some(retention) = retention {
+            let _ = retention.await;
         }
         if tokio::task::spawn_blocking(move || notifications.stop())
             .await

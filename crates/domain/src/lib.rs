@@ -35,6 +35,7 @@ mod error;
 mod events;
 mod ids;
 pub mod ports;
+mod retention;
 mod signing;
 mod tenancy;
 mod text;
@@ -45,10 +46,12 @@ pub use delivery::*;
 pub use error::{Conflict, DomainError, Field, InvalidValue, RepositoryError, Resource};
 pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
+pub use ports::RetentionStore;
 pub use ports::{
     Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, Requeue,
     SystemClock, TenancyRepository, WebhookRepository,
 };
+pub use retention::{OldestKept, PruneReport, PrunedDeliveries, Pruner, RetentionPolicy};
 pub use signing::*;
 pub use tenancy::*;
 pub use text::TextKind;

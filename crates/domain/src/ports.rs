@@ -383,3 +383,34 @@ impl IdSource for RandomIds {
         GroupId::generated(value)
     }
 }
+
+/// Deletion of old finished rows, for retention. Every method deletes rows
+/// that no concurrent caller holds, so several processes may prune one
+/// database at once; deleting what is already gone deletes nothing.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes up to `limit` succeeded or failed deliveries that finished
+    /// before `finished_before`, with their attempts, in one transaction.
+    /// Pending deliveries are never deleted.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn prune_finished_deliveries(
+        &self,
+        finished_before: UnixMillis,
+        limit: usize,
+    ) -> Result<crate::retention::PrunedDeliveries, RepositoryError>;
+
+    /// Deletes up to `limit` events accepted before `accepted_before` of
+    /// which no delivery remains; answers how many.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn prune_events(
+        &self,
+        accepted_before: UnixMillis,
+        limit: usize,
+    ) -> Result<u64, RepositoryError>;
+
+    /// When the oldest finished delivery finished and the oldest event was
+    /// accepted.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn oldest_kept(&self) -> Result<crate::retention::OldestKept, RepositoryError>;
+}

@@ -156,6 +156,11 @@ circuit_breaker_open_for = "30s"
 disable_after = "5days"
 secret_rotation_grace = "1day"
 
+[retention]
+deliveries = "30days"
+events = "1day"
+interval = "5m"
+
 [bootstrap]
 demo_tenant = true
 

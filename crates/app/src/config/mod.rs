@@ -27,7 +27,8 @@ pub use masked::{DatabaseUrl, Secret};
 pub use values::LogFormat;
 
 use values::{
-    Address, Count, Durations, Humantime, Networks, PoolSize, TrueOrFalse, UpToADay, UpToAnHour,
+    Address, Count, Durations, Humantime, KeptFor, Networks, PoolSize, TrueOrFalse, UpToADay,
+    UpToAnHour,
 };
 
 /// A setting that cannot be used, with its dotted name.
@@ -54,6 +55,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub secrets: SecretSettings,
     pub delivery: DeliverySettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -137,6 +139,23 @@ pub struct DeliverySettings {
     pub secret_rotation_grace: Duration,
 }
 
+/// `[retention]`: a worker process prunes old rows.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// How long a succeeded or failed delivery and its attempts are kept
+    /// after it finished; 0: forever.
+    #[serde(with = "KeptFor::<1>")]
+    pub deliveries: Duration,
+    /// How long an event is kept after it was accepted, once none of its
+    /// deliveries remains; 0: forever. At least the idempotency window.
+    #[serde(with = "KeptFor::<86400>")]
+    pub events: Duration,
+    /// The wait between two pruning passes.
+    #[serde(with = "UpToADay")]
+    pub interval: Duration,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -156,12 +175,13 @@ pub struct BootstrapSettings {
 /// The sections in the order `config check` shows them.
 impl Serialize for Settings {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sections = serializer.serialize_struct("Settings", 7)?;
+        let mut sections = serializer.serialize_struct("Settings", 8)?;
         sections.serialize_field("server", &self.server)?;
         sections.serialize_field("database", &self.database)?;
         sections.serialize_field("auth", &self.auth)?;
         sections.serialize_field("secrets", &self.secrets)?;
         sections.serialize_field("delivery", &self.delivery)?;
+        sections.serialize_field("retention", &self.retention)?;
         sections.serialize_field("bootstrap", &self.bootstrap)?;
         sections.serialize_field("log", &self.log)?;
         sections.end()

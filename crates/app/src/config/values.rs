@@ -97,6 +97,28 @@ fn at_most<E: serde::de::Error>(
     Ok(value)
 }
 
+/// How long rows are kept: a [`Humantime`] duration of at least `MIN_SECS`
+/// seconds, or `0`, which keeps them forever.
+pub struct KeptFor<const MIN_SECS: u64>;
+
+impl<const MIN_SECS: u64> KeptFor<MIN_SECS> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let value = Humantime::deserialize(deserializer)?;
+        let least = Duration::from_secs(MIN_SECS);
+        if !value.is_zero() && value < least {
+            return Err(refused(format!(
+                "must be 0 (keep forever) or at least {}",
+                humantime::format_duration(least)
+            )));
+        }
+        Ok(value)
+    }
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        Humantime::serialize(value, serializer)
+    }
+}
+
 /// A list of [`Humantime`] durations.
 pub struct Durations;
 
@@ -310,6 +332,26 @@ mod tests {
         assert_eq!(
             reason(Humantime::deserialize(text("soon")).unwrap_err()),
             "\"soon\" is not a duration like 15s, 5m or 2h"
+        );
+    }
+
+    #[test]
+    fn kept_for_is_zero_for_ever_or_at_least_its_minimum() {
+        assert_eq!(
+            KeptFor::<86400>::deserialize(text("0")).unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            KeptFor::<86400>::deserialize(text("2d")).unwrap(),
+            Duration::from_secs(2 * 86400)
+        );
+        assert_eq!(
+            reason(KeptFor::<86400>::deserialize(text("23h")).unwrap_err()),
+            "must be 0 (keep forever) or at least 1day"
+        );
+        assert_eq!(
+            KeptFor::<1>::deserialize(text("1s")).unwrap(),
+            Duration::from_secs(1)
         );
     }
 

@@ -26,7 +26,7 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     /// The name the API and the database use: `pending`, `succeeded`, `failed`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Succeeded => "succeeded",

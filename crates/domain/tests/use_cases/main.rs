@@ -9,6 +9,7 @@ mod support;
 mod delivery_log;
 mod dispatcher;
 mod publishing;
+mod retention;
 mod secrets;
 mod stats;
 mod tenancy;

@@ -14,6 +14,7 @@ use crate::support::{event, events_store, webhooks};
 mod attempts;
 mod claims;
 mod log;
+mod retention;
 mod stats;
 
 /// Far enough ahead that no test reaches it: claims that should stay hidden.

@@ -197,24 +197,6 @@ async fn a_hundred_hanging_endpoints_leave_another_organization_its_latency(back
     healthy_latency_beside(backend, 100).await;
 }
 
-/// The value of the sample of `name` in `/metrics`, 0 when absent.
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A webhook whose receiver never answers times out 3 times in a row: its
 /// circuit opens for 2 s. Nothing is sent to it meanwhile, its pending
 /// deliveries show the reopening time as `nextAttemptAt`, and the metrics
@@ -228,7 +210,7 @@ async fn an_endpoint_that_keeps_timing_out_has_its_circuit_opened_then_closed(ba
         settings.delivery.circuit_breaker_open_for = Duration::from_secs(2);
     })
     .await;
-    let openings_before = metric(&app, "webhooks_circuit_breaker_openings_total").await;
+    let openings_before = app.metric("webhooks_circuit_breaker_openings_total").await;
     let dead = HangingReceiver::start().await;
     let webhook = webhook_of(&app, &app.tenant, &dead.url("/dead")).await;
     for n in 0..3 {
@@ -256,8 +238,8 @@ async fn an_endpoint_that_keeps_timing_out_has_its_circuit_opened_then_closed(ba
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(metric(&app, "webhooks_circuit_breaker_openings_total").await >= openings_before + 1.0);
-    assert!(metric(&app, "webhooks_circuit_breakers_open").await >= 1.0);
+    assert!(app.metric("webhooks_circuit_breaker_openings_total").await >= openings_before + 1.0);
+    assert!(app.metric("webhooks_circuit_breakers_open").await >= 1.0);
     let attempts_when_opened = dead.connections();
     assert!(
         attempts_when_opened >= 3,
@@ -284,7 +266,7 @@ async fn an_endpoint_that_keeps_timing_out_has_its_circuit_opened_then_closed(ba
         .await;
     assert_eq!(delivered.len(), 3);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&app, "webhooks_circuit_breakers_open").await > 0.0 {
+    while app.metric("webhooks_circuit_breakers_open").await > 0.0 {
         assert!(Instant::now() < deadline, "the circuit gauge stays up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

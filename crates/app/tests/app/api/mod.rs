@@ -10,6 +10,7 @@ mod isolation;
 mod malformed_requests;
 mod observability;
 mod protocol;
+mod retention;
 mod slow_bodies;
 mod stats;
 mod validation;

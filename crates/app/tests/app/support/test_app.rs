@@ -291,6 +291,25 @@ impl TestApp {
         }
     }
 
+    /// The value of the sample `name` (with its labels, if any) in
+    /// `/metrics`, 0 when absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Creates a webhook in our group and returns its JSON.
     pub async fn create_webhook(&self, url: &str, description: &str) -> Value {
         let response = self

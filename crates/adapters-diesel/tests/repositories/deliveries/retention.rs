@@ -1,0 +1,208 @@
+//! Retention: exactly the old finished deliveries (with their attempts) go,
+//! then the old events of which no delivery remains; several pruners at once
+//! delete each row once.
+
+use std::sync::Arc;
+
+use webhooks_adapters_diesel::{Database, DieselRetention, TestDatabase};
+use webhooks_domain::{
+    DeliveryId, DeliveryQueue, EndpointHealth, EventStore, NextStep, OldestKept, PrunedDeliveries,
+    RetentionStore, UnixMillis, Webhook,
+};
+
+use super::{attempt, deliver, RecordOne};
+use crate::support::{count_from, event, events_store, group, queue, receiver};
+
+on_both_backends!(
+    a_prune_takes_at_most_its_limit_of_deliveries,
+    oldest_kept_answers_the_oldest_finished_delivery_and_event,
+    concurrent_pruners_delete_each_delivery_once,
+);
+
+on_both_backends!(test_database:
+    exactly_the_old_finished_deliveries_and_their_attempts_go,
+    events_go_once_old_and_none_of_their_deliveries_remains,
+);
+
+/// Finished deliveries go when they finished before this; events when they
+/// were accepted before it.
+const CUTOFF: UnixMillis = UnixMillis(50_000);
+const OLD: i64 = 10_000;
+const NEW: i64 = 90_000;
+
+fn retention(db: &Database) -> DieselRetention {
+    DieselRetention::new(db.clone())
+}
+
+/// A delivery of an event made at `created_at`, its attempts recorded at
+/// `finished_at`: the last one ends it as `next` says.
+async fn delivery(
+    db: &Database,
+    receiver: &Webhook,
+    created_at: i64,
+    attempts: u32,
+    next: NextStep,
+    finished_at: i64,
+) -> DeliveryId {
+    let id = deliver(db, receiver, created_at).await;
+    let queue = queue(db);
+    for number in 1..=attempts {
+        let last = number == attempts;
+        let (status, step) = match (last, next) {
+            (true, NextStep::Succeeded) => (200, NextStep::Succeeded),
+            (true, step) => (500, step),
+            (false, _) => (500, NextStep::RetryAt(UnixMillis(finished_at + 1_000))),
+        };
+        queue
+            .record_attempt(
+                &attempt(&id, number, finished_at, Some(status)),
+                step,
+                EndpointHealth::Unchanged,
+            )
+            .await
+            .unwrap();
+    }
+    id
+}
+
+async fn exists(db: &Database, receiver: &Webhook, id: &DeliveryId) -> bool {
+    queue(db).find(&receiver.id, id).await.unwrap().is_some()
+}
+
+async fn exactly_the_old_finished_deliveries_and_their_attempts_go(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = receiver(db, 60).await;
+    let old_succeeded = delivery(db, &receiver, OLD, 2, NextStep::Succeeded, OLD).await;
+    let old_failed = delivery(db, &receiver, OLD, 3, NextStep::Failed, OLD).await;
+    let retrying = delivery(
+        db,
+        &receiver,
+        OLD,
+        1,
+        NextStep::RetryAt(UnixMillis(OLD)),
+        OLD,
+    )
+    .await;
+    let never_tried = deliver(db, &receiver, OLD).await;
+    let new_succeeded = delivery(db, &receiver, OLD, 1, NextStep::Succeeded, NEW).await;
+    let new_failed = delivery(db, &receiver, NEW, 1, NextStep::Failed, NEW).await;
+
+    let pruned = retention(db).prune_finished_deliveries(CUTOFF, 100).await;
+
+    assert_eq!(
+        pruned,
+        Ok(PrunedDeliveries {
+            deliveries: 2,
+            attempts: 5
+        })
+    );
+    for gone in [&old_succeeded, &old_failed] {
+        assert!(!exists(db, &receiver, gone).await, "{gone:?} kept");
+    }
+    for kept in [&retrying, &never_tried, &new_succeeded, &new_failed] {
+        assert!(exists(db, &receiver, kept).await, "{kept:?} pruned");
+    }
+    let counts = test_database.row_counts().await;
+    assert_eq!((counts.deliveries, counts.attempts), (4, 3));
+    // Pruning again deletes nothing more.
+    assert_eq!(
+        retention(db).prune_finished_deliveries(CUTOFF, 100).await,
+        Ok(PrunedDeliveries::default())
+    );
+}
+
+async fn events_go_once_old_and_none_of_their_deliveries_remains(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = receiver(db, 61).await;
+    let lonely = group(db, 62).await;
+    // Old, its only delivery pruned below.
+    delivery(db, &receiver, OLD, 1, NextStep::Succeeded, OLD).await;
+    // Old, a delivery still pending.
+    deliver(db, &receiver, OLD).await;
+    // Old, a finished delivery that is kept (it finished recently).
+    delivery(db, &receiver, OLD, 1, NextStep::Failed, NEW).await;
+    // Old and new events of a group without webhooks: no delivery ever.
+    let store = events_store(db);
+    for at in [OLD, NEW] {
+        store
+            .publish(&event(lonely.id, at, None), UnixMillis(0))
+            .await
+            .unwrap();
+    }
+    let retention = retention(db);
+    retention
+        .prune_finished_deliveries(CUTOFF, 100)
+        .await
+        .unwrap();
+
+    assert_eq!(retention.prune_events(CUTOFF, 100).await, Ok(2));
+
+    assert_eq!(test_database.row_counts().await.events, 3);
+    let orphans = "events e WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)";
+    assert_eq!(count_from(test_database.url(), orphans), 1);
+    assert_eq!(retention.prune_events(CUTOFF, 100).await, Ok(0));
+}
+
+async fn a_prune_takes_at_most_its_limit_of_deliveries(db: &Database) {
+    let receiver = receiver(db, 63).await;
+    for _ in 0..5 {
+        delivery(db, &receiver, OLD, 1, NextStep::Succeeded, OLD).await;
+    }
+    let retention = retention(db);
+    let mut chunks = Vec::new();
+    for _ in 0..4 {
+        let chunk = retention.prune_finished_deliveries(CUTOFF, 2).await;
+        chunks.push(chunk.unwrap().deliveries);
+    }
+    assert_eq!(chunks, [2, 2, 1, 0]);
+}
+
+async fn oldest_kept_answers_the_oldest_finished_delivery_and_event(db: &Database) {
+    let retention = retention(db);
+    assert_eq!(retention.oldest_kept().await, Ok(OldestKept::default()));
+    let receiver = receiver(db, 64).await;
+    // Pending deliveries are not retention's: only finished ones count.
+    deliver(db, &receiver, 1_000).await;
+    delivery(db, &receiver, 5_000, 1, NextStep::Failed, 7_000).await;
+    delivery(db, &receiver, 2_000, 1, NextStep::Succeeded, 8_000).await;
+    assert_eq!(
+        retention.oldest_kept().await,
+        Ok(OldestKept {
+            finished_delivery: Some(UnixMillis(7_000)),
+            event: Some(UnixMillis(1_000)),
+        })
+    );
+}
+
+async fn concurrent_pruners_delete_each_delivery_once(db: &Database) {
+    let receiver = receiver(db, 65).await;
+    for _ in 0..40 {
+        delivery(db, &receiver, OLD, 1, NextStep::Succeeded, OLD).await;
+    }
+    let retention = Arc::new(retention(db));
+    let pruners = (0..4).map(|_| {
+        let retention = retention.clone();
+        tokio::spawn(async move {
+            let mut deleted = 0;
+            loop {
+                let chunk = retention
+                    .prune_finished_deliveries(CUTOFF, 3)
+                    .await
+                    .unwrap();
+                deleted += chunk.deliveries;
+                if chunk.deliveries == 0 {
+                    return deleted;
+                }
+            }
+        })
+    });
+    let mut total = 0;
+    for pruner in pruners.collect::<Vec<_>>() {
+        total += pruner.await.unwrap();
+    }
+    assert_eq!(total, 40);
+    assert_eq!(
+        queue(db).list(&receiver.id, None, None, 100).await,
+        Ok(vec![])
+    );
+}
