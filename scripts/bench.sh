@@ -9,6 +9,11 @@
 #   scripts/bench.sh --isolation # only the isolation scenarios (idle latency
 #                                # beside 0, 5, 20, 100 hanging webhooks), into
 #                                # docs/benchmarks/isolation[-sqlite].json
+#   scripts/bench.sh --history   # only the history-size scenario: 1-webhook
+#                                # throughput and the delivery log's latency
+#                                # on an empty database and on one filled with
+#                                # BENCH_HISTORY_ROWS finished deliveries, into
+#                                # docs/benchmarks/history[-sqlite].json
 #
 # Builds the release binary and the bench harness, then runs every scenario
 # BENCH_RUNS (3) times, each on a fresh service and a fresh database, and
@@ -21,7 +26,7 @@
 # BENCH_CEILING_SECONDS [10], BENCH_API_SECONDS [20], BENCH_CONNECTIONS [32],
 # BENCH_EVENTS [20000] (one webhook), BENCH_FANOUT_EVENTS [2000] (x 10 webhooks),
 # BENCH_DRAIN_EVENTS [10000], BENCH_RATE [1000] / BENCH_RATE_SECONDS [10],
-# BENCH_IDLE_EVENTS [200], BENCH_PUBLISHERS [32], BENCH_TIMEOUT [120] (longest
+# BENCH_IDLE_EVENTS [200], BENCH_HISTORY_ROWS [5000000], BENCH_PUBLISHERS [32], BENCH_TIMEOUT [120] (longest
 # wait for the arrivals of one scenario, seconds), BENCH_PG_OPTIONS
 # [sslmode=disable] (query string of the service's PostgreSQL URL). BENCH_RESULTS: write the
 # results there instead of docs/benchmarks/results*.json and leave
@@ -36,14 +41,16 @@ BACKEND=postgres
 PROFILE=0
 BUILD=1
 ONLY_ISOLATION=0
+ONLY_HISTORY=0
 for arg in "$@"; do
   case "$arg" in
     --sqlite) BACKEND=sqlite ;;
     --profile) PROFILE=1 ;;
     --no-build) BUILD=0 ;;
     --isolation) ONLY_ISOLATION=1 ;;
+    --history) ONLY_HISTORY=1 ;;
     -h | --help)
-      sed -n '2,30p' "$0"
+      sed -n '2,36p' "$0"
       exit 0
       ;;
     *)
@@ -63,6 +70,7 @@ DRAIN_EVENTS=${BENCH_DRAIN_EVENTS:-10000}
 RATE=${BENCH_RATE:-1000}
 RATE_SECONDS=${BENCH_RATE_SECONDS:-10}
 IDLE_EVENTS=${BENCH_IDLE_EVENTS:-200}
+HISTORY_ROWS=${BENCH_HISTORY_ROWS:-5000000}
 PUBLISHERS=${BENCH_PUBLISHERS:-32}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
@@ -167,7 +175,26 @@ fresh_database() {
   fi
 }
 
-# Starts the service: sets SVC_PID, SVC_ADDR and (on a new database) SVC_KEY.
+# The service's binary with the benchmark's settings; with --exec first, it
+# replaces the shell (so that the shell's pid is the service's).
+service() {
+  local run=
+  if [ "$1" = --exec ]; then
+    run=exec
+    shift
+  fi
+  $run env \
+    WEBHOOKS__SERVER__BIND=127.0.0.1:0 \
+    WEBHOOKS__DATABASE__URL="$DB_URL" \
+    WEBHOOKS__AUTH__SERVICE_TOKEN="$SERVICE_TOKEN" \
+    WEBHOOKS__SECRETS__ENCRYPTION_KEY="$ENCRYPTION_KEY" \
+    WEBHOOKS__DELIVERY__ALLOW_NETWORKS=127.0.0.0/8 \
+    RUST_LOG=warn,okaya_webhooks=info \
+    "$BIN" "$@"
+}
+
+# Starts the service: sets SVC_PID, SVC_ADDR and SVC_KEY (the demo tenant's,
+# on a new database, or PRESET_KEY when set).
 start_service() {
   local name=$1 role=$2
   local dir=$WORK/$name-$role
@@ -175,19 +202,12 @@ start_service() {
   # RUST_LOG: warnings only, except the start-up lines of the binary itself
   # (the `listening on` line): no per-request or per-delivery log on the hot path.
   (
-    cd "$dir" && exec env \
-      WEBHOOKS__SERVER__BIND=127.0.0.1:0 \
-      WEBHOOKS__DATABASE__URL="$DB_URL" \
-      WEBHOOKS__AUTH__SERVICE_TOKEN="$SERVICE_TOKEN" \
-      WEBHOOKS__SECRETS__ENCRYPTION_KEY="$ENCRYPTION_KEY" \
-      WEBHOOKS__DELIVERY__ALLOW_NETWORKS=127.0.0.0/8 \
-      RUST_LOG=warn,okaya_webhooks=info \
-      "$BIN" serve --role "$role" >"$dir/stdout" 2>"$dir/stderr"
+    cd "$dir" && service --exec serve --role "$role" >"$dir/stdout" 2>"$dir/stderr"
   ) &
   SVC_PID=$!
   PIDS+=("$SVC_PID")
   SVC_ADDR=
-  SVC_KEY=
+  SVC_KEY=${PRESET_KEY:-}
   for _ in $(seq 1 600); do
     SVC_ADDR=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$dir/stderr" 2>/dev/null | head -n1 | sed 's/listening on //') || true
     [ -n "$SVC_ADDR" ] && break
@@ -202,7 +222,7 @@ start_service() {
     echo "bench: no 'listening on' line within 60 s" >&2
     return 1
   fi
-  if [ "$role" != worker ]; then
+  if [ "$role" != worker ] && [ -z "$SVC_KEY" ]; then
     for _ in $(seq 1 50); do
       SVC_KEY=$(awk '$1 == "API" && $2 == "key" {print $3}' "$dir/stdout") || true
       [ -n "$SVC_KEY" ] && break
@@ -340,6 +360,112 @@ scenario_isolation() {
   finish_scenario "$name$r" "$SVC_PID"
 }
 
+# SQL of the 10 Crockford base-32 characters of a 48-bit number: the
+# timestamp half of a ULID.
+b32_sql() {
+  local shift sql=
+  for shift in 45 40 35 30 25 20 15 10 5 0; do
+    sql+="${sql:+ || }substr('0123456789abcdefghjkmnpqrstvwxyz', CAST((($1) >> $shift) & 31 AS INTEGER) + 1, 1)"
+  done
+  echo "$sql"
+}
+
+# The history of the history-size scenario, as SQL for either backend: $1
+# finished deliveries (one event each, one webhook of 100 each), created
+# evenly over 19 days ending 2 days ago (so younger than the 30 days of
+# retention, and older than anything the run adds). One in 20 failed after
+# the 8 attempts of the default retry schedule; the others succeeded at the
+# first. Ids are the prefix plus 26 lowercase ULID characters: the creation
+# time, then the row number.
+history_sql() {
+  local rows=$1 series
+  local now_ms=$(($(date +%s) * 1000)) day_ms=86400000
+  local start=$((now_ms - 21 * day_ms)) span=$((19 * day_ms))
+  if [ "$BACKEND" = postgres ]; then
+    series="WITH series(n) AS (SELECT generate_series(0, $rows - 1)::bigint)"
+  else
+    series="WITH RECURSIVE series(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM series WHERE n < $rows - 1)"
+  fi
+  cat <<SQL
+BEGIN;
+CREATE TEMP TABLE history AS $series
+SELECT n, t, CASE WHEN n % 20 = 7 THEN 1 ELSE 0 END AS failed,
+       $(b32_sql t) || '000000' || $(b32_sql n) AS ulid,
+       'we_' || $(b32_sql "$start") || '000000' || $(b32_sql 'n % 100') AS webhook_id
+FROM (SELECT n, $start + n * $span / $rows AS t FROM series) AS s;
+-- Disabled, so that the run's events fan out to the benchmark's webhook only.
+INSERT INTO webhooks (id, group_id, url, description, status, enabled_events, rate_limit, secret,
+                      created_at, updated_at)
+SELECT webhook_id, $GROUP, 'http://127.0.0.1:9/history', 'history ' || n, 'disabled', 'history.sample',
+       NULL, 'x1:history', $start, $start
+FROM history WHERE n < 100;
+INSERT INTO events (id, group_id, event_type, payload, idempotency_key, created_at)
+SELECT 'evt_' || ulid, $GROUP, 'history.sample',
+       '{"type":"history.sample","data":{"order":' || n || ',"status":"shipped","note":"one finished delivery of the history-size benchmark"}}',
+       NULL, t
+FROM history;
+INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, attempt_count, next_attempt_at,
+                        created_at, updated_at, leased_until)
+SELECT 'dlv_' || ulid, 'evt_' || ulid, webhook_id, $GROUP,
+       CASE WHEN failed = 1 THEN 'failed' ELSE 'succeeded' END, CASE WHEN failed = 1 THEN 8 ELSE 1 END,
+       NULL, t, t + CASE WHEN failed = 1 THEN 99305040 ELSE 40 END, NULL
+FROM history;
+INSERT INTO attempts (delivery_id, number, attempted_at, duration_ms, response_status, response_body, error)
+WITH schedule(number, after_ms) AS (
+  VALUES (1, 0), (2, 5000), (3, 305000), (4, 2105000), (5, 9305000), (6, 27305000), (7, 63305000), (8, 99305000)
+)
+SELECT 'dlv_' || ulid, number, t + after_ms, 40,
+       CASE WHEN failed = 1 THEN 500 ELSE 200 END,
+       CASE WHEN failed = 1 THEN 'internal error' ELSE 'ok' END, NULL
+FROM history CROSS JOIN schedule WHERE number = 1 OR failed = 1;
+DROP TABLE history;
+COMMIT;
+SQL
+}
+
+# Fills the scenario's fresh database (migrated, with the benchmark's group)
+# with $1 finished deliveries, and sets DB_BYTES to its size.
+fill_history() {
+  local rows=$1
+  log "filling with $rows finished deliveries"
+  local started=$(date +%s)
+  if [ "$BACKEND" = postgres ]; then
+    history_sql "$rows" | psql "$SERVER_URL/$DB_NAME" -qAt -v ON_ERROR_STOP=1 >/dev/null
+    psql "$SERVER_URL/$DB_NAME" -qAt -v ON_ERROR_STOP=1 -c 'ANALYZE' >/dev/null
+    DB_BYTES=$(psql "$SERVER_URL/$DB_NAME" -qAt -c 'SELECT pg_database_size(current_database())')
+  else
+    local file=${DB_URL#sqlite://}
+    { history_sql "$rows"; echo 'ANALYZE;'; } | sqlite3 -bail "$file" >/dev/null
+    sqlite3 "$file" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+    DB_BYTES=$(stat -c %s "$file")
+  fi
+  log "filled in $(($(date +%s) - started)) s; database $((DB_BYTES / 1048576)) MiB"
+}
+
+# Delivery throughput and the delivery log's latency on a database holding
+# $2 finished deliveries (0: empty). The tenant is made with the admin
+# subcommands in both cases, before the fill, so the service starts on the
+# filled database with the same one group and key.
+scenario_history() {
+  local r=$1 rows=$2 name=history_empty
+  [ "$rows" -gt 0 ] && name=history_filled
+  fresh_database "$name$r"
+  service migrate >/dev/null 2>&1
+  local org
+  org=$(service admin create-org --name Bench | jq -r .id)
+  service admin create-group --org "$org" --name Bench --id "$GROUP" >/dev/null
+  PRESET_KEY=$(service admin create-key --org "$org" | jq -r .key)
+  DB_BYTES=
+  [ "$rows" -gt 0 ] && fill_history "$rows"
+  start_service "$name$r" all
+  PRESET_KEY=
+  sleep 2
+  run_bench history $(common_args "$r" "$SVC_PID") --base "$SVC_ADDR" --key "$SVC_KEY" \
+    --group "$GROUP" --service-token "$SERVICE_TOKEN" --scenario "$name" --events "$EVENTS" \
+    --publishers "$PUBLISHERS" --timeout "$TIMEOUT" --history-rows "$rows" ${DB_BYTES:+--database-bytes "$DB_BYTES"}
+  finish_scenario "$name$r" "$SVC_PID"
+}
+
 scenario_drain() {
   local r=$1
   fresh_database "drain$r"
@@ -376,6 +502,11 @@ for r in $(seq 1 "$RUNS"); do
     for hanging in 5 20 100; do scenario_isolation "$r" "$hanging"; done
     continue
   fi
+  if [ "$ONLY_HISTORY" = 1 ]; then
+    scenario_history "$r" 0
+    scenario_history "$r" "$HISTORY_ROWS"
+    continue
+  fi
   run_bench ceiling --backend "$BACKEND" --run "$r" --seconds "$CEILING_SECONDS" --connections "$CONNECTIONS"
   scenario_api "$r"
   scenario_deliver "$r" deliver_1 "$EVENTS" 1 --publishers "$PUBLISHERS"
@@ -394,6 +525,9 @@ if [ "$ONLY_ISOLATION" = 1 ]; then
   if [ "$BACKEND" = sqlite ]; then OUT=docs/benchmarks/isolation-sqlite.json; else OUT=docs/benchmarks/isolation.json; fi
   # Not the full set of figures: the report of docs/benchmarks.md stays as it is.
   BENCH_RESULTS=${BENCH_RESULTS:-$OUT}
+fi
+if [ "$ONLY_HISTORY" = 1 ]; then
+  if [ "$BACKEND" = sqlite ]; then OUT=docs/benchmarks/history-sqlite.json; else OUT=docs/benchmarks/history.json; fi
 fi
 if [ -n "${BENCH_RESULTS:-}" ]; then OUT=$BENCH_RESULTS; fi
 "$BENCH" collect --machine "$WORK/machine.json" --runs "$RUNS_FILE" --out "$OUT" \

@@ -74,6 +74,9 @@ pub enum Cmd {
     /// process (started by the caller when `--ready-file` appears, its pid
     /// written to `<ready-file>.pid`) to drain it.
     Drain(DrainArgs),
+    /// 1-webhook delivery throughput, then the delivery log's latency, on a
+    /// database the caller filled (or left empty) beforehand.
+    History(HistoryArgs),
     /// The machine and versions, as JSON.
     Machine {
         #[arg(long)]
@@ -132,7 +135,7 @@ pub struct ApiArgs {
     pub warmup: u64,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct DeliverArgs {
     #[command(flatten)]
     pub common: Common,
@@ -193,4 +196,35 @@ pub struct DrainArgs {
     pub ready_file: PathBuf,
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub target: Target,
+    /// Name of the scenario in the output (`history_empty`, `history_filled`).
+    #[arg(long)]
+    pub scenario: String,
+    /// Events published to the one webhook (closed loop).
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    #[arg(long, default_value_t = 32)]
+    pub publishers: usize,
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Seconds of the closed loop on the delivery log.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent callers of the delivery log.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Finished deliveries the caller put in the database beforehand, copied
+    /// into the output.
+    #[arg(long, default_value_t = 0)]
+    pub history_rows: u64,
+    /// The database's size once filled, bytes, copied into the output.
+    #[arg(long)]
+    pub database_bytes: Option<u64>,
 }

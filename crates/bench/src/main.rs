@@ -25,7 +25,7 @@ mod scenarios;
 use clap::Parser;
 
 use cli::{Cli, Cmd};
-use scenarios::{api, deliver, idle};
+use scenarios::{api, deliver, history, idle};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -39,6 +39,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Deliver(args) => deliver::deliver(args).await,
             Cmd::IdleLatency(args) => idle::idle_latency(args).await,
             Cmd::Drain(args) => deliver::drain(args).await,
+            Cmd::History(args) => history::history(args).await,
             Cmd::Machine { pg_url } => {
                 println!("{}", report::machine(pg_url.as_deref()));
                 Ok(())

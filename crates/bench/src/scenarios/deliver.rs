@@ -30,20 +30,31 @@ fn delivery_summary(value: &Value) -> String {
 
 /// Publishes `events` events and times their arrival at `webhooks` webhooks.
 pub async fn deliver(args: DeliverArgs) -> anyhow::Result<()> {
+    let (receiver, _) = receiver_with_webhooks(&args.target, args.webhooks).await?;
+    let value = measure(&args, &receiver).await;
+    let summary = delivery_summary(&value);
+    emit(&args.common, &args.scenario, value, summary);
+    Ok(())
+}
+
+/// The `deliver` measurement against webhooks already pointing at
+/// `receiver`: the run's JSON, before [`emit`] labels it.
+pub async fn measure(args: &DeliverArgs, receiver: &Receiver) -> Value {
     let DeliverArgs {
         common,
         target,
-        scenario,
         events,
         webhooks,
         publishers,
         rate,
         timeout,
+        ..
     } = args;
-    let receiver = receiver_with_webhooks(&target, webhooks).await?;
+    let (events, webhooks, publishers, rate, timeout) =
+        (*events, *webhooks, *publishers, *rate, *timeout);
     let watched = common.watched();
     let idle_memory = watched.memory();
-    let publisher = Publisher::new(&target, if rate.is_some() { 512 } else { publishers });
+    let publisher = Publisher::new(target, if rate.is_some() { 512 } else { publishers });
     let before = watched.sample();
     let started = Instant::now();
     let first_send_ns = unix_nanos();
@@ -67,7 +78,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<()> {
     let arrivals = receiver.take();
     let delivery = analyse(&arrivals, &accepted, webhooks, first_send_ns);
     let delivered = delivery["delivered"].as_u64().unwrap_or(0);
-    let value = json!({
+    json!({
         "events": events,
         "webhooks": webhooks,
         "publishers": if rate.is_some() { Value::Null } else { json!(publishers) },
@@ -81,10 +92,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<()> {
         "cpu": watched.cpu_between(&before, &after, delivered),
         "memory_idle": idle_memory,
         "memory_end": watched.memory(),
-    });
-    let summary = delivery_summary(&value);
-    emit(&common, &scenario, value, summary);
-    Ok(())
+    })
 }
 
 /// Publishes a backlog while no worker runs, then times how fast the worker
@@ -99,7 +107,7 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
         ready_file,
         timeout,
     } = args;
-    let receiver = receiver_with_webhooks(&target, webhooks).await?;
+    let (receiver, _) = receiver_with_webhooks(&target, webhooks).await?;
     let publisher = Publisher::new(&target, publishers);
     let first_send_ns = unix_nanos();
     let started = Instant::now();
@@ -162,13 +170,16 @@ async fn start_worker(ready_file: &Path) -> anyhow::Result<u32> {
 }
 
 /// Our recording receiver, and `webhooks` webhooks of the group pointing at
-/// it (`/hook/0`, `/hook/1`, …).
-async fn receiver_with_webhooks(target: &Target, webhooks: usize) -> anyhow::Result<Receiver> {
+/// it (`/hook/0`, `/hook/1`, …), with their ids.
+pub async fn receiver_with_webhooks(
+    target: &Target,
+    webhooks: usize,
+) -> anyhow::Result<(Receiver, Vec<String>)> {
     let receiver = Receiver::start(true).await?;
     let setup = HttpClient::new(&target.base, 4);
-    create_webhooks(&setup, target, webhooks, |n| {
+    let ids = create_webhooks(&setup, target, webhooks, |n| {
         receiver.url(&format!("/hook/{n}"))
     })
     .await?;
-    Ok(receiver)
+    Ok((receiver, ids))
 }

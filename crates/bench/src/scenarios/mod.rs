@@ -5,9 +5,12 @@
 //! - `deliver`: events published flat out or at a rate, and a backlog
 //!   drained by a worker-only process, timed at the receiver.
 //! - `idle`: one event at a time, alone or beside endpoints that hang.
+//! - `history`: delivery throughput and the delivery log's latency on a
+//!   database that already holds millions of finished deliveries.
 
 pub mod api;
 pub mod deliver;
+pub mod history;
 pub mod idle;
 
 use anyhow::{bail, Context};
