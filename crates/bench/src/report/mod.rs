@@ -4,10 +4,12 @@
 //! - `results.rs`: the machine, and the runs bundled into a results file.
 //! - `figures.rs`: what each row of a table reads from the runs;
 //!   `units.rs` its unit and target; `stats.rs` the spread over the runs.
+//! - `history.rs`: the history-size section, from `history*.json`.
 //! - `table.rs`: the Markdown tables; `charts.rs` and `svg.rs`: the charts.
 
 mod charts;
 mod figures;
+mod history;
 mod results;
 mod stats;
 mod svg;
@@ -83,6 +85,7 @@ pub fn write(docs: &Path) -> anyhow::Result<()> {
         table::table(&mut out, results, compare);
         out.push('\n');
     }
+    history::section(&mut out, &dir)?;
     out.push_str("### Charts\n\n");
     out.push_str("![Deliveries per second](benchmarks/deliveries.svg)\n\n");
     out.push_str("![Send-to-arrival latency](benchmarks/latency.svg)\n\n");

@@ -103,7 +103,7 @@ pub fn table(out: &mut String, results: &Value, compare: Option<&Value>) {
 }
 
 /// One figure's row.
-fn row(out: &mut String, figure: &Figure, results: &Value, compare: Option<&Value>) {
+pub fn row(out: &mut String, figure: &Figure, results: &Value, compare: Option<&Value>) {
     // How busy the machine was is context, not a figure to compare.
     let context = figure.name.starts_with("Machine busy") || figure.name.starts_with('…');
     let unit = figure.unit;
