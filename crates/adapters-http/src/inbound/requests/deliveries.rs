@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use webhooks_domain::{DeliveryId, DeliveryQuery, DeliveryStatus, PageSize, UnixMillis};
 
-use super::{json_object, Sent};
+use super::{date_time, json_object, query, Sent};
 use crate::inbound::error::{ApiError, RequestError};
 
 /// The query of the delivery log.
@@ -26,9 +26,7 @@ impl ListQuery {
     /// bad encoding) is [`ApiError::InvalidQuery`]; then `status`, `cursor`
     /// and `limit`, in that order.
     pub(crate) fn read(query_string: &str) -> Result<DeliveryQuery, ApiError> {
-        let query = actix_web::web::Query::<Self>::from_query(query_string)
-            .map_err(|_| ApiError::InvalidQuery)?
-            .into_inner();
+        let query: Self = query(query_string)?;
         Ok(query.into_domain()?)
     }
 
@@ -76,9 +74,7 @@ impl RecoverBody {
             Sent::WrongType => return Err(RequestError::InvalidSince),
             Sent::Value(raw) => raw,
         };
-        chrono::DateTime::parse_from_rfc3339(&raw)
-            .map(|at| UnixMillis(at.timestamp_millis()))
-            .map_err(|_| RequestError::InvalidSince)
+        date_time(&raw).ok_or(RequestError::InvalidSince)
     }
 }
 

@@ -18,8 +18,9 @@ pub(crate) mod webhooks;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use webhooks_domain::UnixMillis;
 
-use super::error::RequestError;
+use super::error::{ApiError, RequestError};
 
 /// A body field as the client sent it. Reading one never fails, so a body
 /// is read whole and its fields are checked afterwards, in order.
@@ -52,6 +53,22 @@ pub(crate) fn json_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Request
         }
         _ => Err(RequestError::InvalidJsonBody),
     }
+}
+
+/// Reads a query string into `T`. One that does not parse (a repeated
+/// parameter, bad encoding) is [`ApiError::InvalidQuery`]; its fields are
+/// then checked by the caller, in order.
+pub(crate) fn query<T: DeserializeOwned>(query_string: &str) -> Result<T, ApiError> {
+    actix_web::web::Query::<T>::from_query(query_string)
+        .map(actix_web::web::Query::into_inner)
+        .map_err(|_| ApiError::InvalidQuery)
+}
+
+/// An RFC 3339 date-time, with any offset, as Unix milliseconds.
+pub(crate) fn date_time(raw: &str) -> Option<UnixMillis> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|at| UnixMillis(at.timestamp_millis()))
 }
 
 #[cfg(test)]

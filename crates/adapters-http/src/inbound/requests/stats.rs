@@ -4,6 +4,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use webhooks_domain::UnixMillis;
 
+use super::{date_time, query};
 use crate::inbound::error::{ApiError, RequestError};
 
 /// The window of a webhook's stats; each bound is optional.
@@ -32,26 +33,17 @@ impl StatsQuery {
     /// bad encoding) is [`ApiError::InvalidQuery`]; then `since` and `until`,
     /// in that order, each an RFC 3339 date-time when present.
     pub(crate) fn read(query_string: &str) -> Result<StatsBounds, ApiError> {
-        let query = actix_web::web::Query::<Self>::from_query(query_string)
-            .map_err(|_| ApiError::InvalidQuery)?
-            .into_inner();
+        let query: Self = query(query_string)?;
         Ok(StatsBounds {
-            since: date_time(query.since, RequestError::InvalidSince)?,
-            until: date_time(query.until, RequestError::InvalidUntil)?,
+            since: bound(query.since, RequestError::InvalidSince)?,
+            until: bound(query.until, RequestError::InvalidUntil)?,
         })
     }
 }
 
-fn date_time(
-    raw: Option<String>,
-    invalid: RequestError,
-) -> Result<Option<UnixMillis>, RequestError> {
-    raw.map(|raw| {
-        chrono::DateTime::parse_from_rfc3339(&raw)
-            .map(|at| UnixMillis(at.timestamp_millis()))
-            .map_err(|_| invalid)
-    })
-    .transpose()
+/// A bound when present: an RFC 3339 date-time, else `invalid`.
+fn bound(raw: Option<String>, invalid: RequestError) -> Result<Option<UnixMillis>, RequestError> {
+    raw.map(|raw| date_time(&raw).ok_or(invalid)).transpose()
 }
 
 #[cfg(test)]
