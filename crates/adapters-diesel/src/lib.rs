@@ -10,6 +10,9 @@
 //!   [`EventStore`](webhooks_domain::EventStore) (events and their fan-out,
 //!   in one transaction) and [`DeliveryQueue`](webhooks_domain::DeliveryQueue)
 //!   (claims, attempts, rate slots and the delivery log).
+//! - [`DieselPortalStore`]: the domain's
+//!   [`PortalStore`](webhooks_domain::PortalStore), the portal's links and
+//!   sessions.
 //! - With the `testing` feature, [`TestDatabase`]: a fresh, migrated database
 //!   per test on either backend; [`TestCluster`]: a PostgreSQL server of the
 //!   tests' own (TLS, stopped and restarted by fault tests).
@@ -23,7 +26,7 @@
 //! side. Storage errors become the domain's `RepositoryError`; the database's
 //! own text stays in the error string for logs.
 //!
-//! Where things are: one module per resource (`webhooks`, `tenancy`,
+//! Where things are: one module per resource (`webhooks`, `tenancy`, `portal`,
 //! `events/`, `deliveries/`); `batching/` for the writes that share a
 //! transaction (group commit of publishes, batches of attempts);
 //! `database/` for the pool, migrations and transactions; `statements` for
@@ -36,6 +39,7 @@ mod deliveries;
 mod events;
 mod health;
 mod listener;
+mod portal;
 mod retention;
 mod schema;
 mod statements;
@@ -48,6 +52,7 @@ pub use database::{Backend, Database, DatabaseError, DbConnection};
 pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
 pub use events::DieselEventStore;
 pub use listener::{Listener, ListenerHooks};
+pub use portal::DieselPortalStore;
 pub use retention::DieselRetention;
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]

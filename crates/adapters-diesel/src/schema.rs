@@ -88,6 +88,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    portal_passes (hash) {
+        hash -> Text,
+        kind -> Text,
+        group_id -> BigInt,
+        organization_id -> Text,
+        api_key_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(groups -> organizations (organization_id));
 diesel::joinable!(webhooks -> groups (group_id));
@@ -104,4 +116,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     deliveries,
     attempts,
+    portal_passes,
 );

@@ -26,6 +26,34 @@ impl DieselTenancyRepository {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+
+    /// The one API key `lookup` names, revoked or not.
+    async fn find_api_key_where(
+        &self,
+        lookup: KeyLookup,
+    ) -> Result<Option<ApiKey>, RepositoryError> {
+        self.db
+            .run(move |connection| {
+                let query = api_keys::table.select(ApiKeyRow::as_select()).into_boxed();
+                let query = match lookup {
+                    KeyLookup::Hash(hash) => query.filter(api_keys::key_hash.eq(hash)),
+                    KeyLookup::Id(id) => query.filter(api_keys::id.eq(id)),
+                };
+                query
+                    .first(connection)
+                    .optional()
+                    .map_err(storage_error)?
+                    .map(ApiKeyRow::into_api_key)
+                    .transpose()
+            })
+            .await
+    }
+}
+
+/// How an API key is looked up: by the hash a caller's key has, or by its id.
+enum KeyLookup {
+    Hash(String),
+    Id(String),
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -270,18 +298,13 @@ impl TenancyRepository for DieselTenancyRepository {
         &self,
         hash: &ApiKeyHash,
     ) -> Result<Option<ApiKey>, RepositoryError> {
-        let hash = hash.as_str().to_owned();
-        self.db
-            .run(move |connection| {
-                api_keys::table
-                    .filter(api_keys::key_hash.eq(hash))
-                    .select(ApiKeyRow::as_select())
-                    .first(connection)
-                    .optional()
-                    .map_err(storage_error)?
-                    .map(ApiKeyRow::into_api_key)
-                    .transpose()
-            })
+        self.find_api_key_where(KeyLookup::Hash(hash.as_str().to_owned()))
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, RepositoryError> {
+        self.find_api_key_where(KeyLookup::Id(id.as_str().to_owned()))
             .await
     }
 

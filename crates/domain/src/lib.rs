@@ -11,6 +11,8 @@
 //! - [`Dispatcher`]: the delivery loop (claim, sign, send, record, retry).
 //! - [`DeliveryService`]: the delivery log, retries, test sends, recovery,
 //!   a webhook's stats.
+//! - [`PortalService`]: the portal's links and sessions, which reach the
+//!   public API's use cases for one group.
 //! - The ports in [`ports`] are what an adapter implements; with the `mocks`
 //!   feature each has a `mockall` mock (`MockWebhookRepository`, …).
 //!
@@ -23,7 +25,7 @@
 //! order a request's parts are read, is the inbound adapter's choice.
 //!
 //! The code is grouped by bounded context, one folder each: `webhooks`,
-//! `tenancy`, `events` (publishing), `delivery` (dispatcher, retry policy,
+//! `tenancy`, `portal`, `events` (publishing), `delivery` (dispatcher, retry policy,
 //! circuit breaker, delivery log, wake-ups) and `signing` (secrets and their
 //! cipher); `ids`, `time`, `text` and `error` are shared by all. The folders
 //! are private: every public item has one path, at the crate's root.
@@ -34,6 +36,7 @@ mod delivery;
 mod error;
 mod events;
 mod ids;
+mod portal;
 pub mod ports;
 mod retention;
 mod signing;
@@ -46,10 +49,11 @@ pub use delivery::*;
 pub use error::{Conflict, DomainError, Field, InvalidValue, RepositoryError, Resource};
 pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
+pub use portal::*;
 pub use ports::RetentionStore;
 pub use ports::{
-    Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, Requeue,
-    SystemClock, TenancyRepository, WebhookRepository,
+    Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, PortalStore, QueueDepth, RandomIds,
+    Requeue, SystemClock, TenancyRepository, WebhookRepository,
 };
 pub use retention::{OldestKept, PruneReport, PrunedDeliveries, Pruner, RetentionPolicy};
 pub use signing::*;

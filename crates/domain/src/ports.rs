@@ -10,6 +10,7 @@ use crate::delivery::{
 use crate::error::RepositoryError;
 use crate::events::{Event, PublishOutcome};
 use crate::ids::{ApiKeyId, DeliveryId, GroupId, OrganizationId, WebhookId};
+use crate::portal::{PortalPass, PortalTokenHash};
 use crate::signing::SealedSecret;
 use crate::tenancy::{ApiKey, ApiKeyHash, Group, Organization};
 use crate::time::UnixMillis;
@@ -309,10 +310,50 @@ pub trait TenancyRepository: Send + Sync {
         hash: &ApiKeyHash,
     ) -> Result<Option<ApiKey>, RepositoryError>;
 
+    /// The key with this id, revoked or not; `None` when the id is unknown.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, RepositoryError>;
+
     /// Marks a key revoked; `false` when no such key exists. Revoking twice is
     /// not an error and keeps the first revocation time.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn revoke_api_key(&self, id: &ApiKeyId, at: UnixMillis) -> Result<bool, RepositoryError>;
+}
+
+/// Storage of the portal's links and sessions, each kept by the hash of its
+/// secret only.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PortalStore: Send + Sync {
+    /// Stores a new link. Links past their end may be deleted on the way.
+    /// Errors: [`RepositoryError::Conflict`] on a hash collision,
+    /// [`RepositoryError::Unavailable`].
+    async fn insert_link(&self, link: &PortalPass) -> Result<(), RepositoryError>;
+
+    /// Deletes the link with this hash and answers it, expired or not; `None`
+    /// when there is none. Of concurrent takes of one link, exactly one gets
+    /// it: that is what makes a link single use.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn take_link(
+        &self,
+        hash: &PortalTokenHash,
+    ) -> Result<Option<PortalPass>, RepositoryError>;
+
+    /// Stores a new session. Sessions past their end may be deleted on the way.
+    /// Errors: [`RepositoryError::Conflict`] on a hash collision,
+    /// [`RepositoryError::Unavailable`].
+    async fn insert_session(&self, session: &PortalPass) -> Result<(), RepositoryError>;
+
+    /// The session with this hash, expired or not; `None` when there is none.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_session(
+        &self,
+        hash: &PortalTokenHash,
+    ) -> Result<Option<PortalPass>, RepositoryError>;
+
+    /// Deletes the session with this hash; `false` when there was none.
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn delete_session(&self, hash: &PortalTokenHash) -> Result<bool, RepositoryError>;
 }
 
 /// The current time; a port so tests can pin it.

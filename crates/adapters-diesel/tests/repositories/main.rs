@@ -7,8 +7,8 @@
 //!
 //! - `support`: the fixtures every module builds on.
 //! - `database`: the database itself and the test harness.
-//! - `webhooks`, `tenancy`, `events`: the webhook and tenancy repositories
-//!   and the event store.
+//! - `webhooks`, `tenancy`, `events`, `portal`: the webhook and tenancy
+//!   repositories, the event store and the portal's links and sessions.
 //! - `deliveries/`: the delivery queue and log (claims, attempts, the log).
 //! - `tls`: PostgreSQL over TLS, on a cluster of the tests' own.
 
@@ -48,6 +48,7 @@ macro_rules! on_both_backends {
 mod database;
 mod deliveries;
 mod events;
+mod portal;
 mod support;
 mod tenancy;
 mod tls;

@@ -6,8 +6,8 @@
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 use serde_json::{Map, Value};
 use webhooks_adapters_diesel::{
-    Database, DbConnection, DieselDeliveryQueue, DieselEventStore, DieselTenancyRepository,
-    DieselWebhookRepository,
+    Database, DbConnection, DieselDeliveryQueue, DieselEventStore, DieselPortalStore,
+    DieselTenancyRepository, DieselWebhookRepository,
 };
 use webhooks_domain::{
     CustomHeaders, Description, EnabledEvents, Event, EventId, EventType, Group, GroupId,
@@ -32,6 +32,10 @@ pub(crate) fn events_store(db: &Database) -> DieselEventStore {
 
 pub(crate) fn queue(db: &Database) -> DieselDeliveryQueue {
     DieselDeliveryQueue::new(db.clone())
+}
+
+pub(crate) fn portal(db: &Database) -> DieselPortalStore {
+    DieselPortalStore::new(db.clone())
 }
 
 // ---- tenants, webhooks and events ------------------------------------------

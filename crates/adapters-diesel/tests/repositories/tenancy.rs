@@ -16,6 +16,7 @@ on_both_backends!(
     inserted_group_is_found_and_unknown_group_is_none,
     taking_a_group_id_twice_is_conflict,
     api_key_is_found_by_its_hash_only,
+    api_key_is_found_by_its_id_revoked_or_not,
     duplicate_api_key_hash_is_conflict,
     revoking_twice_keeps_the_first_time,
     revoking_an_unknown_key_is_false,
@@ -91,6 +92,28 @@ async fn api_key_is_found_by_its_hash_only(db: &Database) {
         repository
             .find_api_key_by_hash(&ApiKeySecret::generate().hash())
             .await,
+        Ok(None)
+    );
+}
+
+async fn api_key_is_found_by_its_id_revoked_or_not(db: &Database) {
+    let repository = tenancy(db);
+    let organization = organization(db).await;
+    let stored = api_key(&organization, &ApiKeySecret::generate());
+    repository.insert_api_key(&stored).await.unwrap();
+    assert_eq!(
+        repository.find_api_key(&stored.id).await,
+        Ok(Some(stored.clone()))
+    );
+
+    repository
+        .revoke_api_key(&stored.id, UnixMillis(5_000))
+        .await
+        .unwrap();
+    let revoked = repository.find_api_key(&stored.id).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(UnixMillis(5_000)));
+    assert_eq!(
+        repository.find_api_key(&ulid_id(ApiKeyId::from_ulid)).await,
         Ok(None)
     );
 }
@@ -192,7 +215,7 @@ async fn processes_bootstrapping_at_once_make_one_demo_tenant(test_database: &Te
 }
 
 /// A key of the organization whose secret is `secret`; not stored.
-fn api_key(organization: &Organization, secret: &ApiKeySecret) -> ApiKey {
+pub(crate) fn api_key(organization: &Organization, secret: &ApiKeySecret) -> ApiKey {
     ApiKey {
         id: ulid_id(ApiKeyId::from_ulid),
         organization_id: organization.id.clone(),

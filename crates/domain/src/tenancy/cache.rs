@@ -149,6 +149,12 @@ impl TenancyRepository for CachedTenancy {
         Ok(found)
     }
 
+    /// Always asks storage: a portal session checks its key this way on
+    /// each request, and a revocation must end it at once.
+    async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, RepositoryError> {
+        self.inner.find_api_key(id).await
+    }
+
     async fn revoke_api_key(&self, id: &ApiKeyId, at: UnixMillis) -> Result<bool, RepositoryError> {
         let revoked = self.inner.revoke_api_key(id, at).await?;
         // Forget the key before answering, so the revocation holds at once here.

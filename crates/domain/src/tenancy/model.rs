@@ -60,6 +60,9 @@ pub struct Principal {
     pub organization_id: OrganizationId,
     /// The key that was accepted.
     pub api_key_id: ApiKeyId,
+    /// The only group it may reach, for a portal session; `None` for the API
+    /// key itself, which reaches every group of its organization.
+    pub group: Option<GroupId>,
 }
 
 /// A plaintext API key, shown once at creation: `okw_` + 256 random bits.

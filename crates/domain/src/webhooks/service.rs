@@ -105,15 +105,16 @@ impl WebhookService {
                 Ok(Principal {
                     organization_id: key.organization_id,
                     api_key_id: key.id,
+                    group: None,
                 })
             }
             _ => Err(DomainError::NotAllowed),
         }
     }
 
-    /// Checks the group exists and belongs to the caller's organization.
-    /// Another organization's group is [`Resource::Group`] not found, never
-    /// "forbidden". Every other use case here starts with this check; an
+    /// Checks the group exists and belongs to the caller's organization (and,
+    /// for a portal session, is its group). Another group is
+    /// [`Resource::Group`] not found, never "forbidden". Every other use case here starts with this check; an
     /// adapter calls it alone to answer in the same order for a request that
     /// names a webhook that cannot exist.
     pub async fn authorize_group(
@@ -121,6 +122,9 @@ impl WebhookService {
         caller: &Principal,
         group: GroupId,
     ) -> Result<(), DomainError> {
+        if caller.group.is_some_and(|only| only != group) {
+            return Err(DomainError::NotFound(Resource::Group));
+        }
         match self.tenancy.find_group(group).await? {
             Some(found) if found.organization_id == caller.organization_id => Ok(()),
             _ => Err(DomainError::NotFound(Resource::Group)),

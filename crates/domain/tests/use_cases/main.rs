@@ -8,6 +8,7 @@ mod support;
 
 mod delivery_log;
 mod dispatcher;
+mod portal;
 mod publishing;
 mod retention;
 mod secrets;

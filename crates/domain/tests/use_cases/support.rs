@@ -13,16 +13,16 @@ use mockall::predicate::eq;
 use serde_json::{Map, Value};
 use webhooks_domain::ports::{
     MockClock, MockDeliveryQueue, MockEventStore, MockIdSource, MockOutboundSender,
-    MockTenancyRepository, MockWebhookRepository,
+    MockPortalStore, MockTenancyRepository, MockWebhookRepository,
 };
 use webhooks_domain::{
     ApiKey, ApiKeyId, ApiKeySecret, Attempt, CircuitSettings, Clock, CustomHeaders, Delivery,
     DeliveryDetail, DeliveryId, DeliveryJob, DeliveryService, DeliveryStatus, Description,
     DispatchSettings, Dispatcher, DomainError, EnabledEvents, EventId, EventPublisher, EventType,
-    Group, GroupId, IdSource, NewEvent, NewWebhook, Organization, OrganizationId, Principal,
-    PublishOutcome, RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher,
-    SigningSecret, TenancyService, UnixMillis, Wakeup, Webhook, WebhookId, WebhookService,
-    WebhookStatus, WebhookUpdate, WebhookUrl,
+    Group, GroupId, IdSource, NewEvent, NewWebhook, Organization, OrganizationId, PortalService,
+    Principal, PublishOutcome, RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher,
+    SigningSecret, TenancyRepository, TenancyService, UnixMillis, Wakeup, Webhook, WebhookId,
+    WebhookService, WebhookStatus, WebhookUpdate, WebhookUrl,
 };
 
 // ---------------------------------------------------------------------------
@@ -59,6 +59,9 @@ pub const SECOND_WAIT: Duration = Duration::from_secs(20);
 /// A webhook failing this long is disabled (5 days).
 pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3600);
 pub const BUSY_BACKOFF: Duration = Duration::from_millis(200);
+/// How long the portal's links and sessions last in [`Ports::portal_service`].
+pub const LINK_TTL: Duration = Duration::from_secs(600);
+pub const SESSION_TTL: Duration = Duration::from_secs(7200);
 
 pub fn group_id() -> GroupId {
     GroupId::new(GROUP).unwrap()
@@ -150,6 +153,7 @@ pub fn principal() -> Principal {
     Principal {
         organization_id: org_id(),
         api_key_id: key_id(),
+        group: None,
     }
 }
 
@@ -341,6 +345,7 @@ pub struct Ports {
     pub events: MockEventStore,
     pub queue: MockDeliveryQueue,
     pub sender: MockOutboundSender,
+    pub portal: MockPortalStore,
 }
 
 impl Ports {
@@ -354,6 +359,7 @@ impl Ports {
             events: MockEventStore::new(),
             queue: MockDeliveryQueue::new(),
             sender: MockOutboundSender::new(),
+            portal: MockPortalStore::new(),
         }
     }
 
@@ -375,6 +381,7 @@ impl Ports {
         self.tenancy.expect_insert_api_key().never();
         self.tenancy.expect_find_api_key_by_hash().never();
         self.tenancy.expect_revoke_api_key().never();
+        self.tenancy.expect_find_api_key().never();
 
         self.clock.expect_now().never();
         self.ids.expect_ulid().never();
@@ -397,6 +404,12 @@ impl Ports {
         self.queue.expect_window_activity().never();
 
         self.sender.expect_send().never();
+
+        self.portal.expect_insert_link().never();
+        self.portal.expect_take_link().never();
+        self.portal.expect_insert_session().never();
+        self.portal.expect_find_session().never();
+        self.portal.expect_delete_session().never();
         self
     }
 
@@ -448,6 +461,23 @@ impl Ports {
             settings,
             Wakeup::default(),
         )
+    }
+
+    /// The portal over a webhook service that shares its tenancy and clock,
+    /// with links of [`LINK_TTL`] and sessions of [`SESSION_TTL`].
+    pub fn portal_service(self) -> PortalService {
+        let ports = self.forbid_the_rest();
+        let clock: Arc<dyn Clock> = Arc::new(ports.clock);
+        let tenancy: Arc<dyn TenancyRepository> = Arc::new(ports.tenancy);
+        let webhooks = WebhookService::new(
+            Arc::new(ports.webhooks),
+            Arc::clone(&tenancy),
+            Arc::clone(&clock),
+            Arc::new(ports.ids),
+            cipher(),
+        );
+        PortalService::new(Arc::new(ports.portal), tenancy, webhooks, clock)
+            .with_lifetimes(LINK_TTL, SESSION_TTL)
     }
 
     /// The delivery service over a webhook service that shares its clock and ids.

@@ -187,6 +187,7 @@ mod tests {
             Principal {
                 organization_id: organization(1),
                 api_key_id: ApiKeyId::from_ulid(ulid::Ulid(1)),
+                group: None,
             }
         }
 

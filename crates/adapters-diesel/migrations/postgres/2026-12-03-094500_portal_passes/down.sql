@@ -1,0 +1,2 @@
+DROP INDEX portal_passes_expires_at;
+DROP TABLE portal_passes;
