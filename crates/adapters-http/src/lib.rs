@@ -25,11 +25,14 @@ pub use outbound::{
 };
 
 use inbound::routes::{self, RouteTable};
-use inbound::{admin, deliveries, docs, events, health, openapi, secrets, stats, webhooks};
+use inbound::{admin, deliveries, docs, events, health, openapi, portal, secrets, stats, webhooks};
 
 /// Every route table [`configure`] mounts, in matching order.
 fn api_tables() -> Vec<RouteTable> {
     vec![
+        // Before `webhooks`, whose `/webhooks/{groupID}/{webhookID}` would
+        // take `/webhooks/{groupID}/portal-sessions` for a webhook's path.
+        portal::routes(),
         webhooks::routes(),
         secrets::routes(),
         deliveries::routes(),

@@ -10,15 +10,15 @@ use anyhow::Context;
 use async_trait::async_trait;
 use tokio::sync::watch;
 use webhooks_adapters_diesel::{
-    Database, DieselDeliveryQueue, DieselEventStore, DieselRetention, DieselTenancyRepository,
-    DieselWebhookRepository, Listener, ListenerHooks,
+    Database, DieselDeliveryQueue, DieselEventStore, DieselPortalStore, DieselRetention,
+    DieselTenancyRepository, DieselWebhookRepository, Listener, ListenerHooks,
 };
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
     CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
-    EventPublisher, Pruner, RandomIds, RetentionPolicy, RetryPolicy, SecretCipher, SystemClock,
-    TenancyRepository, TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
+    EventPublisher, PortalService, Pruner, RandomIds, RetentionPolicy, RetryPolicy, SecretCipher,
+    SystemClock, TenancyRepository, TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -36,6 +36,7 @@ pub struct Services {
     pub tenancy: TenancyService,
     pub deliveries: DeliveryService,
     pub publisher: EventPublisher,
+    pub portal: PortalService,
     pub cipher: SecretCipher,
     pub wakeup: Wakeup,
     queue: Arc<DieselDeliveryQueue>,
@@ -90,6 +91,13 @@ impl Services {
             ids.clone(),
             wakeup.clone(),
         );
+        let portal = PortalService::new(
+            Arc::new(DieselPortalStore::new(database.clone())),
+            tenancy_repository.clone(),
+            webhooks.clone(),
+            clock.clone(),
+        )
+        .with_lifetimes(settings.portal.link_ttl, settings.portal.session_ttl);
         let tenancy = TenancyService::new(tenancy_repository, clock, ids);
         Ok(Self {
             database,
@@ -97,6 +105,7 @@ impl Services {
             tenancy,
             deliveries,
             publisher,
+            portal,
             cipher,
             wakeup,
             queue,
@@ -301,6 +310,8 @@ impl Application {
                 .clone()
                 .map(Secret::into_exposed),
             body_timeout: settings.server.body_timeout,
+            portal: services.portal.clone(),
+            portal_frame_ancestors: settings.portal.frame_ancestors.clone(),
         });
         let api = role != Role::Worker;
         let server = HttpServer::new(move || {
@@ -322,6 +333,9 @@ impl Application {
         .shutdown_timeout(30)
         .run();
         tracing::info!(role = ?role, "listening on http://{address}");
+        if api {
+            tracing::info!("portal at http://{address}/portal/");
+        }
         Ok(Self {
             port: address.port(),
             server,

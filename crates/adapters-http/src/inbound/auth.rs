@@ -1,5 +1,5 @@
-//! Who is calling: the `x-api-key` of the public API, and the bearer tokens of
-//! `/admin` and `/internal`.
+//! Who is calling: the `x-api-key` of the public API (or, without one, a
+//! portal session's cookie), and the bearer tokens of `/admin` and `/internal`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,10 +10,15 @@ use subtle::ConstantTimeEq;
 use webhooks_domain::{ApiKeySecret, Principal};
 
 use super::error::ApiError;
+use super::portal::cookie::PresentedSession;
 use super::state::ApiState;
 
 /// The organization behind an accepted `x-api-key`. As the first extractor of
 /// a handler it makes the key the first check, as the seed orders them.
+///
+/// A request without `x-api-key` that carries a portal session's cookie is
+/// that session's caller, limited to its group; one that changes state must
+/// also carry the session's CSRF token, or it is refused with 403.
 pub struct Caller(pub Principal);
 
 impl FromRequest for Caller {
@@ -27,8 +32,12 @@ impl FromRequest for Caller {
             .get("x-api-key")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
+        let session = key.is_none().then(|| PresentedSession::read(req)).flatten();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Unavailable("no API state".into()))?;
+            if let Some(session) = session {
+                return Ok(Caller(session.authenticate(&state.portal).await?));
+            }
             // A missing header is an empty key, which the domain refuses unread.
             let key = ApiKeySecret::from_header(key.as_deref().unwrap_or_default());
             let principal = state.webhooks.authenticate(&key).await?;

@@ -46,6 +46,10 @@ pub enum ApiError {
     BadPayload,
     #[error("Unauthorized")]
     Unauthorized,
+    /// A portal session's request that changes state came without the
+    /// session's CSRF token (`x-csrf-token`).
+    #[error("Missing or invalid CSRF token")]
+    CsrfRejected,
     /// A query string that does not parse (a repeated parameter, bad encoding).
     #[error("Invalid query string")]
     InvalidQuery,
@@ -215,6 +219,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::CsrfRejected => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

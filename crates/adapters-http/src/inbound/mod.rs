@@ -1,5 +1,5 @@
 //! The inbound side: the actix-web API. One module per resource (`webhooks`,
-//! `secrets`, `deliveries`, `stats`, `events`, `admin`, `health`), each listing its
+//! `secrets`, `deliveries`, `stats`, `events`, `admin`, `health`, `portal`), each listing its
 //! routes once in a [`routes::RouteTable`]; the extractors (`auth`, `body`);
 //! `requests`, which reads paths, queries and bodies into the domain's values
 //! in the seed's order; the one mapping of errors to the seed's JSON (`error`), the OpenAPI
@@ -16,6 +16,7 @@ pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod openapi;
+pub(crate) mod portal;
 pub(crate) mod requests;
 pub(crate) mod routes;
 pub(crate) mod secrets;

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 use super::api_doc::error_response;
 use super::error::ErrorBody;
 use super::routes::{Operation, RouteTable, TrailingSlash};
-use super::{admin, deliveries, docs, events, health, secrets, stats, webhooks};
+use super::{admin, deliveries, docs, events, health, portal, secrets, stats, webhooks};
 
 /// Security scheme names, as the operations' `security(...)` spell them.
 const API_KEY: &str = "apiKey";
@@ -44,6 +44,7 @@ const SERVICE_TOKEN: &str = "serviceToken";
         webhooks::get_one,
         webhooks::update,
         webhooks::delete,
+        portal::create_link,
         secrets::secret,
         secrets::rotate_secret,
         deliveries::list,

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use webhooks_domain::{DeliveryService, EventPublisher, TenancyService, WebhookService};
+use webhooks_domain::{
+    DeliveryService, EventPublisher, PortalService, TenancyService, WebhookService,
+};
 
 /// Whether the storage answers, for `/readyz`.
 #[async_trait]
@@ -25,6 +27,8 @@ pub struct ApiState {
     pub tenancy: TenancyService,
     pub deliveries: DeliveryService,
     pub publisher: EventPublisher,
+    /// The portal's links and sessions.
+    pub portal: PortalService,
     pub readiness: Arc<dyn ReadinessProbe>,
     pub metrics: Arc<dyn MetricsSource>,
     /// Bearer token of `/admin`; `None` switches the admin API off.
@@ -33,4 +37,6 @@ pub struct ApiState {
     pub service_token: Option<String>,
     /// How long a request body may take to arrive (`server.body_timeout`).
     pub body_timeout: Duration,
+    /// Who may embed the portal: the CSP `frame-ancestors` of its pages.
+    pub portal_frame_ancestors: String,
 }

@@ -161,6 +161,11 @@ deliveries = "30days"
 events = "1day"
 interval = "5m"
 
+[portal]
+link_ttl = "1h"
+session_ttl = "8h"
+frame_ancestors = "'none'"
+
 [bootstrap]
 demo_tenant = true
 
@@ -230,6 +235,8 @@ format = "text"
             "auth",
             "secrets",
             "delivery",
+            "retention",
+            "portal",
             "bootstrap",
             "log",
         ];

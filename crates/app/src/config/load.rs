@@ -25,7 +25,7 @@ enum Check {
 /// run in, kept so that a configuration gets the same message it always
 /// did. Every setting is listed, so that a new one has to be placed (a test
 /// checks).
-const REPORT_ORDER: [Check; 23] = [
+const REPORT_ORDER: [Check; 26] = [
     Check::Value("server.bind"),
     Check::Value("server.body_timeout"),
     Check::Value("database.url"),
@@ -49,6 +49,9 @@ const REPORT_ORDER: [Check; 23] = [
     Check::Value("retention.deliveries"),
     Check::Value("retention.events"),
     Check::Value("retention.interval"),
+    Check::Value("portal.link_ttl"),
+    Check::Value("portal.session_ttl"),
+    Check::Value("portal.frame_ancestors"),
 ];
 
 impl Settings {

@@ -27,8 +27,8 @@ pub use masked::{DatabaseUrl, Secret};
 pub use values::LogFormat;
 
 use values::{
-    Address, Count, Durations, Humantime, KeptFor, Networks, PoolSize, TrueOrFalse, UpToADay,
-    UpToAnHour,
+    Address, Count, Durations, FrameAncestors, Humantime, KeptFor, Networks, PoolSize, TrueOrFalse,
+    UpToADay, UpToAnHour,
 };
 
 /// A setting that cannot be used, with its dotted name.
@@ -56,6 +56,7 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub delivery: DeliverySettings,
     pub retention: RetentionSettings,
+    pub portal: PortalSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -156,6 +157,21 @@ pub struct RetentionSettings {
     pub interval: Duration,
 }
 
+/// `[portal]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// How long a portal link stays usable, unused.
+    #[serde(with = "UpToADay")]
+    pub link_ttl: Duration,
+    /// How long a portal session lasts.
+    #[serde(with = "UpToADay")]
+    pub session_ttl: Duration,
+    /// The CSP `frame-ancestors` of the portal's pages: who may embed it.
+    #[serde(with = "FrameAncestors")]
+    pub frame_ancestors: String,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -175,13 +191,14 @@ pub struct BootstrapSettings {
 /// The sections in the order `config check` shows them.
 impl Serialize for Settings {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sections = serializer.serialize_struct("Settings", 8)?;
+        let mut sections = serializer.serialize_struct("Settings", 9)?;
         sections.serialize_field("server", &self.server)?;
         sections.serialize_field("database", &self.database)?;
         sections.serialize_field("auth", &self.auth)?;
         sections.serialize_field("secrets", &self.secrets)?;
         sections.serialize_field("delivery", &self.delivery)?;
         sections.serialize_field("retention", &self.retention)?;
+        sections.serialize_field("portal", &self.portal)?;
         sections.serialize_field("bootstrap", &self.bootstrap)?;
         sections.serialize_field("log", &self.log)?;
         sections.end()

@@ -238,6 +238,33 @@ impl TrueOrFalse {
     }
 }
 
+/// The sources of a CSP `frame-ancestors` directive, separated by spaces:
+/// `'none'`, `'self'`, origins. Nothing that could end the directive or the
+/// header (`;`, `,`, control characters) is taken.
+pub struct FrameAncestors;
+
+impl FrameAncestors {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        let written = String::deserialize(deserializer)?;
+        let sources: Vec<&str> = written.split_whitespace().collect();
+        let takes = |source: &&str| {
+            source
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
+        };
+        if sources.is_empty() || !sources.iter().all(takes) {
+            return Err(refused(format!(
+                "{written:?} is not CSP sources separated by spaces, like 'none' or 'self' https://app.example"
+            )));
+        }
+        Ok(sources.join(" "))
+    }
+
+    pub fn serialize<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(value)
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -286,6 +313,31 @@ mod tests {
             .strip_prefix(REFUSED)
             .unwrap_or_else(|| panic!("not refused by a rule: {message}"))
             .to_owned()
+    }
+
+    #[test]
+    fn frame_ancestors_take_sources_separated_by_spaces_and_nothing_that_ends_the_header() {
+        assert_eq!(
+            FrameAncestors::deserialize(text("'none'")).unwrap(),
+            "'none'"
+        );
+        assert_eq!(
+            FrameAncestors::deserialize(text("  'self'   https://app.example ")).unwrap(),
+            "'self' https://app.example"
+        );
+        for bad in [
+            "",
+            "   ",
+            "'self'; script-src *",
+            "https://a.example,https://b.example",
+            "'self'\u{7f}",
+        ] {
+            assert_eq!(
+                reason(FrameAncestors::deserialize(text(bad)).unwrap_err()),
+                format!("{bad:?} is not CSP sources separated by spaces, like 'none' or 'self' https://app.example"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct IssuedPass {
     pub token: PortalToken,
     /// What it gives access to.
     pub grant: PortalGrant,
+    /// When it was made.
+    pub issued_at: UnixMillis,
     /// From when it is refused.
     pub expires_at: UnixMillis,
 }
@@ -185,6 +187,7 @@ impl PortalService {
         let issued = IssuedPass {
             token,
             grant,
+            issued_at: now,
             expires_at,
         };
         (pass, issued)
