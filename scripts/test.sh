@@ -27,6 +27,9 @@ fi
 packages=()
 have curl || packages+=(curl)
 have node || packages+=(nodejs)   # runs the seed's JavaScript example
+# The portal's browser tests: headless Chromium driven through chromedriver.
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
 have docker-compose || packages+=(docker-compose)
 have pg_isready || packages+=(postgresql-client)
 [ -f /usr/include/postgresql/libpq-fe.h ] || packages+=(libpq-dev)

@@ -67,18 +67,22 @@ function legend() {
     SERIES.map(([key, name]) => h("li", {}, h("span", { class: `swatch ${key}`, "aria-hidden": "true" }), name)));
 }
 
-/** The chart section of webhook `id`. */
+/** The chart section of webhook `id`; its `redraw()` reads the stats again. */
 export async function deliveryChart(id) {
+  const body = h("div");
   const section = h("section", { "aria-labelledby": "chart-h", class: "chart" },
-    h("h2", { id: "chart-h" }, "Deliveries, last 24 hours"));
-  try {
-    const buckets = await Promise.all(windows().map(async ({ since, until }) => {
-      const stats = await api.webhooks.stats(id, since.toISOString(), until.toISOString());
-      return { since, counts: stats.deliveries };
-    }));
-    section.append(draw(buckets), legend());
-  } catch (error) {
-    section.append(errorBox(error));
-  }
+    h("h2", { id: "chart-h" }, "Deliveries, last 24 hours"), body);
+  section.redraw = async () => {
+    try {
+      const buckets = await Promise.all(windows().map(async ({ since, until }) => {
+        const stats = await api.webhooks.stats(id, since.toISOString(), until.toISOString());
+        return { since, counts: stats.deliveries };
+      }));
+      body.replaceChildren(draw(buckets), legend());
+    } catch (error) {
+      body.replaceChildren(errorBox(error));
+    }
+  };
+  await section.redraw();
   return section;
 }

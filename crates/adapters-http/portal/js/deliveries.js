@@ -17,8 +17,11 @@ function deliveryRow(id, delivery) {
     h("td", { "data-label": "Next attempt" }, when(delivery.nextAttemptAt)));
 }
 
-/** The log of webhook `id`: filled now, and again on each filter, page or refresh. */
-export function deliveryLog(id) {
+/**
+ * The log of webhook `id`: filled now, and again on each filter, page or
+ * refresh; a refresh also calls `onRefresh` (the chart's redraw).
+ */
+export function deliveryLog(id, onRefresh = async () => {}) {
   const state = { cursors: [null] };
   const status = h("select", { name: "status" },
     STATUSES.map((value) => h("option", { value }, value || "any")));
@@ -37,7 +40,7 @@ export function deliveryLog(id) {
     load();
   });
   const refresh = actionButton("Refresh", async () => {
-    await load();
+    await Promise.all([load(), onRefresh()]);
     announce("Delivery log refreshed.");
   });
   load();

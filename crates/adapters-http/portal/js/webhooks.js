@@ -131,6 +131,7 @@ function statusToggle(webhook) {
 
 export async function webhookPage(id) {
   const webhook = await api.webhooks.get(id);
+  const chart = await deliveryChart(id);
   const sent = h("span", { "aria-live": "polite" });
   const test = actionButton("Send test event", async () => {
     const queued = await api.webhooks.test(id);
@@ -154,7 +155,7 @@ export async function webhookPage(id) {
       h("a", { class: "button", href: `#/w/${id}/edit` }, "Edit"), " ",
       statusToggle(webhook), " ", test, sent, " ", remove),
     secretSection(id),
-    await deliveryChart(id),
-    deliveryLog(id),
+    chart,
+    deliveryLog(id, chart.redraw),
   );
 }

@@ -4,7 +4,8 @@
 //!   and a fresh PostgreSQL database, each test on both;
 //! - `delivery_processes`, `log_hygiene`, `seed_examples`: whole processes of
 //!   the built binary;
-//! - `operations`: `config check`, `--help`, and the references in docs/.
+//! - `operations`: `config check`, `--help`, and the references in docs/;
+//! - `portal_in_a_browser`: the portal in headless Chromium.
 //!
 //! No test here changes its own process (global logger, environment): the
 //! ones that need a process of their own start the binary.
@@ -16,4 +17,5 @@ mod api;
 mod delivery_processes;
 mod log_hygiene;
 mod operations;
+mod portal_in_a_browser;
 mod seed_examples;

@@ -31,6 +31,19 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).expect("the body is JSON")
     }
+
+    /// Whether the request verifies with `secret`, by the `svix` crate's
+    /// Standard Webhooks verifier.
+    pub fn verifies(&self, secret: &str) -> bool {
+        let mut headers = http::HeaderMap::new();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            headers.insert(name, self.header(name).parse().expect("a header value"));
+        }
+        svix::webhooks::Webhook::new(secret)
+            .expect("a signing secret")
+            .verify(self.body.as_bytes(), &headers)
+            .is_ok()
+    }
 }
 
 #[derive(Default)]

@@ -1,0 +1,246 @@
+//! The portal in a real browser (headless Chromium through chromedriver)
+//! against the application on loopback: the way in by link, a webhook's
+//! whole life driven with the keyboard alone, and what the portal refuses.
+//! Screenshots land in `target/portal-screenshots/`.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{for_both_backends, Backend, Browser, Receiver, TestApp};
+
+for_both_backends!(
+    a_customer_follows_a_delivery_from_failure_to_success_with_the_keyboard_alone,
+    a_used_link_shows_a_clear_page_and_opens_no_session,
+    a_session_reaches_no_other_group_and_no_change_without_its_csrf_token,
+);
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A fresh portal link to our group, made with our key.
+async fn link(app: &TestApp) -> String {
+    let response = app
+        .call(Method::POST, &app.group_path("/portal-sessions"), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let link: Value = response.json().await.unwrap();
+    link["url"].as_str().unwrap().to_owned()
+}
+
+/// Opens a link and waits for the group's webhooks.
+async fn open(browser: &Browser, url: &str) {
+    browser.client.goto(url).await.unwrap();
+    browser.wait_for_text("h1", "Webhooks").await;
+}
+
+async fn a_customer_follows_a_delivery_from_failure_to_success_with_the_keyboard_alone(
+    backend: Backend,
+) {
+    let Some(browser) = Browser::start(1280).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    open(&browser, &link(&app).await).await;
+    assert!(!browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("token="));
+
+    // Create a webhook that points at the loopback receiver.
+    browser.activate("New webhook").await;
+    browser.wait_for_text("h1", "New webhook").await;
+    browser
+        .type_into("Endpoint URL", &receiver.url("/ok/portal"))
+        .await;
+    browser.type_into("Description", "Orders service").await;
+    browser.activate("Create").await;
+    browser.wait_for_text("h1", "Orders service").await;
+    let webhook_id = browser.text("dd code").await;
+
+    // An event: its delivery and attempt appear in the log.
+    app.publish_user_created(json!({"userID": "u_1"})).await;
+    receiver.wait_for(Some("/ok/portal"), 1, WAIT).await;
+    browser.activate("Refresh").await;
+    browser.wait_for_text("td", "succeeded").await;
+    browser.screenshot("webhook").await;
+
+    // The receiver fails: three attempts, the last one's answer kept.
+    browser.activate("Edit").await;
+    browser.wait_for_text("h1", "Edit webhook").await;
+    browser
+        .type_into("Endpoint URL", &receiver.url("/flaky/3/portal"))
+        .await;
+    browser.activate("Save").await;
+    browser.wait_for_text("dd", "/flaky/3/portal").await;
+    app.publish_user_created(json!({"userID": "u_2"})).await;
+    app.wait_for_deliveries(&webhook_id, |log| {
+        log.iter().any(|d| d["status"] == "failed")
+    })
+    .await;
+    browser.activate("Refresh").await;
+    browser.wait_for_text("td", "failed").await;
+    browser
+        .activate(&failed_delivery(&app, &webhook_id).await)
+        .await;
+    browser.wait_for_text("h1", "Delivery").await;
+    browser.wait_for_text("td", "failure 3").await;
+    browser.screenshot("failed-delivery").await;
+
+    // Retry it: the fourth attempt succeeds.
+    browser.activate("Retry").await;
+    receiver.wait_for(Some("/flaky/3/portal"), 4, WAIT).await;
+    app.wait_for_deliveries(&webhook_id, |log| {
+        log.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    browser.activate("Refresh").await;
+    browser.wait_for_text("td", "recovered").await;
+    browser.wait_for_text(".facts .badge", "succeeded").await;
+    browser.activate("← Webhook").await;
+    browser.wait_for_text("h1", "Orders service").await;
+
+    // Rotate the secret: the next delivery carries both signatures.
+    browser.activate("Reveal secret").await;
+    let old = wait_for_secret(&browser, None).await;
+    browser.activate("Rotate secret").await;
+    browser.activate("Yes, rotate secret").await;
+    let new = wait_for_secret(&browser, Some(&old)).await;
+    app.publish_user_created(json!({"userID": "u_3"})).await;
+    let got = receiver.wait_for(Some("/flaky/3/portal"), 5, WAIT).await;
+    assert!(
+        got[4].verifies(&new) && got[4].verifies(&old),
+        "both signatures verify"
+    );
+
+    // Disable it.
+    browser.activate("Disable").await;
+    browser.wait_for_text(".facts .badge", "disabled").await;
+    let stored = app
+        .get_json(&app.group_path(&format!("/{webhook_id}")))
+        .await;
+    assert_eq!(stored["status"], "disabled");
+
+    // The list, wide and at phone width.
+    browser.activate("← Webhooks").await;
+    browser.wait_for_text("td", "Orders service").await;
+    browser.screenshot("webhooks").await;
+    browser.client.set_window_size(390, 900).await.unwrap();
+    browser.screenshot("webhooks-phone").await;
+}
+
+/// The id of the webhook's failed delivery: the name of its link in the log.
+async fn failed_delivery(app: &TestApp, webhook: &str) -> String {
+    let log = app
+        .get_json(&app.group_path(&format!("/{webhook}/deliveries?status=failed")))
+        .await;
+    log["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the page shows a signing secret other than `not`.
+async fn wait_for_secret(browser: &Browser, not: Option<&str>) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let shown = browser.text("code.secret").await;
+        if shown.starts_with("whsec_") && Some(shown.as_str()) != not {
+            return shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new secret shown: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_used_link_shows_a_clear_page_and_opens_no_session(backend: Backend) {
+    let Some(browser) = Browser::start(1280).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let url = link(&app).await;
+    open(&browser, &url).await;
+    browser.client.delete_all_cookies().await.unwrap();
+
+    browser.client.goto(&url).await.unwrap();
+    browser
+        .wait_for_text("h1", "This link cannot be used")
+        .await;
+    browser
+        .wait_for_text("[role=alert]", "expired or was already used")
+        .await;
+    browser.screenshot("used-link").await;
+    assert!(
+        browser.client.get_all_cookies().await.unwrap().is_empty(),
+        "no session"
+    );
+    let session = browser
+        .run("return fetch('/portal/api/session').then(r => r.status);")
+        .await;
+    assert_eq!(session, json!(401));
+}
+
+async fn a_session_reaches_no_other_group_and_no_change_without_its_csrf_token(backend: Backend) {
+    let Some(browser) = Browser::start(1280).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let stranger = app.new_tenant().await;
+    let theirs = app
+        .call_with_key(
+            Method::POST,
+            &format!("/webhooks/{}", stranger.group_id),
+            Some(json!({"url": "https://integration.example/theirs", "description": "theirs"})),
+            Some(&stranger.api_key),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let theirs = theirs["id"].as_str().unwrap();
+    open(&browser, &link(&app).await).await;
+
+    // Their webhook by the portal's own address: not in this group.
+    let page = browser.client.current_url().await.unwrap();
+    browser
+        .client
+        .goto(&format!(
+            "{}#/w/{theirs}",
+            page.as_str().split('#').next().unwrap()
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("[role=alert]", "Webhook not found")
+        .await;
+    // Their group and its deliveries, by the API's address.
+    for path in [
+        format!("/webhooks/{}", stranger.group_id),
+        format!("/webhooks/{}/{theirs}/deliveries", stranger.group_id),
+    ] {
+        let answer = browser
+            .run(&format!(
+                "return fetch('{path}').then(r => r.json().then(b => [r.status, b]));"
+            ))
+            .await;
+        assert_eq!(answer, json!([400, {"error": "Group not found"}]), "{path}");
+    }
+
+    // A change without the session's CSRF token is refused, and makes nothing.
+    let group = app.tenant.group_id;
+    let forged = browser
+        .run(&format!(
+            "return fetch('/webhooks/{group}', {{method: 'POST', body: JSON.stringify({{url: 'https://x.example/', description: 'forged'}})}})\
+             .then(r => r.json().then(b => [r.status, b]));"
+        ))
+        .await;
+    assert_eq!(
+        forged,
+        json!([403, {"error": "Missing or invalid CSRF token"}])
+    );
+    assert_eq!(app.get_json(&app.group_path("")).await, json!([]));
+}
