@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::{for_both_backends, Backend, Browser, Receiver, TestApp};
@@ -18,14 +18,9 @@ for_both_backends!(
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A fresh portal link to our group, made with our key.
+/// The URL of a fresh portal link to our group.
 async fn link(app: &TestApp) -> String {
-    let response = app
-        .call(Method::POST, &app.group_path("/portal-sessions"), None)
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let link: Value = response.json().await.unwrap();
-    link["url"].as_str().unwrap().to_owned()
+    app.portal_link().await["url"].as_str().unwrap().to_owned()
 }
 
 /// Opens a link and waits for the group's webhooks.

@@ -63,6 +63,23 @@ fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// Refuses a sign-in that a page of another site made (login CSRF, which
+/// would put the victim in the attacker's session): browsers send `Origin`
+/// with every POST, and it must be this service's own. A client that is no
+/// browser sends none and is not concerned.
+pub(crate) fn check_same_origin(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    if origin.as_bytes() == own.as_bytes() {
+        Ok(())
+    } else {
+        Err(ApiError::CsrfRejected)
+    }
+}
+
 /// Whether the request came over https: to the listener itself, or through a
 /// proxy that says so (`Forwarded: proto=https`, `X-Forwarded-Proto: https`).
 fn over_https(req: &HttpRequest) -> bool {

@@ -157,12 +157,14 @@ impl SessionView {
     }
 }
 
-/// `POST /portal/api/session`: opens a session with a link's token or an API key.
+/// `POST /portal/api/session`: opens a session with a link's token or an API
+/// key; from a page of this service only.
 async fn open(
     req: HttpRequest,
     state: web::Data<ApiState>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
+    cookie::check_same_origin(&req)?;
     let body = read_body(payload, state.body_timeout).await?;
     let sign_in = SignIn::read(&body)?;
     let session = match (&sign_in.token, &sign_in.api_key) {

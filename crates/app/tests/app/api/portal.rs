@@ -16,6 +16,7 @@ on_both_backends!(
     a_link_is_made_with_the_groups_key_and_expires_after_an_hour,
     making_a_link_takes_the_key_then_the_group,
     a_link_opens_one_session_then_nothing,
+    another_sites_page_cannot_sign_in,
     the_session_reaches_its_group_and_no_other,
     a_change_without_the_csrf_token_is_refused_and_changes_nothing,
     a_session_cannot_make_links,
@@ -68,15 +69,6 @@ impl Session {
     }
 }
 
-/// `POST /webhooks/{group}/portal-sessions` with our key: the link's JSON.
-async fn make_link(app: &TestApp) -> Value {
-    let response = app
-        .call(Method::POST, &app.group_path("/portal-sessions"), None)
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
-
 /// The token in a link's URL.
 fn token_of(link: &Value) -> String {
     let url = link["url"].as_str().unwrap();
@@ -109,7 +101,7 @@ async fn open_session(app: &TestApp, body: Value) -> Session {
 
 /// A session opened with a fresh link to our group.
 async fn session_from_link(app: &TestApp) -> Session {
-    let link = make_link(app).await;
+    let link = app.portal_link().await;
     open_session(app, json!({ "token": token_of(&link) })).await
 }
 
@@ -128,7 +120,7 @@ async fn assert_unauthorized(response: Response) {
 }
 
 async fn a_link_is_made_with_the_groups_key_and_expires_after_an_hour(app: TestApp) {
-    let link = make_link(&app).await;
+    let link = app.portal_link().await;
 
     let url = link["url"].as_str().unwrap();
     let prefix = format!("{}/portal/#/open?token=", app.address);
@@ -154,7 +146,7 @@ async fn making_a_link_takes_the_key_then_the_group(app: TestApp) {
 }
 
 async fn a_link_opens_one_session_then_nothing(app: TestApp) {
-    let link = make_link(&app).await;
+    let link = app.portal_link().await;
     let response = sign_in(&app, json!({ "token": token_of(&link) })).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
@@ -178,12 +170,38 @@ async fn a_link_opens_one_session_then_nothing(app: TestApp) {
     assert_unauthorized(again).await;
 }
 
+async fn another_sites_page_cannot_sign_in(app: TestApp) {
+    let link = app.portal_link().await;
+    let body = json!({ "token": token_of(&link) });
+    let from = |origin: &str| {
+        app.client
+            .post(app.url("/portal/api/session"))
+            .header("origin", origin)
+            .json(&body)
+    };
+    let forged = from("https://attacker.example").send().await.unwrap();
+    assert!(forged.headers().get(SET_COOKIE).is_none());
+    assert_answer(
+        forged,
+        StatusCode::FORBIDDEN,
+        json!({"error": CSRF_REFUSED}),
+    )
+    .await;
+
+    let own = from(&app.address).send().await.unwrap();
+    assert_eq!(
+        own.status(),
+        StatusCode::CREATED,
+        "the link was not used up"
+    );
+}
+
 async fn an_expired_link_opens_nothing(backend: Backend) {
     let app = TestApp::spawn_with(backend, |settings| {
         settings.portal.link_ttl = Duration::from_secs(1);
     })
     .await;
-    let link = make_link(&app).await;
+    let link = app.portal_link().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let response = sign_in(&app, json!({ "token": token_of(&link) })).await;
@@ -312,7 +330,7 @@ async fn signing_out_ends_the_session_on_the_server(app: TestApp) {
 
 async fn revoking_the_key_ends_its_sessions_and_links(app: TestApp) {
     let session = session_from_link(&app).await;
-    let unused = make_link(&app).await;
+    let unused = app.portal_link().await;
     let revoke = format!("/admin/api-keys/{}", app.tenant.api_key_id);
     assert_eq!(
         app.admin(Method::DELETE, &revoke, None).await.status(),
@@ -345,7 +363,7 @@ async fn signing_in_with_an_api_key_opens_a_session_on_the_asked_group(app: Test
 }
 
 async fn the_cookie_is_secure_when_the_request_came_over_https(app: TestApp) {
-    let link = make_link(&app).await;
+    let link = app.portal_link().await;
     let response = app
         .client
         .post(app.url("/portal/api/session"))

@@ -310,6 +310,15 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 
+    /// A portal link to our group, made with our key: its JSON (`url`, `expiresAt`).
+    pub async fn portal_link(&self) -> Value {
+        let response = self
+            .call(Method::POST, &self.group_path("/portal-sessions"), None)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
     /// Creates a webhook in our group and returns its JSON.
     pub async fn create_webhook(&self, url: &str, description: &str) -> Value {
         let response = self
