@@ -80,8 +80,14 @@ export function actionButton(text, action, attributes = {}) {
 export function confirmButton(text, question, action) {
   const box = h("span", { class: "confirm" });
   const ask = h("button", { type: "button", class: "danger" }, text);
+  // Done, the question goes and the first button is back, for another time.
+  const confirmed = async () => {
+    await action();
+    box.replaceChildren(ask);
+    if (ask.isConnected) ask.focus();
+  };
   ask.addEventListener("click", () => {
-    const yes = actionButton(`Yes, ${text.toLowerCase()}`, action, { class: "danger" });
+    const yes = actionButton(`Yes, ${text.toLowerCase()}`, confirmed, { class: "danger" });
     const cancel = h("button", { type: "button" }, "Cancel");
     cancel.addEventListener("click", () => {
       box.replaceChildren(ask);

@@ -112,7 +112,6 @@ function secretSection(id) {
     async () => {
       shown.textContent = (await api.webhooks.rotate(id)).secret;
       announce("Secret rotated. Both secrets sign for the next 24 hours.");
-      rotate.replaceChildren(h("span", {}, "Rotated."));
     });
   return h("section", { "aria-labelledby": "secret-h" },
     h("h2", { id: "secret-h" }, "Signing secret"), h("p", {}, shown), h("p", {}, reveal, " ", rotate));

@@ -112,6 +112,18 @@ async fn a_customer_follows_a_delivery_from_failure_to_success_with_the_keyboard
         "both signatures verify"
     );
 
+    // The keyboard reaches every action of the page; a test event goes out.
+    let reachable = browser.tab_order(60).await;
+    for action in EVERY_ACTION {
+        assert!(
+            reachable.iter().any(|name| name == action),
+            "Tab never reaches {action:?}: {reachable:?}"
+        );
+    }
+    browser.activate("Send test event").await;
+    browser.wait_for_text("span", "Queued").await;
+    receiver.wait_for(Some("/flaky/3/portal"), 6, WAIT).await;
+
     // Disable it.
     browser.activate("Disable").await;
     browser.wait_for_text(".facts .badge", "disabled").await;
@@ -126,7 +138,33 @@ async fn a_customer_follows_a_delivery_from_failure_to_success_with_the_keyboard
     browser.screenshot("webhooks").await;
     browser.client.set_window_size(390, 900).await.unwrap();
     browser.screenshot("webhooks-phone").await;
+
+    // Delete it, after the confirmation.
+    browser.activate(&receiver.url("/flaky/3/portal")).await;
+    browser.wait_for_text("h1", "Orders service").await;
+    browser.activate("Delete").await;
+    browser.activate("Yes, delete").await;
+    browser.wait_for_text("p", "No webhook yet.").await;
+    assert_eq!(app.get_json(&app.group_path("")).await, json!([]));
 }
+
+/// Every action of a webhook's page, by the name a user hears.
+const EVERY_ACTION: [&str; 14] = [
+    "Skip to content",
+    "Sign out",
+    "← Webhooks",
+    "Edit",
+    "Disable",
+    "Send test event",
+    "Delete",
+    "Reveal secret",
+    "Rotate secret",
+    "Status",
+    "Refresh",
+    "Retry failed deliveries since",
+    "Recover",
+    "Webhooks",
+];
 
 /// The id of the webhook's failed delivery: the name of its link in the log.
 async fn failed_delivery(app: &TestApp, webhook: &str) -> String {

@@ -102,6 +102,22 @@ impl Browser {
         panic!("Tab never reached {name:?}");
     }
 
+    /// The names of the controls `presses` presses of Tab go through, from
+    /// wherever the focus is: what the keyboard reaches.
+    pub async fn tab_order(&self, presses: usize) -> Vec<String> {
+        let mut names = Vec::new();
+        for _ in 0..presses {
+            self.press(Key::Tab).await;
+            let focused = self
+                .client
+                .active_element()
+                .await
+                .expect("a focused element");
+            names.push(accessible_name(&self.client, &focused).await);
+        }
+        names
+    }
+
     /// Tabs to the control named `name` and presses Enter on it.
     pub async fn activate(&self, name: &str) {
         self.tab_to(name).await;
