@@ -35,117 +35,140 @@ async fn a_customer_follows_a_delivery_from_failure_to_success_with_the_keyboard
     let Some(browser) = Browser::start(1280).await else {
         return;
     };
-    let app = TestApp::spawn(backend).await;
-    let receiver = Receiver::start().await;
-    open(&browser, &link(&app).await).await;
-    assert!(!browser
-        .client
-        .current_url()
-        .await
-        .unwrap()
-        .as_str()
-        .contains("token="));
+    let story = Story {
+        browser,
+        app: TestApp::spawn(backend).await,
+        receiver: Receiver::start().await,
+    };
+    open(&story.browser, &link(&story.app).await).await;
+    let address = story.browser.client.current_url().await.unwrap();
+    assert!(!address.as_str().contains("token="), "{address}");
 
-    // Create a webhook that points at the loopback receiver.
-    browser.activate("New webhook").await;
-    browser.wait_for_text("h1", "New webhook").await;
-    browser
-        .type_into("Endpoint URL", &receiver.url("/ok/portal"))
-        .await;
-    browser.type_into("Description", "Orders service").await;
-    browser.activate("Create").await;
-    browser.wait_for_text("h1", "Orders service").await;
-    let webhook_id = browser.text("dd code").await;
+    let webhook = story.create_webhook().await;
+    story.see_a_delivery_and_its_attempt().await;
+    story.see_a_failure_and_retry_it(&webhook).await;
+    story.rotate_the_secret().await;
+    story.reach_every_action_and_send_a_test().await;
+    story.disable_then_delete(&webhook).await;
+}
 
-    // An event: its delivery and attempt appear in the log.
-    app.publish_user_created(json!({"userID": "u_1"})).await;
-    receiver.wait_for(Some("/ok/portal"), 1, WAIT).await;
-    browser.activate("Refresh").await;
-    browser.wait_for_text("td", "succeeded").await;
-    browser.screenshot("webhook").await;
+/// The customer's browser, the application and the loopback receiver.
+struct Story {
+    browser: Browser,
+    app: TestApp,
+    receiver: Receiver,
+}
 
-    // The receiver fails: three attempts, the last one's answer kept.
-    browser.activate("Edit").await;
-    browser.wait_for_text("h1", "Edit webhook").await;
-    browser
-        .type_into("Endpoint URL", &receiver.url("/flaky/3/portal"))
-        .await;
-    browser.activate("Save").await;
-    browser.wait_for_text("dd", "/flaky/3/portal").await;
-    app.publish_user_created(json!({"userID": "u_2"})).await;
-    app.wait_for_deliveries(&webhook_id, |log| {
-        log.iter().any(|d| d["status"] == "failed")
-    })
-    .await;
-    browser.activate("Refresh").await;
-    browser.wait_for_text("td", "failed").await;
-    browser
-        .activate(&failed_delivery(&app, &webhook_id).await)
-        .await;
-    browser.wait_for_text("h1", "Delivery").await;
-    browser.wait_for_text("td", "failure 3").await;
-    browser.screenshot("failed-delivery").await;
-
-    // Retry it: the fourth attempt succeeds.
-    browser.activate("Retry").await;
-    receiver.wait_for(Some("/flaky/3/portal"), 4, WAIT).await;
-    app.wait_for_deliveries(&webhook_id, |log| {
-        log.iter().all(|d| d["status"] == "succeeded")
-    })
-    .await;
-    browser.activate("Refresh").await;
-    browser.wait_for_text("td", "recovered").await;
-    browser.wait_for_text(".facts .badge", "succeeded").await;
-    browser.activate("← Webhook").await;
-    browser.wait_for_text("h1", "Orders service").await;
-
-    // Rotate the secret: the next delivery carries both signatures.
-    browser.activate("Reveal secret").await;
-    let old = wait_for_secret(&browser, None).await;
-    browser.activate("Rotate secret").await;
-    browser.activate("Yes, rotate secret").await;
-    let new = wait_for_secret(&browser, Some(&old)).await;
-    app.publish_user_created(json!({"userID": "u_3"})).await;
-    let got = receiver.wait_for(Some("/flaky/3/portal"), 5, WAIT).await;
-    assert!(
-        got[4].verifies(&new) && got[4].verifies(&old),
-        "both signatures verify"
-    );
-
-    // The keyboard reaches every action of the page; a test event goes out.
-    let reachable = browser.tab_order(60).await;
-    for action in EVERY_ACTION {
-        assert!(
-            reachable.iter().any(|name| name == action),
-            "Tab never reaches {action:?}: {reachable:?}"
-        );
+impl Story {
+    /// A webhook to the receiver's `/ok/portal`, made with the form; its id.
+    async fn create_webhook(&self) -> String {
+        let browser = &self.browser;
+        browser.activate("New webhook").await;
+        browser.wait_for_text("h1", "New webhook").await;
+        let url = self.receiver.url("/ok/portal");
+        browser.type_into("Endpoint URL", &url).await;
+        browser.type_into("Description", "Orders service").await;
+        browser.activate("Create").await;
+        browser.wait_for_text("h1", "Orders service").await;
+        browser.text("dd code").await
     }
-    browser.activate("Send test event").await;
-    browser.wait_for_text("span", "Queued").await;
-    receiver.wait_for(Some("/flaky/3/portal"), 6, WAIT).await;
 
-    // Disable it.
-    browser.activate("Disable").await;
-    browser.wait_for_text(".facts .badge", "disabled").await;
-    let stored = app
-        .get_json(&app.group_path(&format!("/{webhook_id}")))
-        .await;
-    assert_eq!(stored["status"], "disabled");
+    /// An event: its delivery and attempt appear in the log.
+    async fn see_a_delivery_and_its_attempt(&self) {
+        self.app
+            .publish_user_created(json!({"userID": "u_1"}))
+            .await;
+        self.receiver.wait_for(Some("/ok/portal"), 1, WAIT).await;
+        self.browser.activate("Refresh").await;
+        self.browser.wait_for_text("td", "succeeded").await;
+        self.browser.screenshot("webhook").await;
+    }
 
-    // The list, wide and at phone width.
-    browser.activate("← Webhooks").await;
-    browser.wait_for_text("td", "Orders service").await;
-    browser.screenshot("webhooks").await;
-    browser.client.set_window_size(390, 900).await.unwrap();
-    browser.screenshot("webhooks-phone").await;
+    /// The receiver fails three attempts, whose answers the delivery's page
+    /// shows; a retry then succeeds.
+    async fn see_a_failure_and_retry_it(&self, webhook: &str) {
+        let (browser, app) = (&self.browser, &self.app);
+        browser.activate("Edit").await;
+        browser.wait_for_text("h1", "Edit webhook").await;
+        let url = self.receiver.url("/flaky/3/portal");
+        browser.type_into("Endpoint URL", &url).await;
+        browser.activate("Save").await;
+        browser.wait_for_text("dd", "/flaky/3/portal").await;
+        app.publish_user_created(json!({"userID": "u_2"})).await;
+        let failed = |log: &[Value]| log.iter().any(|d| d["status"] == "failed");
+        app.wait_for_deliveries(webhook, failed).await;
+        browser.activate("Refresh").await;
+        browser.wait_for_text("td", "failed").await;
+        browser.activate(&failed_delivery(app, webhook).await).await;
+        browser.wait_for_text("td", "failure 3").await;
+        browser.screenshot("failed-delivery").await;
 
-    // Delete it, after the confirmation.
-    browser.activate(&receiver.url("/flaky/3/portal")).await;
-    browser.wait_for_text("h1", "Orders service").await;
-    browser.activate("Delete").await;
-    browser.activate("Yes, delete").await;
-    browser.wait_for_text("p", "No webhook yet.").await;
-    assert_eq!(app.get_json(&app.group_path("")).await, json!([]));
+        browser.activate("Retry").await;
+        let succeeded = |log: &[Value]| log.iter().all(|d| d["status"] == "succeeded");
+        app.wait_for_deliveries(webhook, succeeded).await;
+        browser.activate("Refresh").await;
+        browser.wait_for_text("td", "recovered").await;
+        browser.wait_for_text(".facts .badge", "succeeded").await;
+        browser.activate("← Webhook").await;
+        browser.wait_for_text("h1", "Orders service").await;
+    }
+
+    /// A rotation, confirmed: the next delivery verifies with both secrets.
+    async fn rotate_the_secret(&self) {
+        let browser = &self.browser;
+        browser.activate("Reveal secret").await;
+        let old = wait_for_secret(browser, None).await;
+        browser.activate("Rotate secret").await;
+        browser.activate("Yes, rotate secret").await;
+        let new = wait_for_secret(browser, Some(&old)).await;
+        self.app
+            .publish_user_created(json!({"userID": "u_3"}))
+            .await;
+        let got = self
+            .receiver
+            .wait_for(Some("/flaky/3/portal"), 5, WAIT)
+            .await;
+        assert!(got[4].verifies(&new), "the new secret's signature");
+        assert!(got[4].verifies(&old), "the old secret's signature");
+    }
+
+    /// Tab reaches every action of the page; a test event goes out.
+    async fn reach_every_action_and_send_a_test(&self) {
+        let reachable = self.browser.tab_order(60).await;
+        for action in EVERY_ACTION {
+            let reached = reachable.iter().any(|name| name == action);
+            assert!(reached, "Tab never reaches {action:?}: {reachable:?}");
+        }
+        self.browser.activate("Send test event").await;
+        self.browser.wait_for_text("span", "Queued").await;
+        self.receiver
+            .wait_for(Some("/flaky/3/portal"), 6, WAIT)
+            .await;
+    }
+
+    /// Disabled, seen in the list (wide and at phone width), then deleted.
+    async fn disable_then_delete(&self, webhook: &str) {
+        let (browser, app) = (&self.browser, &self.app);
+        browser.activate("Disable").await;
+        browser.wait_for_text(".facts .badge", "disabled").await;
+        let stored = app.get_json(&app.group_path(&format!("/{webhook}"))).await;
+        assert_eq!(stored["status"], "disabled");
+
+        browser.activate("← Webhooks").await;
+        browser.wait_for_text("td", "Orders service").await;
+        browser.screenshot("webhooks").await;
+        browser.client.set_window_size(390, 900).await.unwrap();
+        browser.screenshot("webhooks-phone").await;
+
+        browser
+            .activate(&self.receiver.url("/flaky/3/portal"))
+            .await;
+        browser.wait_for_text("h1", "Orders service").await;
+        browser.activate("Delete").await;
+        browser.activate("Yes, delete").await;
+        browser.wait_for_text("p", "No webhook yet.").await;
+        assert_eq!(app.get_json(&app.group_path("")).await, json!([]));
+    }
 }
 
 /// Every action of a webhook's page, by the name a user hears.
