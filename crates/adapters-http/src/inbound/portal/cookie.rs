@@ -71,9 +71,7 @@ pub(crate) fn check_same_origin(req: &HttpRequest) -> Result<(), ApiError> {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return Ok(());
     };
-    let info = req.connection_info();
-    let own = format!("{}://{}", info.scheme(), info.host());
-    if origin.as_bytes() == own.as_bytes() {
+    if origin.as_bytes() == own_origin(req).as_bytes() {
         Ok(())
     } else {
         Err(ApiError::CsrfRejected)
@@ -108,6 +106,12 @@ fn cookie(req: &HttpRequest, value: &str, max_age: i64) -> String {
 
 /// Where the portal of this service is, as the request reached it.
 pub(crate) fn portal_base(req: &HttpRequest) -> String {
+    format!("{}/portal/", own_origin(req))
+}
+
+/// This service's origin (`scheme://host[:port]`) as the request reached it,
+/// through any proxy that says so.
+fn own_origin(req: &HttpRequest) -> String {
     let info = req.connection_info();
-    format!("{}://{}/portal/", info.scheme(), info.host())
+    format!("{}://{}", info.scheme(), info.host())
 }
