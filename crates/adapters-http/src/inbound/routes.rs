@@ -17,6 +17,9 @@ pub(crate) struct Operation {
     methods: Vec<Method>,
     path: String,
     documented: bool,
+    /// Whether other methods on this path go on to the routes mounted after
+    /// it, rather than answering 405 here.
+    yields_other_methods: bool,
     route: Route,
 }
 
@@ -29,6 +32,7 @@ impl Operation {
             methods: Doc::methods().iter().map(actix_method).collect(),
             path: Doc::path(),
             documented: true,
+            yields_other_methods: false,
             route,
         }
     }
@@ -41,8 +45,17 @@ impl Operation {
             methods: methods.to_vec(),
             path: path.to_owned(),
             documented: false,
+            yields_other_methods: false,
             route,
         }
+    }
+
+    /// Leaves every other method on this path to the routes mounted after it:
+    /// for a path that a broader pattern mounted later also matches, so that
+    /// pattern's answers to those methods stay as they were.
+    pub(crate) fn yielding_other_methods(mut self) -> Self {
+        self.yields_other_methods = true;
+        self
     }
 }
 
@@ -99,7 +112,9 @@ fn patterns(path: &str, trailing_slash: TrailingSlash) -> Vec<(String, bool)> {
 }
 
 /// Mounts a table: one actix resource per path, in the order the table first
-/// names it. Any other method on that path answers the JSON 405 with `Allow`.
+/// names it. Any other method on that path answers the JSON 405 with `Allow`,
+/// unless an operation of the path yields other methods (see
+/// [`Operation::yielding_other_methods`]).
 pub(crate) fn mount(cfg: &mut web::ServiceConfig, table: RouteTable) {
     let mut by_path: Vec<(String, Vec<Operation>)> = Vec::new();
     for operation in table.operations {
@@ -115,6 +130,13 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, table: RouteTable) {
             .map(|(pattern, _)| pattern)
             .collect();
         let mut resource = web::resource(patterns);
+        if operations
+            .iter()
+            .any(|operation| operation.yields_other_methods)
+        {
+            let methods = operations.iter().flat_map(|op| op.methods.clone());
+            resource = resource.guard(Methods(methods.collect()));
+        }
         for operation in operations {
             resource = resource.route(operation.route.guard(Methods(operation.methods)));
         }

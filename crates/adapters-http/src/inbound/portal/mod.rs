@@ -28,7 +28,9 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 pub(crate) fn routes() -> RouteTable {
     let mut operations = vec![
-        Operation::documented(__path_create_link, web::to(create_link)),
+        // `/webhooks/{groupID}/{webhookID}` also matches this path: its GET,
+        // PUT and DELETE answer as they did before the link call existed.
+        Operation::documented(__path_create_link, web::to(create_link)).yielding_other_methods(),
         // The portal's own calls, made by its pages with the session cookie,
         // not a public API.
         Operation::undocumented(

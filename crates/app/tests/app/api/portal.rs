@@ -15,6 +15,7 @@ use crate::support::{
 on_both_backends!(
     a_link_is_made_with_the_groups_key_and_expires_after_an_hour,
     making_a_link_takes_the_key_then_the_group,
+    the_link_path_answers_other_methods_as_a_webhook_id,
     a_link_opens_one_session_then_nothing,
     another_sites_page_cannot_sign_in,
     the_session_reaches_its_group_and_no_other,
@@ -143,6 +144,19 @@ async fn making_a_link_takes_the_key_then_the_group(app: TestApp) {
         .call_with_key(Method::POST, &path, None, Some(&other.api_key))
         .await;
     assert_bad_request(response, "Group not found").await;
+}
+
+/// `/webhooks/{groupID}/portal-sessions` is also the shape of one webhook's
+/// path: every method but POST answers as it did before links existed.
+async fn the_link_path_answers_other_methods_as_a_webhook_id(app: TestApp) {
+    let path = app.group_path("/portal-sessions");
+    for method in [Method::GET, Method::DELETE] {
+        let response = app.call(method, &path, None).await;
+        assert_bad_request(response, "Webhook not found").await;
+    }
+    let response = app.call(Method::PATCH, &path, None).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET, PUT, DELETE");
 }
 
 async fn a_link_opens_one_session_then_nothing(app: TestApp) {
