@@ -131,6 +131,9 @@ pub enum RequestError {
     /// `headers` names one the service sets itself.
     #[error("Reserved header name")]
     ReservedHeader,
+    /// `ordering` is neither `fifo` nor `null`.
+    #[error("Invalid ordering")]
+    InvalidOrdering,
 }
 
 impl From<InvalidValue> for RequestError {
@@ -150,6 +153,7 @@ impl From<InvalidValue> for RequestError {
             Field::StatsWindowLength => RequestError::StatsWindowTooLong,
             Field::Headers => RequestError::InvalidHeaders,
             Field::ReservedHeader => RequestError::ReservedHeader,
+            Field::Ordering => RequestError::InvalidOrdering,
         }
     }
 }
