@@ -16,4 +16,5 @@ mod api;
 mod delivery_processes;
 mod log_hygiene;
 mod operations;
+mod ordering_processes;
 mod seed_examples;
