@@ -10,7 +10,7 @@ use webhooks_domain::{
 };
 
 use super::{deliver, finish, job_ids, LONG_LEASE};
-use crate::support::{group, queue, receiver, receiver_in, stored, webhook};
+use crate::support::{group, queue, receiver_in, stored, webhook};
 
 on_both_backends!(
     a_fifo_claim_takes_only_the_oldest_pending_delivery_of_the_webhook,
