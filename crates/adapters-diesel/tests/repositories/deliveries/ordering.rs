@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use webhooks_adapters_diesel::{Database, DieselDeliveryQueue};
+use webhooks_adapters_diesel::{Database, DieselDeliveryQueue, TestDatabase};
 use webhooks_domain::{
     DeliveryId, DeliveryOrdering, DeliveryQueue, NextStep, Requeue, UnixMillis, Webhook, WebhookId,
 };
@@ -229,4 +229,35 @@ async fn concurrent_claimers_deliver_each_fifo_webhook_in_order(db: &Database) {
             .collect();
         assert_eq!(claimed, in_order, "{webhook}");
     }
+}
+
+/// The first key of the advisory locks a PostgreSQL claim takes on FIFO
+/// webhooks ("fifo" in ASCII).
+const FIFO_LOCK_SPACE: i32 = 0x6669_666f;
+
+#[tokio::test]
+async fn a_postgres_claim_skips_a_fifo_webhook_another_claim_is_taking() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let busy = fifo_receiver(db, 58).await;
+    let free = receiver_in(db, &busy, 2_000).await;
+    let busy_head = deliver(db, &busy, 1_000).await;
+    let free_head = deliver(db, &free, 1_000).await;
+    // Another process's claim of `busy`, caught between its two statements.
+    let mut other = PgConnection::establish(test_database.url()).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_xact_lock({FIFO_LOCK_SPACE}, hashtext('{}'))",
+        busy.id
+    ))
+    .execute(&mut other)
+    .unwrap();
+    let queue = queue(db);
+
+    assert_eq!(claim(&queue, 5_000).await, vec![free_head]);
+
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+    assert_eq!(claim(&queue, 5_000).await, vec![busy_head]);
 }
