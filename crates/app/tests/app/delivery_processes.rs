@@ -55,6 +55,12 @@ impl Deployment {
         }
     }
 
+    /// The same, with one more environment variable for every process.
+    pub(crate) fn with(mut self, name: &str, value: &str) -> Deployment {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     pub(crate) fn start(&self, args: &[&str]) -> RunningBinary {
         let env: Vec<(&str, &str)> = self
             .env

@@ -14,6 +14,12 @@ use crate::delivery_processes::{
 };
 use crate::support::{Receiver, RunningBinary};
 
+/// A deployment whose processes keep few database connections: these tests
+/// start several at once beside other tests.
+fn deployment(database_url: Option<&str>) -> Deployment {
+    Deployment::new(database_url).with("WEBHOOKS__DATABASE__POOL_SIZE", "4")
+}
+
 /// Makes a FIFO webhook in the demo group pointing at `url`.
 async fn fifo_webhook_to(api: &RunningBinary, url: &str) {
     webhook_with(
@@ -69,7 +75,7 @@ async fn worker_processes_deliver_a_fifo_webhook_in_order_and_the_others_beside_
     let database = TestDatabase::postgres().await;
     let fifo = Receiver::start().await;
     let plain = Receiver::start().await;
-    let deployment = Deployment::new(Some(database.url()));
+    let deployment = deployment(Some(database.url()));
     let api = deployment.start(&["serve", "--role", "api"]);
     fifo_webhook_to(&api, &fifo.url("/ok")).await;
     webhook_with(
@@ -92,7 +98,7 @@ async fn worker_processes_deliver_a_fifo_webhook_in_order_and_the_others_beside_
 
 async fn a_sigkill_mid_stream_keeps_the_order(database_url: Option<&str>) {
     let receiver = Receiver::start().await;
-    let deployment = Deployment::new(database_url);
+    let deployment = deployment(database_url);
     let first = deployment.start(&[]);
     // Slow answers keep the stream going when the kill comes.
     fifo_webhook_to(&first, &receiver.url("/ok/slower")).await;
@@ -135,7 +141,7 @@ async fn a_sigkill_mid_stream_keeps_a_fifo_webhook_in_order_on_postgres() {
 #[tokio::test]
 async fn a_failing_head_holds_back_the_rest_of_a_fifo_webhook_until_it_succeeds() {
     let receiver = Receiver::start().await;
-    let deployment = Deployment::new(None);
+    let deployment = deployment(None);
     let service = deployment.start(&[]);
     // Its first two answers are 500s: the first event's first two attempts.
     fifo_webhook_to(&service, &receiver.url("/flaky/2")).await;
