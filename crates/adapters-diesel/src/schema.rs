@@ -47,6 +47,7 @@ diesel::table! {
         rate_window -> Nullable<BigInt>,
         rate_count -> BigInt,
         headers -> Nullable<Text>,
+        ordering -> Nullable<Text>,
     }
 }
 
@@ -73,6 +74,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         leased_until -> Nullable<BigInt>,
+        seq -> Nullable<BigInt>,
     }
 }
 

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use webhooks_domain::{
-    Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError, SealedHeaders,
-    SealedSecret, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
+    DeliveryOrdering, Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError,
+    SealedHeaders, SealedSecret, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus,
+    WebhookUrl,
 };
 
 use crate::database::{storage_error, write_transaction, Database};
@@ -41,6 +42,7 @@ struct WebhookRow {
     created_at: i64,
     updated_at: i64,
     headers: Option<String>,
+    ordering: Option<String>,
 }
 
 impl WebhookRow {
@@ -59,6 +61,9 @@ impl WebhookRow {
             created_at: webhook.created_at.as_millis(),
             updated_at: webhook.updated_at.as_millis(),
             headers: webhook.headers.as_ref().map(SealedHeaders::to_stored),
+            ordering: webhook
+                .ordering
+                .map(|ordering| ordering.as_str().to_owned()),
         }
     }
 
@@ -85,6 +90,12 @@ impl WebhookRow {
             .as_deref()
             .map(|raw| SealedHeaders::from_stored(raw).ok_or_else(|| corrupt("invalid headers")))
             .transpose()?;
+        let ordering = self
+            .ordering
+            .as_deref()
+            .map(DeliveryOrdering::parse)
+            .transpose()
+            .map_err(|_| corrupt("invalid ordering"))?;
         Ok(Webhook {
             id,
             group_id,
@@ -95,6 +106,7 @@ impl WebhookRow {
             rate_limit,
             secret: SealedSecret::from_stored(self.secret),
             headers,
+            ordering,
             created_at: UnixMillis(self.created_at),
             updated_at: UnixMillis(self.updated_at),
         })
@@ -182,7 +194,7 @@ impl WebhookRepository for DieselWebhookRepository {
     }
 
     /// Overwrites url, description, status, enabled events, rate limit,
-    /// custom headers and `updated_at`; the id, group, secret and `created_at` stay. Enabling a
+    /// custom headers, ordering and `updated_at`; the id, group, secret and `created_at` stay. Enabling a
     /// disabled webhook also ends its failure streak, so that the first
     /// failure after a fix does not disable it again at once. `false` when no
     /// webhook has this id in this group.
@@ -214,6 +226,7 @@ impl WebhookRepository for DieselWebhookRepository {
                             webhooks::enabled_events.eq(&row.enabled_events),
                             webhooks::rate_limit.eq(row.rate_limit),
                             webhooks::headers.eq(&row.headers),
+                            webhooks::ordering.eq(&row.ordering),
                             webhooks::updated_at.eq(row.updated_at),
                         ))
                         .execute(connection)

@@ -857,3 +857,32 @@ fn custom_headers_are_documented_on_both_bodies_and_shown_masked() {
         }
     }
 }
+
+#[test]
+fn ordering_is_documented_on_both_bodies_and_in_the_webhook() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    for body in ["NewWebhook", "WebhookUpdate"] {
+        let ordering = &schemas[body]["properties"]["ordering"];
+        assert_eq!(ordering["type"], json!(["string", "null"]), "{body}");
+        assert_eq!(ordering["enum"], json!(["fifo", null]), "{body}");
+        let required = schemas[body]["required"].as_array().unwrap();
+        assert!(!required.contains(&json!("ordering")), "{body}");
+    }
+    let shown = &schemas["Webhook"]["properties"]["ordering"];
+    assert_eq!(shown["enum"], json!(["fifo"]));
+    assert!(!schemas["Webhook"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ordering")));
+    for (method, path) in [
+        ("post", "/webhooks/{groupID}"),
+        ("put", "/webhooks/{groupID}/{webhookID}"),
+    ] {
+        let documented = error_examples(operation(&doc, method, path), "400");
+        assert!(
+            documented.contains("Invalid ordering"),
+            "{method} {path}: not in {documented:?}"
+        );
+    }
+}

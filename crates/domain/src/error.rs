@@ -154,6 +154,8 @@ pub enum Field {
     Headers,
     /// [`crate::CustomHeaders`]: a name the service sets itself.
     ReservedHeader,
+    /// [`crate::DeliveryOrdering`].
+    Ordering,
 }
 
 impl fmt::Display for Field {
@@ -171,6 +173,7 @@ impl fmt::Display for Field {
             Field::StatsWindowLength => "stats window length",
             Field::Headers => "headers",
             Field::ReservedHeader => "header name",
+            Field::Ordering => "ordering",
         })
     }
 }

@@ -85,6 +85,7 @@ async fn run(database: &Database) -> anyhow::Result<()> {
                 description: Description::new("The loopback receiver of the example")?,
                 enabled_events: EnabledEvents::new([EventType::UserCreated])?,
                 headers: None,
+                ordering: None,
             },
         )
         .await?;

@@ -5,8 +5,8 @@ use std::sync::{Mutex, PoisonError};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use webhooks_domain::{
-    Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryStatus, Event, EventId, GroupId, RateLimit,
-    RepositoryError, SealedHeaders, SealedSecret, UnixMillis, WebhookId,
+    Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryOrdering, DeliveryStatus, Event, EventId,
+    GroupId, RateLimit, RepositoryError, SealedHeaders, SealedSecret, UnixMillis, WebhookId,
 };
 
 use crate::schema::{attempts, deliveries, events};
@@ -206,6 +206,8 @@ pub(super) struct JobRow {
     pub(super) created_at: i64,
     #[diesel(sql_type = Nullable<Text>)]
     pub(super) headers: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub(super) ordering: Option<String>,
 }
 
 impl JobRow {
@@ -246,6 +248,12 @@ impl JobRow {
                         .ok_or_else(|| corrupt("invalid headers of its webhook"))
                 })
                 .transpose()?,
+            ordering: self
+                .ordering
+                .as_deref()
+                .map(DeliveryOrdering::parse)
+                .transpose()
+                .map_err(|_| corrupt("invalid ordering of its webhook"))?,
             created_at: UnixMillis(self.created_at),
         })
     }

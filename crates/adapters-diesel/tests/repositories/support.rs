@@ -89,6 +89,7 @@ pub(crate) fn webhook(group: &Group, created_at: i64) -> Webhook {
         rate_limit: None,
         secret: sealed_secret(),
         headers: None,
+        ordering: None,
         created_at: UnixMillis(created_at),
         updated_at: UnixMillis(created_at),
     }

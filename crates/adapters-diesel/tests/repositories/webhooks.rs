@@ -2,8 +2,8 @@
 
 use webhooks_adapters_diesel::{Database, TestDatabase};
 use webhooks_domain::{
-    Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError, UnixMillis,
-    Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
+    DeliveryOrdering, Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError,
+    UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
 use crate::support::{execute_raw, group, sealed_headers, sealed_secret, webhook, webhooks};
@@ -17,6 +17,7 @@ on_both_backends!(
     update_of_an_unknown_webhook_is_false,
     rate_limit_can_be_set_and_cleared,
     custom_headers_can_be_set_kept_and_cleared,
+    ordering_can_be_set_and_cleared,
     enabled_events_round_trip,
     delete_removes_the_webhook_once,
     inserting_an_existing_webhook_id_is_conflict,
@@ -192,6 +193,26 @@ async fn custom_headers_can_be_set_kept_and_cleared(db: &Database) {
     );
 }
 
+async fn ordering_can_be_set_and_cleared(db: &Database) {
+    let group = group(db, 12).await;
+    let repository = webhooks(db);
+    let mut stored = webhook(&group, 1_000);
+    stored.ordering = Some(DeliveryOrdering::Fifo);
+    repository.insert(&stored).await.unwrap();
+    let ordering_of = |found: Option<Webhook>| found.and_then(|webhook| webhook.ordering);
+    assert_eq!(
+        repository.find(group.id, &stored.id).await.map(ordering_of),
+        Ok(Some(DeliveryOrdering::Fifo))
+    );
+
+    stored.ordering = None;
+    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(
+        repository.find(group.id, &stored.id).await.map(ordering_of),
+        Ok(None)
+    );
+}
+
 async fn enabled_events_round_trip(db: &Database) {
     let group = group(db, 11).await;
     let repository = webhooks(db);
@@ -274,6 +295,7 @@ async fn rows_that_no_longer_parse_are_corrupt(test_database: &TestDatabase) {
         "UPDATE webhooks SET enabled_events = 'user.created', url = 'not a url'",
         "UPDATE webhooks SET url = 'https://a.example/', rate_limit = 0",
         "UPDATE webhooks SET rate_limit = NULL, headers = '{\"X-Api-Key\":\"k\"}'",
+        "UPDATE webhooks SET headers = NULL, ordering = 'lifo'",
     ] {
         execute_raw(test_database.url(), sql);
         assert!(

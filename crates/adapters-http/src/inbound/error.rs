@@ -135,6 +135,9 @@ pub enum RequestError {
     /// `headers` names one the service sets itself.
     #[error("Reserved header name")]
     ReservedHeader,
+    /// `ordering` is neither `fifo` nor `null`.
+    #[error("Invalid ordering")]
+    InvalidOrdering,
 }
 
 impl From<InvalidValue> for RequestError {
@@ -154,6 +157,7 @@ impl From<InvalidValue> for RequestError {
             Field::StatsWindowLength => RequestError::StatsWindowTooLong,
             Field::Headers => RequestError::InvalidHeaders,
             Field::ReservedHeader => RequestError::ReservedHeader,
+            Field::Ordering => RequestError::InvalidOrdering,
         }
     }
 }

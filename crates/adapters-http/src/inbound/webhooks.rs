@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::ToSchema;
 use webhooks_domain::{
-    DomainError, EventType, Resource, Webhook, WebhookStatus, MAX_CUSTOM_HEADERS,
+    DeliveryOrdering, DomainError, EventType, Resource, Webhook, WebhookStatus, MAX_CUSTOM_HEADERS,
     MAX_HEADER_VALUE_BYTES,
 };
 
@@ -58,6 +58,11 @@ pub struct WebhookView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = masked_headers_schema)]
     pub headers: Option<BTreeMap<&'a str, &'static str>>,
+    /// `fifo`: one delivery in flight at a time, in the order events were
+    /// accepted; the key is there only while an ordering is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = ordering_schema)]
+    pub ordering: Option<&'static str>,
 }
 
 /// What a custom header's value shows: it is never shown back.
@@ -78,6 +83,7 @@ impl<'a> From<&'a Webhook> for WebhookView<'a> {
                 .headers
                 .as_ref()
                 .map(|sealed| sealed.names().map(|name| (name, MASKED)).collect()),
+            ordering: webhook.ordering.map(DeliveryOrdering::as_str),
         }
     }
 }
@@ -166,8 +172,10 @@ async fn get_one(
 ///
 /// Currently supported events are `user.created` and `user.session.result`;
 /// a new webhook receives all of them unless `enabledEvents` says otherwise.
-/// `headers` are sent with every delivery. The answer carries the signing
-/// secret, shown only here.
+/// `headers` are sent with every delivery; with `ordering: "fifo"` each
+/// event is delivered only after every earlier one was delivered or failed
+/// for good, one at a time. The answer carries the signing secret, shown
+/// only here.
 #[utoipa::path(
     post, path = "/webhooks/{groupID}", operation_id = "createWebhook", tag = "webhooks",
     params(GroupIdParam), security(("apiKey" = [])),
@@ -196,8 +204,9 @@ async fn create(
 /// Update a webhook
 ///
 /// `url` and `description` are required as on create; `enabledEvents`,
-/// `status`, `rateLimit` and `headers` change only when present (`headers`
-/// `null` or `{}` removes every custom header).
+/// `status`, `rateLimit`, `headers` and `ordering` change only when present
+/// (`headers` `null` or `{}` removes every custom header, `ordering` `null`
+/// the ordering).
 #[utoipa::path(
     put, path = "/webhooks/{groupID}/{webhookID}", operation_id = "updateWebhook", tag = "webhooks",
     params(GroupIdParam, WebhookIdParam), security(("apiKey" = [])),
@@ -278,6 +287,7 @@ error_responses!(CreateErrors:
     RequestError::InvalidEnabledEvents,
     RequestError::InvalidHeaders,
     RequestError::ReservedHeader,
+    RequestError::InvalidOrdering,
     DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
     ApiError::BodyTimeout,
@@ -301,6 +311,7 @@ error_responses!(UpdateErrors:
     RequestError::InvalidRateLimit,
     RequestError::InvalidHeaders,
     RequestError::ReservedHeader,
+    RequestError::InvalidOrdering,
     DomainError::NotFound(Resource::Webhook),
     DomainError::NotFound(Resource::Group),
     ApiError::PayloadTooLarge,
@@ -350,6 +361,11 @@ pub(crate) fn status_schema() -> utoipa::openapi::schema::Object {
     super::api_doc::one_of_strings(
         [WebhookStatus::Enabled, WebhookStatus::Disabled].map(WebhookStatus::as_str),
     )
+}
+
+/// The orderings a webhook may ask for.
+pub(crate) fn ordering_schema() -> utoipa::openapi::schema::Object {
+    super::api_doc::one_of_strings([DeliveryOrdering::Fifo.as_str()])
 }
 
 pub(crate) fn event_types_schema() -> utoipa::openapi::schema::Array {

@@ -17,16 +17,16 @@ use webhooks_adapters_diesel::{TestCluster, TestDatabase};
 use crate::support::{Receiver, RunningBinary};
 
 const ADMIN: &str = "processes-admin";
-const SERVICE: &str = "processes-service";
+pub(crate) const SERVICE: &str = "processes-service";
 
 /// The environment of every process of one test.
-struct Deployment {
+pub(crate) struct Deployment {
     env: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
 impl Deployment {
-    fn new(database_url: Option<&str>) -> Deployment {
+    pub(crate) fn new(database_url: Option<&str>) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let mut env = vec![
             ("WEBHOOKS__AUTH__ADMIN_TOKEN", ADMIN.to_owned()),
@@ -55,7 +55,13 @@ impl Deployment {
         }
     }
 
-    fn start(&self, args: &[&str]) -> RunningBinary {
+    /// The same, with one more environment variable for every process.
+    pub(crate) fn with(mut self, name: &str, value: &str) -> Deployment {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub(crate) fn start(&self, args: &[&str]) -> RunningBinary {
         let env: Vec<(&str, &str)> = self
             .env
             .iter()
@@ -71,6 +77,12 @@ impl Deployment {
 
 /// Makes a webhook in the demo group pointing at `url`; answers the API key.
 async fn webhook_to(api: &RunningBinary, url: &str) -> String {
+    webhook_with(api, json!({"url": url, "description": "processes"})).await
+}
+
+/// Makes a webhook in the demo group from this create body; answers the API
+/// key.
+pub(crate) async fn webhook_with(api: &RunningBinary, body: Value) -> String {
     let key = api
         .demo_key
         .clone()
@@ -78,7 +90,7 @@ async fn webhook_to(api: &RunningBinary, url: &str) -> String {
     let response = reqwest::Client::new()
         .post(format!("{}/webhooks/123456", api.address))
         .header("x-api-key", &key)
-        .json(&json!({"url": url, "description": "processes"}))
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -110,7 +122,7 @@ async fn publish(address: &str, count: usize) -> Vec<String> {
 }
 
 /// How many times each event arrived.
-fn arrivals(receiver: &Receiver) -> HashMap<String, usize> {
+pub(crate) fn arrivals(receiver: &Receiver) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for request in receiver.received() {
         *seen
@@ -120,7 +132,7 @@ fn arrivals(receiver: &Receiver) -> HashMap<String, usize> {
     seen
 }
 
-async fn wait_until_all_arrived(
+pub(crate) async fn wait_until_all_arrived(
     receiver: &Receiver,
     ids: &[String],
     within: Duration,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::ids::{DeliveryId, EventId, GroupId, WebhookId};
 use crate::signing::SealedSecret;
 use crate::time::UnixMillis;
-use crate::webhooks::{CustomHeaders, RateLimit, SealedHeaders};
+use crate::webhooks::{CustomHeaders, DeliveryOrdering, RateLimit, SealedHeaders};
 
 /// The most of a receiver's answer kept with an attempt.
 pub const MAX_RESPONSE_BODY_BYTES: usize = 4096;
@@ -139,6 +139,9 @@ pub struct DeliveryJob {
     pub rate_limit: Option<RateLimit>,
     /// The webhook's custom headers, sealed; `None` for none.
     pub headers: Option<SealedHeaders>,
+    /// The webhook's ordering: with [`DeliveryOrdering::Fifo`] a dispatcher
+    /// sends one of its deliveries at a time.
+    pub ordering: Option<DeliveryOrdering>,
     /// When the delivery was created.
     pub created_at: UnixMillis,
 }

@@ -192,6 +192,40 @@ impl RateLimit {
     }
 }
 
+/// The order in which a webhook receives its deliveries, when it asks for
+/// one; without it, deliveries go out side by side in any order.
+///
+/// ```
+/// use webhooks_domain::DeliveryOrdering;
+/// assert_eq!(DeliveryOrdering::parse("fifo"), Ok(DeliveryOrdering::Fifo));
+/// assert_eq!(DeliveryOrdering::Fifo.as_str(), "fifo");
+/// assert!(DeliveryOrdering::parse("lifo").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOrdering {
+    /// First in, first out: an event goes out only once every event accepted
+    /// before it for this webhook was delivered or failed for good, so at
+    /// most one of its deliveries is in flight.
+    Fifo,
+}
+
+impl DeliveryOrdering {
+    /// `fifo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOrdering::Fifo => "fifo",
+        }
+    }
+
+    /// The ordering of this name.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        match raw {
+            "fifo" => Ok(DeliveryOrdering::Fifo),
+            _ => Err(InvalidValue::new(Field::Ordering, "not fifo")),
+        }
+    }
+}
+
 /// A webhook endpoint of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
@@ -214,6 +248,8 @@ pub struct Webhook {
     /// Custom headers sent with every delivery, values encrypted; `None`
     /// for none.
     pub headers: Option<SealedHeaders>,
+    /// The order of its deliveries; `None` for none.
+    pub ordering: Option<DeliveryOrdering>,
     /// When it was created.
     pub created_at: UnixMillis,
     /// When it last changed.
@@ -231,6 +267,7 @@ pub struct Webhook {
 ///     description: Description::new("Webhook Description")?,
 ///     enabled_events: EnabledEvents::all(),
 ///     headers: None,
+///     ordering: None,
 /// };
 /// # let _ = new; Ok(()) }
 /// ```
@@ -244,12 +281,14 @@ pub struct NewWebhook {
     pub enabled_events: EnabledEvents,
     /// Headers to send with every delivery; `None` (or empty) for none.
     pub headers: Option<CustomHeaders>,
+    /// The order of its deliveries; `None` for none.
+    pub ordering: Option<DeliveryOrdering>,
 }
 
 /// What [`crate::WebhookService::update`] takes: the URL and description
 /// always; `None` leaves another field as it is, `rate_limit: Some(None)`
-/// removes the limit and `headers: Some(None)` (or empty headers) removes
-/// every custom header.
+/// removes the limit, `headers: Some(None)` (or empty headers) removes
+/// every custom header and `ordering: Some(None)` the ordering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUpdate {
     /// The new URL.
@@ -265,6 +304,9 @@ pub struct WebhookUpdate {
     /// `Some(Some(headers))` replaces the custom headers, `Some(None)`
     /// removes them, `None` keeps them.
     pub headers: Option<Option<CustomHeaders>>,
+    /// `Some(Some(ordering))` sets an ordering, `Some(None)` removes it,
+    /// `None` keeps it.
+    pub ordering: Option<Option<DeliveryOrdering>>,
 }
 
 impl WebhookUpdate {
@@ -284,6 +326,9 @@ impl WebhookUpdate {
         }
         if let Some(headers) = self.headers {
             webhook.headers = cipher.seal_optional_headers(headers);
+        }
+        if let Some(ordering) = self.ordering {
+            webhook.ordering = ordering;
         }
         webhook.updated_at = now;
         webhook
@@ -392,6 +437,7 @@ mod tests {
             rate_limit: RateLimit::new(5).ok(),
             secret: SealedSecret::from_stored("sealed".to_owned()),
             headers: None,
+            ordering: None,
             created_at: UnixMillis(1),
             updated_at: UnixMillis(1),
         }
@@ -409,6 +455,7 @@ mod tests {
             status: None,
             rate_limit: None,
             headers: None,
+            ordering: None,
         };
         let cipher = SecretCipher::new(&[3u8; 32]).unwrap();
         let kept = keep
@@ -444,6 +491,7 @@ mod tests {
             status: None,
             rate_limit: None,
             headers,
+            ordering: None,
         };
         let set =
             update(Some(Some(headers.clone()))).apply_to(webhook.clone(), UnixMillis(2), &cipher);
@@ -454,6 +502,40 @@ mod tests {
         for removal in [None, Some(CustomHeaders::default())] {
             let removed = update(Some(removal)).apply_to(set.clone(), UnixMillis(3), &cipher);
             assert_eq!(removed.headers, None);
+        }
+    }
+
+    #[test]
+    fn an_update_sets_keeps_or_removes_the_ordering() {
+        let cipher = SecretCipher::new(&[3u8; 32]).unwrap();
+        let webhook = old_webhook();
+        let update = |ordering| WebhookUpdate {
+            url: webhook.url.clone(),
+            description: webhook.description.clone(),
+            enabled_events: None,
+            status: None,
+            rate_limit: None,
+            headers: None,
+            ordering,
+        };
+        let fifo = Some(DeliveryOrdering::Fifo);
+        let set = update(Some(fifo)).apply_to(webhook.clone(), UnixMillis(2), &cipher);
+        assert_eq!(set.ordering, fifo);
+        let kept = update(None).apply_to(set.clone(), UnixMillis(3), &cipher);
+        assert_eq!(kept.ordering, fifo);
+        let removed = update(Some(None)).apply_to(set, UnixMillis(3), &cipher);
+        assert_eq!(removed.ordering, None);
+    }
+
+    #[test]
+    fn orderings_parse_only_fifo() {
+        assert_eq!(DeliveryOrdering::parse("fifo"), Ok(DeliveryOrdering::Fifo));
+        for bad in ["FIFO", "none", "lifo", " fifo", ""] {
+            assert_eq!(
+                DeliveryOrdering::parse(bad).map_err(|err| err.field()),
+                Err(Field::Ordering),
+                "{bad:?}"
+            );
         }
     }
 }

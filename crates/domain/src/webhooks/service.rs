@@ -38,6 +38,7 @@ use crate::webhooks::{NewWebhook, Webhook, WebhookStatus, WebhookUpdate};
 ///             description: Description::new("Webhook Description")?,
 ///             enabled_events: EnabledEvents::all(),
 ///             headers: None,
+///             ordering: None,
 ///         },
 ///     )
 ///     .await?;
@@ -175,6 +176,7 @@ impl WebhookService {
             rate_limit: None,
             secret: self.cipher.seal(&secret),
             headers: self.cipher.seal_optional_headers(new.headers),
+            ordering: new.ordering,
             created_at: now,
             updated_at: now,
         };

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mockall::predicate::eq;
-use webhooks_domain::ports::{MockDeliveryQueue, MockOutboundSender};
+use webhooks_domain::ports::{MockDeliveryQueue, MockOutboundSender, OutboundSender};
 use webhooks_domain::{
-    Attempt, DeliveryId, DeliveryJob, DispatchSettings, EndpointHealth, NextStep, RateLimit,
-    RepositoryError, SecretCipher, SendOutcome, SignedRequest, SigningSecret, UnixMillis,
-    WebhookId,
+    Attempt, DeliveryId, DeliveryJob, DeliveryOrdering, DispatchSettings, Dispatcher,
+    EndpointHealth, NextStep, RateLimit, RepositoryError, RetryPolicy, SecretCipher, SendOutcome,
+    SignedRequest, SigningSecret, UnixMillis, Wakeup, WebhookId,
 };
 
 use crate::support::*;
@@ -691,4 +691,80 @@ async fn run_records_every_attempt_once_before_it_stops() {
     expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(recorded, expected);
     assert_eq!(*sent.lock().unwrap(), jobs.len());
+}
+
+/// A receiver that takes a while to answer, counting the sends in flight.
+#[derive(Default)]
+struct SlowReceiver {
+    /// (in flight now, most at once, sent)
+    flight: Mutex<(usize, usize, usize)>,
+}
+
+#[async_trait::async_trait]
+impl OutboundSender for SlowReceiver {
+    async fn send(&self, _: &SignedRequest) -> SendOutcome {
+        {
+            let mut flight = self.flight.lock().unwrap();
+            flight.0 += 1;
+            flight.1 = flight.1.max(flight.0);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut flight = self.flight.lock().unwrap();
+        flight.0 -= 1;
+        flight.2 += 1;
+        ok_answer()
+    }
+}
+
+/// Runs a dispatcher (4 per endpoint, 8 workers) over 12 deliveries to one
+/// webhook of this ordering, and answers the most sends in flight at once.
+async fn most_in_flight_at_once(ordering: Option<DeliveryOrdering>) -> usize {
+    let jobs: Vec<DeliveryJob> = (0..12u128)
+        .map(|n| DeliveryJob {
+            delivery_id: DeliveryId::from_ulid(ulid::Ulid(n + 1)),
+            ordering,
+            ..job(0)
+        })
+        .collect();
+    let due = Arc::new(Mutex::new(jobs.clone()));
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let receiver = Arc::new(SlowReceiver::default());
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::new(queue_in_memory(&due, &recorded)),
+        Arc::clone(&receiver) as Arc<dyn OutboundSender>,
+        Arc::new(clock_at_now()),
+        cipher(),
+        RetryPolicy::exact(vec![FIRST_WAIT]),
+        DispatchSettings {
+            workers: 8,
+            per_endpoint: 4,
+            poll_interval: Duration::from_millis(10),
+            ..settings()
+        },
+        Wakeup::default(),
+    ));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(dispatcher.run(shutdown));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while receiver.flight.lock().unwrap().2 < jobs.len() {
+        assert!(tokio::time::Instant::now() < deadline, "not all sent");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let most = receiver.flight.lock().unwrap().1;
+    most
+}
+
+#[tokio::test]
+async fn a_fifo_webhook_has_one_delivery_in_flight_at_a_time() {
+    assert_eq!(
+        most_in_flight_at_once(Some(DeliveryOrdering::Fifo)).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_without_ordering_has_several_deliveries_in_flight() {
+    assert_eq!(most_in_flight_at_once(None).await, 4);
 }

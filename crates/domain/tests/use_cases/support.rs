@@ -189,6 +189,7 @@ pub fn webhook() -> Webhook {
         rate_limit: Some(RateLimit::new(5).unwrap()),
         secret: sealed_current_secret(),
         headers: None,
+        ordering: None,
         created_at: CREATED,
         updated_at: CREATED,
     }
@@ -201,6 +202,7 @@ pub fn new_webhook() -> NewWebhook {
         description: Description::new("Webhook Description").unwrap(),
         enabled_events: EnabledEvents::all(),
         headers: None,
+        ordering: None,
     }
 }
 
@@ -213,6 +215,7 @@ pub fn webhook_update() -> WebhookUpdate {
         status: None,
         rate_limit: None,
         headers: None,
+        ordering: None,
     }
 }
 
@@ -299,6 +302,7 @@ pub fn job(attempts_made: u32) -> DeliveryJob {
         previous_secret: None,
         rate_limit: None,
         headers: None,
+        ordering: None,
         created_at: CREATED,
     }
 }

@@ -4,8 +4,8 @@
 use mockall::predicate::eq;
 use webhooks_domain::ports::{MockTenancyRepository, MockWebhookRepository};
 use webhooks_domain::{
-    ApiKeySecret, CreatedWebhook, CustomHeaders, DomainError, EnabledEvents, EventType, NewWebhook,
-    RateLimit, Resource, Webhook, WebhookId, WebhookStatus, WebhookUpdate,
+    ApiKeySecret, CreatedWebhook, CustomHeaders, DeliveryOrdering, DomainError, EnabledEvents,
+    EventType, NewWebhook, RateLimit, Resource, Webhook, WebhookId, WebhookStatus, WebhookUpdate,
 };
 
 use crate::support::*;
@@ -642,4 +642,37 @@ async fn update_replaces_keeps_or_removes_the_custom_headers() {
     );
     assert_eq!(kept.headers, current.headers);
     assert_eq!(removed.headers, None);
+}
+
+#[tokio::test]
+async fn create_stores_the_ordering_asked_for() {
+    let new = NewWebhook {
+        ordering: Some(DeliveryOrdering::Fifo),
+        ..new_webhook()
+    };
+
+    let (created, stored) = create_with(new).await;
+
+    assert_eq!(stored.ordering, Some(DeliveryOrdering::Fifo));
+    assert_eq!(created.webhook.ordering, Some(DeliveryOrdering::Fifo));
+}
+
+#[tokio::test]
+async fn update_sets_keeps_or_removes_the_ordering() {
+    let current = Webhook {
+        ordering: Some(DeliveryOrdering::Fifo),
+        ..webhook()
+    };
+    let set = |ordering| WebhookUpdate {
+        ordering,
+        ..webhook_update()
+    };
+
+    let kept = update_with(current.clone(), set(None)).await;
+    let removed = update_with(current.clone(), set(Some(None))).await;
+    let added = update_with(webhook(), set(Some(Some(DeliveryOrdering::Fifo)))).await;
+
+    assert_eq!(kept.ordering, Some(DeliveryOrdering::Fifo));
+    assert_eq!(removed.ordering, None);
+    assert_eq!(added.ordering, Some(DeliveryOrdering::Fifo));
 }

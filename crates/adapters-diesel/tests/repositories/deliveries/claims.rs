@@ -126,6 +126,7 @@ async fn claim_due_carries_what_sending_needs(db: &Database) {
             previous_secret: None,
             rate_limit: receiver.rate_limit,
             headers: receiver.headers,
+            ordering: None,
             created_at: UnixMillis(1_500),
         }]
     );

@@ -14,6 +14,7 @@ use crate::support::{event, events_store, webhooks};
 mod attempts;
 mod claims;
 mod log;
+mod ordering;
 mod retention;
 mod stats;
 

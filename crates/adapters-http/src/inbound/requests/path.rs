@@ -234,6 +234,7 @@ mod tests {
                 rate_limit: None,
                 secret: SealedSecret::from_stored("sealed".to_owned()),
                 headers: None,
+                ordering: None,
                 created_at: UnixMillis(0),
                 updated_at: UnixMillis(0),
             }

@@ -1,21 +1,21 @@
 //! The bodies of `POST /webhooks/{groupID}` and `PUT
 //! /webhooks/{groupID}/{webhookID}`: `url`, then `description`, then the
-//! optional `enabledEvents`, `status` and `rateLimit`.
+//! optional `enabledEvents`, `status`, `rateLimit`, `headers` and `ordering`.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use utoipa::ToSchema;
 use webhooks_domain::{
-    CustomHeaders, Description, EnabledEvents, EventType, NewWebhook, RateLimit, WebhookStatus,
-    WebhookUpdate, WebhookUrl,
+    CustomHeaders, DeliveryOrdering, Description, EnabledEvents, EventType, NewWebhook, RateLimit,
+    WebhookStatus, WebhookUpdate, WebhookUrl,
 };
 
 use super::{json_object, Sent};
 use crate::inbound::error::RequestError;
 
 /// A new webhook. `url` is checked first, then `description`, then
-/// `enabledEvents`, then `headers`.
+/// `enabledEvents`, then `headers`, then `ordering`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = NewWebhook, example = json!({
     "url": "https://integration.example/webhook",
@@ -47,6 +47,12 @@ pub(crate) struct NewWebhookBody {
     #[serde(default)]
     #[schema(schema_with = headers_body_schema, required = false)]
     headers: Sent<Option<BTreeMap<String, String>>>,
+    /// `fifo`: each event is delivered only once every event accepted before
+    /// it for this webhook was delivered or failed for good, one delivery in
+    /// flight at a time. None when absent or `null`.
+    #[serde(default)]
+    #[schema(schema_with = ordering_body_schema, required = false)]
+    ordering: Sent<Option<String>>,
 }
 
 /// A webhook's new state. `url` and `description` are required; the other
@@ -91,6 +97,12 @@ pub(crate) struct WebhookUpdateBody {
     #[serde(default)]
     #[schema(schema_with = headers_body_schema, required = false)]
     headers: Sent<Option<BTreeMap<String, String>>>,
+    /// `fifo`: each event is delivered only once every event accepted before
+    /// it for this webhook was delivered or failed for good, one delivery in
+    /// flight at a time. `null` removes the ordering; unchanged when absent.
+    #[serde(default)]
+    #[schema(schema_with = ordering_body_schema, required = false)]
+    ordering: Sent<Option<String>>,
 }
 
 impl NewWebhookBody {
@@ -105,6 +117,7 @@ impl NewWebhookBody {
                 sent => enabled_events(sent)?,
             },
             headers: headers(body.headers)?.flatten(),
+            ordering: ordering(body.ordering)?.flatten(),
         })
     }
 }
@@ -141,6 +154,7 @@ impl WebhookUpdateBody {
             status,
             rate_limit,
             headers: headers(body.headers)?,
+            ordering: ordering(body.ordering)?,
         })
     }
 }
@@ -185,6 +199,27 @@ fn headers(
         Sent::Value(Some(map)) if map.is_empty() => Ok(Some(None)),
         Sent::Value(Some(map)) => Ok(Some(Some(CustomHeaders::new(map)?))),
     }
+}
+
+/// `None` when absent; `Some(None)` for `null` (no ordering).
+fn ordering(sent: Sent<Option<String>>) -> Result<Option<Option<DeliveryOrdering>>, RequestError> {
+    match sent {
+        Sent::Missing => Ok(None),
+        Sent::WrongType => Err(RequestError::InvalidOrdering),
+        Sent::Value(None) => Ok(Some(None)),
+        Sent::Value(Some(raw)) => Ok(Some(Some(DeliveryOrdering::parse(&raw)?))),
+    }
+}
+
+/// `fifo`, or `null`.
+fn ordering_body_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = crate::inbound::webhooks::ordering_schema();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    if let Some(values) = schema.enum_values.as_mut() {
+        values.push(serde_json::Value::Null);
+    }
+    schema
 }
 
 /// An object of header names to values, or `null`.

@@ -9,6 +9,7 @@ mod errors;
 mod isolation;
 mod malformed_requests;
 mod observability;
+mod ordering;
 mod portal;
 mod protocol;
 mod retention;

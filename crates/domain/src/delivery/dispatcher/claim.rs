@@ -8,6 +8,7 @@ use super::{millis, Dispatcher, LOG_TARGET};
 use crate::delivery::DeliveryJob;
 use crate::ids::{DeliveryId, WebhookId};
 use crate::time::UnixMillis;
+use crate::webhooks::DeliveryOrdering;
 
 impl Dispatcher {
     /// Claims what the free slots allow and starts it; answers whether more
@@ -63,7 +64,7 @@ impl Dispatcher {
     /// delivery to hand back and when to offer it again.
     fn start(self: &Arc<Self>, job: DeliveryJob) -> Option<(DeliveryId, UnixMillis)> {
         let now = self.clock.now();
-        let per_endpoint = self.settings.per_endpoint.max(1);
+        let per_endpoint = self.in_flight_limit(&job);
         let busy = now.plus_millis(millis(self.settings.busy_backoff));
         let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         let state = endpoints.entry(job.webhook_id.clone()).or_default();
@@ -85,6 +86,15 @@ impl Dispatcher {
             state.waiting.push_back((job, slot));
         }
         None
+    }
+
+    /// How many deliveries of the job's endpoint may be in flight at once:
+    /// one for a FIFO webhook, whose next delivery waits for this one.
+    fn in_flight_limit(&self, job: &DeliveryJob) -> usize {
+        match job.ordering {
+            Some(DeliveryOrdering::Fifo) => 1,
+            None => self.settings.per_endpoint.max(1),
+        }
     }
 
     /// Hands claimed deliveries back to the queue, due at `at`.

@@ -162,6 +162,7 @@ fn an_update_leaves_out_what_is_absent() {
             status: None,
             rate_limit: None,
             headers: None,
+            ordering: None,
         })
     );
 }
@@ -300,5 +301,53 @@ fn bad_headers_are_invalid_headers_and_reserved_names_reserved_header_name() {
             Err(RequestError::ReservedHeader),
             "{reserved}"
         );
+    }
+}
+
+#[test]
+fn ordering_is_read_last() {
+    assert_eq!(
+        create(r#"{"url":"nope","description":"d","ordering":5}"#),
+        Err(RequestError::InvalidUrl)
+    );
+    assert_eq!(
+        create(&format!(r#"{{{BASE},"headers":5,"ordering":"lifo"}}"#)),
+        Err(RequestError::InvalidHeaders)
+    );
+    assert_eq!(
+        update(&format!(r#"{{{BASE},"rateLimit":0,"ordering":"lifo"}}"#)),
+        Err(RequestError::InvalidRateLimit)
+    );
+}
+
+#[test]
+fn ordering_fifo_is_read_and_null_or_absent_means_none_or_removed_or_unchanged() {
+    let fifo = format!(r#"{{{BASE},"ordering":"fifo"}}"#);
+    let null = format!(r#"{{{BASE},"ordering":null}}"#);
+    let absent = format!("{{{BASE}}}");
+    let fifo_ordering = Some(DeliveryOrdering::Fifo);
+    assert_eq!(create(&fifo).map(|new| new.ordering), Ok(fifo_ordering));
+    assert_eq!(create(&null).map(|new| new.ordering), Ok(None));
+    assert_eq!(create(&absent).map(|new| new.ordering), Ok(None));
+    assert_eq!(update(&fifo).map(|u| u.ordering), Ok(Some(fifo_ordering)));
+    assert_eq!(update(&null).map(|u| u.ordering), Ok(Some(None)));
+    assert_eq!(update(&absent).map(|u| u.ordering), Ok(None));
+}
+
+#[test]
+fn any_other_ordering_is_invalid_ordering() {
+    for bad in [
+        r#""none""#,
+        r#""FIFO""#,
+        r#""lifo""#,
+        r#""""#,
+        "5",
+        "true",
+        r#"["fifo"]"#,
+        r#"{"type":"fifo"}"#,
+    ] {
+        let body = format!(r#"{{{BASE},"ordering":{bad}}}"#);
+        assert_eq!(create(&body), Err(RequestError::InvalidOrdering), "{bad}");
+        assert_eq!(update(&body), Err(RequestError::InvalidOrdering), "{bad}");
     }
 }

@@ -1,0 +1,5 @@
+DROP INDEX webhooks_ordered;
+DROP INDEX deliveries_leased_webhook_id;
+DROP INDEX deliveries_pending_webhook_id_seq;
+ALTER TABLE deliveries DROP COLUMN seq;
+ALTER TABLE webhooks DROP COLUMN ordering;
