@@ -464,7 +464,12 @@ async fn every_mounted_route_reaches_its_handler() {
 async fn other_methods_on_a_mounted_path_answer_405_with_allow() {
     let app = init_service(App::new().configure(configure(state()))).await;
     let mut taken: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for route in mounted_routes() {
+    // A path that yields its other methods to a broader pattern answers them
+    // as that pattern does (the app's tests check those answers).
+    for route in mounted_routes()
+        .into_iter()
+        .filter(|r| !r.yields_other_methods)
+    {
         taken
             .entry(route.path)
             .or_default()

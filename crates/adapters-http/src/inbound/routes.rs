@@ -80,6 +80,9 @@ pub struct MountedRoute {
     pub path: String,
     /// Whether the OpenAPI document must describe it (aliases are left out).
     pub documented: bool,
+    /// Whether other methods on this path go on to a broader pattern rather
+    /// than answering 405 (see `Operation::yielding_other_methods`).
+    pub yields_other_methods: bool,
 }
 
 impl RouteTable {
@@ -93,6 +96,7 @@ impl RouteTable {
                         method: method.clone(),
                         path: pattern.clone(),
                         documented: operation.documented && !is_alias,
+                        yields_other_methods: operation.yields_other_methods,
                     });
                 }
             }
