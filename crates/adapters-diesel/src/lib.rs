@@ -36,6 +36,7 @@ mod deliveries;
 mod events;
 mod health;
 mod listener;
+mod operations;
 mod retention;
 mod schema;
 mod statements;

@@ -25,7 +25,8 @@ use webhooks_domain::ports::{
     MockWebhookRepository,
 };
 use webhooks_domain::{
-    DeliveryService, EventPublisher, SecretCipher, TenancyService, Wakeup, WebhookService,
+    DeliveryService, EventPublisher, OperatorEndpoints, SecretCipher, TenancyService, Wakeup,
+    WebhookService,
 };
 
 const OPENAPI_31_SCHEMA: &str = include_str!("schemas/openapi-3.1.json");
@@ -63,11 +64,11 @@ fn state() -> web::Data<ApiState> {
     let cipher = SecretCipher::new(&[7; 32]).unwrap();
     let wakeup = Wakeup::default();
     let webhooks = WebhookService::new(
-        webhooks_repo,
+        webhooks_repo.clone(),
         tenancy_repo.clone(),
         clock.clone(),
         ids.clone(),
-        cipher,
+        cipher.clone(),
     );
     web::Data::new(ApiState {
         deliveries: DeliveryService::new(
@@ -84,6 +85,13 @@ fn state() -> web::Data<ApiState> {
             clock.clone(),
             ids.clone(),
             wakeup,
+        ),
+        operators: OperatorEndpoints::new(
+            webhooks_repo,
+            TenancyService::new(tenancy_repo.clone(), clock.clone(), ids.clone()),
+            clock.clone(),
+            ids.clone(),
+            cipher.clone(),
         ),
         tenancy: TenancyService::new(tenancy_repo, clock, ids),
         webhooks,

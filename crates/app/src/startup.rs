@@ -17,8 +17,9 @@ use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
     CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
-    EventPublisher, Pruner, RandomIds, RetentionPolicy, RetryPolicy, SecretCipher, SystemClock,
-    TenancyRepository, TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
+    EventPublisher, OperatorEndpoints, Pruner, RandomIds, RetentionPolicy, RetryPolicy,
+    SecretCipher, SystemClock, TenancyRepository, TenancyService, Wakeup, WebhookService,
+    DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -36,6 +37,7 @@ pub struct Services {
     pub tenancy: TenancyService,
     pub deliveries: DeliveryService,
     pub publisher: EventPublisher,
+    pub operators: OperatorEndpoints,
     pub cipher: SecretCipher,
     pub wakeup: Wakeup,
     queue: Arc<DieselDeliveryQueue>,
@@ -67,8 +69,9 @@ impl Services {
         let tenancy_repository: Arc<dyn TenancyRepository> = cached_tenancy.clone();
         let events = Arc::new(DieselEventStore::new(database.clone()));
         let queue = Arc::new(DieselDeliveryQueue::new(database.clone()));
+        let webhook_repository = Arc::new(DieselWebhookRepository::new(database.clone()));
         let webhooks = WebhookService::new(
-            Arc::new(DieselWebhookRepository::new(database.clone())),
+            webhook_repository.clone(),
             tenancy_repository.clone(),
             clock.clone(),
             ids.clone(),
@@ -90,13 +93,21 @@ impl Services {
             ids.clone(),
             wakeup.clone(),
         );
-        let tenancy = TenancyService::new(tenancy_repository, clock, ids);
+        let tenancy = TenancyService::new(tenancy_repository, clock.clone(), ids.clone());
+        let operators = OperatorEndpoints::new(
+            webhook_repository,
+            tenancy.clone(),
+            clock,
+            ids,
+            cipher.clone(),
+        );
         Ok(Self {
             database,
             webhooks,
             tenancy,
             deliveries,
             publisher,
+            operators,
             cipher,
             wakeup,
             queue,
@@ -292,6 +303,7 @@ impl Application {
             tenancy: services.tenancy.clone(),
             deliveries: services.deliveries.clone(),
             publisher: services.publisher.clone(),
+            operators: services.operators.clone(),
             readiness: Arc::new(DatabaseReadiness(services.database.clone())),
             metrics: Arc::new(PrometheusMetrics::install(services.queue.clone())),
             admin_token: settings.auth.admin_token.clone().map(Secret::into_exposed),

@@ -34,6 +34,7 @@ mod delivery;
 mod error;
 mod events;
 mod ids;
+mod operations;
 pub mod ports;
 mod retention;
 mod signing;
@@ -46,6 +47,7 @@ pub use delivery::*;
 pub use error::{Conflict, DomainError, Field, InvalidValue, RepositoryError, Resource};
 pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
+pub use operations::*;
 pub use ports::RetentionStore;
 pub use ports::{
     Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, Requeue,

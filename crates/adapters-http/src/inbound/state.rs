@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use webhooks_domain::{DeliveryService, EventPublisher, TenancyService, WebhookService};
+use webhooks_domain::{
+    DeliveryService, EventPublisher, OperatorEndpoints, TenancyService, WebhookService,
+};
 
 /// Whether the storage answers, for `/readyz`.
 #[async_trait]
@@ -25,6 +27,8 @@ pub struct ApiState {
     pub tenancy: TenancyService,
     pub deliveries: DeliveryService,
     pub publisher: EventPublisher,
+    /// Organizations' operator endpoints, behind `/admin`.
+    pub operators: OperatorEndpoints,
     pub readiness: Arc<dyn ReadinessProbe>,
     pub metrics: Arc<dyn MetricsSource>,
     /// Bearer token of `/admin`; `None` switches the admin API off.

@@ -352,8 +352,9 @@ pub(crate) fn status_schema() -> utoipa::openapi::schema::Object {
     )
 }
 
+/// Every event type: an operations group's webhooks take the operational ones.
 pub(crate) fn event_types_schema() -> utoipa::openapi::schema::Array {
-    super::api_doc::array_of_strings(EventType::ALL.map(EventType::as_str))
+    super::api_doc::array_of_strings(EventType::EVERY.map(EventType::as_str))
 }
 
 /// An object of header names to string values, at most 20; `value` is the

@@ -8,6 +8,7 @@ mod support;
 
 mod delivery_log;
 mod dispatcher;
+mod operations;
 mod publishing;
 mod retention;
 mod secrets;

@@ -19,10 +19,10 @@ use webhooks_domain::{
     ApiKey, ApiKeyId, ApiKeySecret, Attempt, CircuitSettings, Clock, CustomHeaders, Delivery,
     DeliveryDetail, DeliveryId, DeliveryJob, DeliveryService, DeliveryStatus, Description,
     DispatchSettings, Dispatcher, DomainError, EnabledEvents, EventId, EventPublisher, EventType,
-    Group, GroupId, IdSource, NewEvent, NewWebhook, Organization, OrganizationId, Principal,
-    PublishOutcome, RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher,
-    SigningSecret, TenancyService, UnixMillis, Wakeup, Webhook, WebhookId, WebhookService,
-    WebhookStatus, WebhookUpdate, WebhookUrl,
+    Group, GroupId, IdSource, NewEvent, NewWebhook, OperatorEndpoints, Organization,
+    OrganizationId, Principal, PublishOutcome, RateLimit, RepositoryError, RetryPolicy,
+    SealedSecret, SecretCipher, SigningSecret, TenancyService, UnixMillis, Wakeup, Webhook,
+    WebhookId, WebhookService, WebhookStatus, WebhookUpdate, WebhookUrl,
 };
 
 // ---------------------------------------------------------------------------
@@ -167,6 +167,7 @@ pub fn group_of(owner: OrganizationId) -> Group {
         id: group_id(),
         organization_id: owner,
         name: "Production".to_owned(),
+        operations: false,
         created_at: CREATED,
     }
 }
@@ -372,6 +373,7 @@ impl Ports {
         self.tenancy.expect_insert_demo_tenant().never();
         self.tenancy.expect_insert_group().never();
         self.tenancy.expect_find_group().never();
+        self.tenancy.expect_find_operations_group().never();
         self.tenancy.expect_insert_api_key().never();
         self.tenancy.expect_find_api_key_by_hash().never();
         self.tenancy.expect_revoke_api_key().never();
@@ -407,6 +409,19 @@ impl Ports {
             Arc::new(ports.tenancy),
             Arc::new(ports.clock),
             Arc::new(ports.ids),
+            cipher(),
+        )
+    }
+
+    pub fn operator_endpoints(self) -> OperatorEndpoints {
+        let ports = self.forbid_the_rest();
+        let clock = Arc::new(ports.clock);
+        let ids = Arc::new(ports.ids);
+        OperatorEndpoints::new(
+            Arc::new(ports.webhooks),
+            TenancyService::new(Arc::new(ports.tenancy), clock.clone(), ids.clone()),
+            clock,
+            ids,
             cipher(),
         )
     }

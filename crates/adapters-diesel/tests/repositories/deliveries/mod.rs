@@ -14,6 +14,7 @@ use crate::support::{event, events_store, webhooks};
 mod attempts;
 mod claims;
 mod log;
+mod operational_events;
 mod retention;
 mod stats;
 
