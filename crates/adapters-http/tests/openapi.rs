@@ -852,3 +852,43 @@ fn custom_headers_are_documented_on_both_bodies_and_shown_masked() {
         }
     }
 }
+
+#[test]
+fn the_operator_endpoint_operations_document_their_body_answers_and_errors() {
+    let doc = document();
+    let path = "/admin/organizations/{orgID}/operator-endpoint";
+    let set = operation(&doc, "put", path);
+    assert_eq!(set["operationId"], "setOperatorEndpoint");
+    for status in ["200", "201"] {
+        let schema = &set["responses"][status]["content"]["application/json"]["schema"];
+        let answer = resolve(&doc, schema["$ref"].as_str().unwrap());
+        let keys: BTreeSet<&str> = answer["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["groupID", "webhookID", "url", "events", "secret"])
+        );
+        assert_eq!(
+            answer["properties"]["events"]["items"]["enum"],
+            json!([
+                "webhook.disabled",
+                "webhook.enabled",
+                "delivery.failed",
+                "secret.rotated"
+            ])
+        );
+    }
+    assert!(error_examples(set, "400").contains("Invalid events"));
+    for method in ["get", "delete"] {
+        let examples = error_examples(operation(&doc, method, path), "404");
+        assert!(examples.contains("Operator endpoint not found"), "{method}");
+        assert!(examples.contains("Organization not found"), "{method}");
+    }
+    // A webhook of an operations group shows its operational events.
+    let webhook = &doc["components"]["schemas"]["Webhook"]["properties"]["enabledEvents"];
+    assert_eq!(webhook["items"]["enum"].as_array().unwrap().len(), 6);
+}

@@ -9,6 +9,7 @@ mod errors;
 mod isolation;
 mod malformed_requests;
 mod observability;
+mod operational_events;
 mod protocol;
 mod retention;
 mod slow_bodies;
