@@ -37,6 +37,7 @@ mod events;
 mod health;
 mod listener;
 mod operations;
+mod probes;
 mod retention;
 mod schema;
 mod statements;
@@ -49,6 +50,7 @@ pub use database::{Backend, Database, DatabaseError, DbConnection};
 pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
 pub use events::DieselEventStore;
 pub use listener::{Listener, ListenerHooks};
+pub use probes::DieselProbeStore;
 pub use retention::DieselRetention;
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]

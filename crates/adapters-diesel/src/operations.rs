@@ -102,9 +102,24 @@ pub(crate) fn store_status_change(
         .set((
             webhooks::disabled_reason.eq(reason),
             webhooks::disabled_at.eq(disabled_at),
+            no_probes(),
         ))
         .execute(connection)
         .map(drop)
+}
+
+/// The probe columns of a webhook whose status just changed: none yet.
+#[allow(clippy::type_complexity)]
+pub(crate) fn no_probes() -> (
+    diesel::dsl::Eq<webhooks::probe_at, Option<i64>>,
+    diesel::dsl::Eq<webhooks::probe_wait, Option<i64>>,
+    diesel::dsl::Eq<webhooks::probe_successes, i64>,
+) {
+    (
+        webhooks::probe_at.eq(None),
+        webhooks::probe_wait.eq(None),
+        webhooks::probe_successes.eq(0),
+    )
 }
 
 /// Why the webhook is disabled; `None` while it is enabled.

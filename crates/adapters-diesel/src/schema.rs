@@ -50,6 +50,9 @@ diesel::table! {
         headers -> Nullable<Text>,
         disabled_reason -> Nullable<Text>,
         disabled_at -> Nullable<BigInt>,
+        probe_at -> Nullable<BigInt>,
+        probe_wait -> Nullable<BigInt>,
+        probe_successes -> BigInt,
     }
 }
 

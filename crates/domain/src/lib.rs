@@ -36,6 +36,7 @@ mod events;
 mod ids;
 mod operations;
 pub mod ports;
+mod probes;
 mod retention;
 mod signing;
 mod tenancy;
@@ -48,11 +49,12 @@ pub use error::{Conflict, DomainError, Field, InvalidValue, RepositoryError, Res
 pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
 pub use operations::*;
-pub use ports::RetentionStore;
 pub use ports::{
     Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, QueueDepth, RandomIds, Requeue,
     SystemClock, TenancyRepository, WebhookRepository,
 };
+pub use ports::{ProbeStore, RetentionStore};
+pub use probes::{ProbeNext, ProbePolicy, ProbeTarget, Prober};
 pub use retention::{OldestKept, PruneReport, PrunedDeliveries, Pruner, RetentionPolicy};
 pub use signing::*;
 pub use tenancy::*;

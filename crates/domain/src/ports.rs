@@ -435,3 +435,34 @@ pub trait RetentionStore: Send + Sync {
     /// Errors: [`RepositoryError::Unavailable`].
     async fn oldest_kept(&self) -> Result<crate::retention::OldestKept, RepositoryError>;
 }
+
+/// Storage of the probes' schedule. Several processes may probe one
+/// database: a claimed probe is hidden from other claims until its lease ends.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ProbeStore: Send + Sync {
+    /// Claims up to `limit` webhooks disabled for failures at or after
+    /// `disabled_since` whose probe is due at `now` (the first one `first`
+    /// after disabling), and hides them from other claims until `lease_until`.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_due_probes(
+        &self,
+        now: UnixMillis,
+        first: std::time::Duration,
+        disabled_since: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+    ) -> Result<Vec<crate::probes::ProbeTarget>, RepositoryError>;
+
+    /// Applies `next` to a webhook still disabled for failures (else does
+    /// nothing and answers `false`). [`ProbeNext::Enable`](crate::ProbeNext::Enable) enables it, ends
+    /// its failure streak and clears its reason in one transaction with the
+    /// operator endpoint's `webhook.enabled` (reason `probe`).
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn record_probe(
+        &self,
+        webhook: &WebhookId,
+        next: crate::probes::ProbeNext,
+        now: UnixMillis,
+    ) -> Result<bool, RepositoryError>;
+}

@@ -17,7 +17,7 @@ use webhooks_domain::{
 
 use crate::database::{storage_error, DbConnection};
 use crate::deliveries::AttemptRow;
-use crate::operations::announce;
+use crate::operations::{announce, no_probes};
 use crate::schema::{attempts, deliveries, events, webhooks};
 use crate::statements::{on_its_backend, placeholders, ROWS_PER_STATEMENT};
 
@@ -333,6 +333,7 @@ fn apply_health(
             webhooks::updated_at.eq(attempted_at),
             webhooks::disabled_reason.eq(Some(reason.as_str())),
             webhooks::disabled_at.eq(Some(attempted_at)),
+            no_probes(),
         )
     };
     let enabled = webhooks::status.eq(WebhookStatus::Enabled.as_str());

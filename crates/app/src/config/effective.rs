@@ -161,6 +161,13 @@ deliveries = "30days"
 events = "1day"
 interval = "5m"
 
+[probes]
+enabled = true
+first = "1m"
+max = "1h"
+give_up_after = "3days"
+successes = 3
+
 [bootstrap]
 demo_tenant = true
 

@@ -25,7 +25,7 @@ enum Check {
 /// run in, kept so that a configuration gets the same message it always
 /// did. Every setting is listed, so that a new one has to be placed (a test
 /// checks).
-const REPORT_ORDER: [Check; 23] = [
+const REPORT_ORDER: [Check; 28] = [
     Check::Value("server.bind"),
     Check::Value("server.body_timeout"),
     Check::Value("database.url"),
@@ -49,6 +49,11 @@ const REPORT_ORDER: [Check; 23] = [
     Check::Value("retention.deliveries"),
     Check::Value("retention.events"),
     Check::Value("retention.interval"),
+    Check::Value("probes.enabled"),
+    Check::Value("probes.first"),
+    Check::Value("probes.max"),
+    Check::Value("probes.give_up_after"),
+    Check::Value("probes.successes"),
 ];
 
 impl Settings {

@@ -56,6 +56,7 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub delivery: DeliverySettings,
     pub retention: RetentionSettings,
+    pub probes: ProbeSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -156,6 +157,28 @@ pub struct RetentionSettings {
     pub interval: Duration,
 }
 
+/// `[probes]`: worker processes probe webhooks disabled for failures and
+/// enable them again once they answer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSettings {
+    /// Whether they do.
+    #[serde(with = "TrueOrFalse")]
+    pub enabled: bool,
+    /// The first probe after disabling, and the next after a success.
+    #[serde(with = "UpToAnHour")]
+    pub first: Duration,
+    /// The longest wait between probes (the wait doubles after a failure).
+    #[serde(with = "UpToADay")]
+    pub max: Duration,
+    /// How long after disabling probing stops.
+    #[serde(with = "Humantime")]
+    pub give_up_after: Duration,
+    /// 2xx answers in a row that enable the webhook again.
+    #[serde(with = "Count::<1>")]
+    pub successes: usize,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -175,13 +198,14 @@ pub struct BootstrapSettings {
 /// The sections in the order `config check` shows them.
 impl Serialize for Settings {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sections = serializer.serialize_struct("Settings", 8)?;
+        let mut sections = serializer.serialize_struct("Settings", 9)?;
         sections.serialize_field("server", &self.server)?;
         sections.serialize_field("database", &self.database)?;
         sections.serialize_field("auth", &self.auth)?;
         sections.serialize_field("secrets", &self.secrets)?;
         sections.serialize_field("delivery", &self.delivery)?;
         sections.serialize_field("retention", &self.retention)?;
+        sections.serialize_field("probes", &self.probes)?;
         sections.serialize_field("bootstrap", &self.bootstrap)?;
         sections.serialize_field("log", &self.log)?;
         sections.end()

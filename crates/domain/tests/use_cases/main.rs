@@ -9,6 +9,7 @@ mod support;
 mod delivery_log;
 mod dispatcher;
 mod operations;
+mod probes;
 mod publishing;
 mod retention;
 mod secrets;

@@ -2,16 +2,18 @@
 //! the transaction of the change that causes them, and only when there is
 //! an endpoint that takes their type and the webhook is not its own group's.
 
-use serde_json::Value;
 use webhooks_adapters_diesel::{Database, TestDatabase};
 use webhooks_domain::{
-    DeliveryQueue, DeliveryStatus, DisabledReason, EnabledEvents, EnabledReason, EndpointHealth,
-    EventType, Group, GroupId, NextStep, RepositoryError, SecretCipher, SigningSecret,
-    StatusChange, TenancyRepository, UnixMillis, Webhook, WebhookRepository, WebhookStatus,
+    DeliveryQueue, DeliveryStatus, DisabledReason, EnabledReason, EndpointHealth, EventType, Group,
+    GroupId, NextStep, RepositoryError, SecretCipher, SigningSecret, StatusChange,
+    TenancyRepository, UnixMillis, WebhookRepository, WebhookStatus,
 };
 
-use super::{attempt, deliver, failing_since, status_of, RecordOne};
-use crate::support::{count_from, execute_raw, group, queue, stored, tenancy, webhook, webhooks};
+use super::{
+    attempt, deliver, disabled_reason, failing_since, operator_endpoint, status_of, subject, told,
+    RecordOne,
+};
+use crate::support::{count_from, execute_raw, queue, tenancy, webhooks};
 
 on_both_backends!(
     a_410_disables_the_webhook_and_tells_the_operator_endpoint_gone_and_failed,
@@ -27,54 +29,6 @@ on_both_backends!(test_database:
     the_operations_group_webhooks_are_never_told_about,
     an_event_that_cannot_be_written_undoes_the_change_that_caused_it,
 );
-
-/// A group of its own organization, with one stored enabled webhook.
-async fn subject(db: &Database, id: i64) -> (Group, Webhook) {
-    let group = group(db, id).await;
-    let receiver = stored(db, vec![webhook(&group, 1_000)]).await.remove(0);
-    (group, receiver)
-}
-
-/// The operations group `id` of `of`'s organization, with an operator
-/// endpoint taking `events`.
-async fn operator_endpoint(db: &Database, of: &Group, id: i64, events: &[EventType]) -> Webhook {
-    let operations = Group {
-        id: GroupId::new(id).unwrap(),
-        organization_id: of.organization_id.clone(),
-        name: "Operations".to_owned(),
-        operations: true,
-        created_at: UnixMillis(1),
-    };
-    tenancy(db).insert_group(&operations).await.unwrap();
-    let endpoint = Webhook {
-        enabled_events: EnabledEvents::new(events.iter().copied()).unwrap(),
-        ..webhook(&operations, 500)
-    };
-    stored(db, vec![endpoint]).await.remove(0)
-}
-
-/// The bodies of the operator endpoint's pending deliveries, oldest first.
-async fn told(db: &Database, endpoint: &Webhook) -> Vec<Value> {
-    let queue = queue(db);
-    let mut bodies = Vec::new();
-    let listed = queue
-        .list(&endpoint.id, Some(DeliveryStatus::Pending), None, 100)
-        .await
-        .unwrap();
-    for delivery in listed.iter().rev() {
-        let detail = queue
-            .find(&endpoint.id, &delivery.id)
-            .await
-            .unwrap()
-            .unwrap();
-        bodies.push(serde_json::from_str(&detail.payload).unwrap());
-    }
-    bodies
-}
-
-async fn disabled_reason(db: &Database, webhook: &Webhook) -> Option<DisabledReason> {
-    webhooks(db).disabled_reason(&webhook.id).await.unwrap()
-}
 
 async fn a_410_disables_the_webhook_and_tells_the_operator_endpoint_gone_and_failed(db: &Database) {
     let (group, receiver) = subject(db, 301).await;

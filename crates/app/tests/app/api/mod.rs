@@ -12,6 +12,7 @@ mod observability;
 mod operational_events;
 mod protocol;
 mod retention;
+mod self_healing;
 mod slow_bodies;
 mod stats;
 mod validation;
