@@ -66,7 +66,8 @@ fn due_ids(
                 .and(webhooks::disabled_at.le(now.saturating_sub(first)))
                 .or(webhooks::probe_at.le(now)),
         )
-        .order_by(webhooks::disabled_at.asc())
+        // One order for every process: their row locks never cross.
+        .order_by((webhooks::disabled_at.asc(), webhooks::id.asc()))
         .limit(i64::try_from(limit).unwrap_or(i64::MAX))
         .select(webhooks::id)
         .load(connection)

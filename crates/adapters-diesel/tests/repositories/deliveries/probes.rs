@@ -18,6 +18,7 @@ use crate::support::{queue, tenancy, webhooks};
 on_both_backends!(
     only_webhooks_disabled_for_failures_are_probed_first_after_the_first_wait,
     a_claimed_probe_is_hidden_until_its_lease_ends,
+    concurrent_claims_never_get_the_same_probe,
     probing_gives_up_on_webhooks_disabled_before_the_limit,
     a_probe_again_is_due_at_its_time_with_its_streak_and_wait,
     enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operator,
@@ -99,6 +100,37 @@ async fn a_claimed_probe_is_hidden_until_its_lease_ends(db: &Database) {
     assert!(due(db, now, 30_000).await.is_empty(), "claimed");
     assert!(due(db, 29_999, 60_000).await.is_empty(), "leased");
     assert_eq!(due(db, 30_000, 60_000).await, [failing.id.as_str()]);
+}
+
+async fn concurrent_claims_never_get_the_same_probe(db: &Database) {
+    for group in 451..456 {
+        disabled_by_failures(db, group).await;
+    }
+    let now = DISABLED_AT + 5_000;
+    let claims = (0..4).map(|_| {
+        let store = probes(db);
+        tokio::spawn(async move {
+            store
+                .claim_due_probes(UnixMillis(now), FIRST, UnixMillis(0), 2, LONG_LEASE)
+                .await
+                .unwrap()
+        })
+    });
+    let mut claimed: Vec<String> = Vec::new();
+    for claim in claims.collect::<Vec<_>>() {
+        let targets = claim.await.unwrap();
+        claimed.extend(targets.iter().map(|t| t.webhook_id.as_str().to_owned()));
+    }
+
+    let mut distinct = claimed.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        claimed.len(),
+        "a probe claimed twice: {claimed:?}"
+    );
+    assert!(claimed.len() <= 5);
 }
 
 async fn probing_gives_up_on_webhooks_disabled_before_the_limit(db: &Database) {
