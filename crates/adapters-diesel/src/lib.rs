@@ -39,7 +39,9 @@ mod deliveries;
 mod events;
 mod health;
 mod listener;
+mod operations;
 mod portal;
+mod probes;
 mod retention;
 mod schema;
 mod statements;
@@ -53,6 +55,7 @@ pub use deliveries::{DieselDeliveryQueue, DELIVERIES_CHANNEL};
 pub use events::DieselEventStore;
 pub use listener::{Listener, ListenerHooks};
 pub use portal::DieselPortalStore;
+pub use probes::DieselProbeStore;
 pub use retention::DieselRetention;
 pub use tenancy::{DieselTenancyRepository, API_KEYS_CHANNEL};
 #[cfg(feature = "testing")]

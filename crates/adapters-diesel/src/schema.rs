@@ -1,5 +1,5 @@
 //! The tables, written by hand to match `migrations/{postgres,sqlite}`. Only
-//! types both backends share (`BigInt`, `Text`, `Nullable`) appear here, which
+//! types both backends share (`BigInt`, `Text`, `Bool`, `Nullable`) appear here, which
 //! is what lets one query serve both through `DbConnection`.
 
 diesel::table! {
@@ -16,6 +16,7 @@ diesel::table! {
         organization_id -> Text,
         name -> Text,
         created_at -> BigInt,
+        operations -> Bool,
     }
 }
 
@@ -48,6 +49,11 @@ diesel::table! {
         rate_count -> BigInt,
         headers -> Nullable<Text>,
         ordering -> Nullable<Text>,
+        disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
+        probe_at -> Nullable<BigInt>,
+        probe_wait -> Nullable<BigInt>,
+        probe_successes -> BigInt,
     }
 }
 

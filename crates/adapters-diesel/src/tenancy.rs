@@ -92,6 +92,7 @@ struct GroupRow {
     organization_id: String,
     name: String,
     created_at: i64,
+    operations: bool,
 }
 
 impl GroupRow {
@@ -101,6 +102,7 @@ impl GroupRow {
             organization_id: group.organization_id.as_str().to_owned(),
             name: group.name.clone(),
             created_at: group.created_at.as_millis(),
+            operations: group.operations,
         }
     }
 
@@ -111,6 +113,7 @@ impl GroupRow {
             organization_id: OrganizationId::parse(&self.organization_id)
                 .ok_or_else(|| corrupt("malformed organization_id"))?,
             name: self.name,
+            operations: self.operations,
             created_at: UnixMillis(self.created_at),
         })
     }
@@ -244,8 +247,9 @@ impl TenancyRepository for DieselTenancyRepository {
             .await
     }
 
-    /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
-    /// [`RepositoryError::Unavailable`] otherwise (including an organization
+    /// Errors: [`RepositoryError::Conflict`] when the group id is taken or
+    /// a second operations group of the organization would be stored
+    /// (a unique index), [`RepositoryError::Unavailable`] otherwise (including an organization
     /// that does not exist, which the use cases check first).
     async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError> {
         let row = GroupRow::from_group(group);
@@ -256,6 +260,27 @@ impl TenancyRepository for DieselTenancyRepository {
                     .execute(connection)
                     .map(drop)
                     .map_err(storage_error)
+            })
+            .await
+    }
+
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_operations_group(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Group>, RepositoryError> {
+        let organization = organization.as_str().to_owned();
+        self.db
+            .run(move |connection| {
+                groups::table
+                    .filter(groups::organization_id.eq(organization))
+                    .filter(groups::operations.eq(true))
+                    .select(GroupRow::as_select())
+                    .first(connection)
+                    .optional()
+                    .map_err(storage_error)?
+                    .map(GroupRow::into_group)
+                    .transpose()
             })
             .await
     }

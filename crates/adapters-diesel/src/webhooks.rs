@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use webhooks_domain::{
-    DeliveryOrdering, Description, EnabledEvents, EventType, GroupId, RateLimit, RepositoryError,
-    SealedHeaders, SealedSecret, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus,
-    WebhookUrl,
+    Clock, DeliveryOrdering, Description, DisabledReason, EnabledEvents, EventType, GroupId,
+    OperationalEvent, RateLimit, RepositoryError, SealedHeaders, SealedSecret, StatusChange,
+    SystemClock, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
 use crate::database::{storage_error, write_transaction, Database};
+use crate::operations::{announce, disabled_reason, store_status_change};
 use crate::schema::webhooks;
 
 /// Stores webhooks in PostgreSQL or SQLite, whichever [`Database`] points at.
@@ -20,6 +21,18 @@ pub struct DieselWebhookRepository {
 impl DieselWebhookRepository {
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    /// Why the webhook is disabled (`None` while enabled or unknown).
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    pub async fn disabled_reason(
+        &self,
+        id: &WebhookId,
+    ) -> Result<Option<DisabledReason>, RepositoryError> {
+        let id = id.as_str().to_owned();
+        self.db
+            .run(move |connection| disabled_reason(connection, &id))
+            .await
     }
 }
 
@@ -196,12 +209,27 @@ impl WebhookRepository for DieselWebhookRepository {
     /// Overwrites url, description, status, enabled events, rate limit,
     /// custom headers, ordering and `updated_at`; the id, group, secret and `created_at` stay. Enabling a
     /// disabled webhook also ends its failure streak, so that the first
-    /// failure after a fix does not disable it again at once. `false` when no
+    /// failure after a fix does not disable it again at once. A `change`
+    /// is stored and announced in the same transaction. `false` when no
     /// webhook has this id in this group.
     /// Errors: [`RepositoryError::Unavailable`].
-    async fn update(&self, webhook: &Webhook) -> Result<bool, RepositoryError> {
+    async fn update(
+        &self,
+        webhook: &Webhook,
+        change: Option<StatusChange>,
+    ) -> Result<bool, RepositoryError> {
         let row = WebhookRow::from_webhook(webhook);
-        self.db
+        let news = change.map(|change| {
+            OperationalEvent::status_changed(
+                webhook.group_id,
+                &webhook.id,
+                webhook.url.as_str(),
+                change,
+            )
+        });
+        let at = webhook.updated_at;
+        let announced = self
+            .db
             .run(move |connection| {
                 write_transaction(connection, |connection| {
                     let this_webhook = || {
@@ -231,10 +259,20 @@ impl WebhookRepository for DieselWebhookRepository {
                         ))
                         .execute(connection)
                         .map_err(storage_error)?;
-                    Ok(changed > 0)
+                    if changed == 0 {
+                        return Ok(None);
+                    }
+                    if let Some(change) = change {
+                        store_status_change(connection, &row.id, change, at)
+                            .map_err(storage_error)?;
+                    }
+                    announce(connection, news.as_slice(), at).map(Some)
                 })
             })
-            .await
+            .await?;
+        Ok(announced
+            .map(|types| OperationalEvent::count_sent(&types))
+            .is_some())
     }
 
     /// Its deliveries and their attempts go with it (`ON DELETE CASCADE`, in
@@ -269,26 +307,37 @@ impl WebhookRepository for DieselWebhookRepository {
         secret: &SealedSecret,
         previous_expires_at: UnixMillis,
     ) -> Result<bool, RepositoryError> {
+        let news = [OperationalEvent::secret_rotated(group, id)];
         let group = group.get();
         let id = id.as_str().to_owned();
         let secret = secret.as_str().to_owned();
-        self.db
+        let announced = self
+            .db
             .run(move |connection| {
-                let rotated = diesel::update(
-                    webhooks::table
-                        .filter(webhooks::group_id.eq(group))
-                        .filter(webhooks::id.eq(id)),
-                )
-                .set((
-                    webhooks::previous_secret.eq(webhooks::secret.nullable()),
-                    webhooks::previous_secret_expires_at.eq(Some(previous_expires_at.as_millis())),
-                    webhooks::secret.eq(secret),
-                ))
-                .execute(connection)
-                .map_err(storage_error)?;
-                Ok(rotated > 0)
+                write_transaction(connection, |connection| {
+                    let rotated = diesel::update(
+                        webhooks::table
+                            .filter(webhooks::group_id.eq(group))
+                            .filter(webhooks::id.eq(id)),
+                    )
+                    .set((
+                        webhooks::previous_secret.eq(webhooks::secret.nullable()),
+                        webhooks::previous_secret_expires_at
+                            .eq(Some(previous_expires_at.as_millis())),
+                        webhooks::secret.eq(secret),
+                    ))
+                    .execute(connection)
+                    .map_err(storage_error)?;
+                    if rotated == 0 {
+                        return Ok(None);
+                    }
+                    announce(connection, &news, SystemClock.now()).map(Some)
+                })
             })
-            .await
+            .await?;
+        Ok(announced
+            .map(|types| OperationalEvent::count_sent(&types))
+            .is_some())
     }
 }
 

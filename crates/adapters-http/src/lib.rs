@@ -13,9 +13,11 @@ mod outbound;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
+pub use inbound::admin::OperatorEndpointView;
 pub use inbound::body::{close_on_unread_body, MAX_BODY_BYTES};
 pub use inbound::error::{error_response, ApiError, RequestError};
 pub use inbound::openapi::openapi;
+pub use inbound::requests::admin::operational_events;
 pub use inbound::routes::MountedRoute;
 pub use inbound::state::{ApiState, MetricsSource, ReadinessProbe};
 pub use inbound::telemetry::observe;

@@ -25,8 +25,8 @@ use webhooks_domain::ports::{
     MockTenancyRepository, MockWebhookRepository,
 };
 use webhooks_domain::{
-    DeliveryService, EventPublisher, PortalService, SecretCipher, TenancyService, Wakeup,
-    WebhookService,
+    DeliveryService, EventPublisher, OperatorEndpoints, PortalService, SecretCipher,
+    TenancyService, Wakeup, WebhookService,
 };
 
 const OPENAPI_31_SCHEMA: &str = include_str!("schemas/openapi-3.1.json");
@@ -64,11 +64,11 @@ fn state() -> web::Data<ApiState> {
     let cipher = SecretCipher::new(&[7; 32]).unwrap();
     let wakeup = Wakeup::default();
     let webhooks = WebhookService::new(
-        webhooks_repo,
+        webhooks_repo.clone(),
         tenancy_repo.clone(),
         clock.clone(),
         ids.clone(),
-        cipher,
+        cipher.clone(),
     );
     web::Data::new(ApiState {
         deliveries: DeliveryService::new(
@@ -91,6 +91,13 @@ fn state() -> web::Data<ApiState> {
             tenancy_repo.clone(),
             webhooks.clone(),
             clock.clone(),
+        ),
+        operators: OperatorEndpoints::new(
+            webhooks_repo,
+            TenancyService::new(tenancy_repo.clone(), clock.clone(), ids.clone()),
+            clock.clone(),
+            ids.clone(),
+            cipher.clone(),
         ),
         tenancy: TenancyService::new(tenancy_repo, clock, ids),
         webhooks,
@@ -890,4 +897,44 @@ fn ordering_is_documented_on_both_bodies_and_in_the_webhook() {
             "{method} {path}: not in {documented:?}"
         );
     }
+}
+
+#[test]
+fn the_operator_endpoint_operations_document_their_body_answers_and_errors() {
+    let doc = document();
+    let path = "/admin/organizations/{orgID}/operator-endpoint";
+    let set = operation(&doc, "put", path);
+    assert_eq!(set["operationId"], "setOperatorEndpoint");
+    for status in ["200", "201"] {
+        let schema = &set["responses"][status]["content"]["application/json"]["schema"];
+        let answer = resolve(&doc, schema["$ref"].as_str().unwrap());
+        let keys: BTreeSet<&str> = answer["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["groupID", "webhookID", "url", "events", "secret"])
+        );
+        assert_eq!(
+            answer["properties"]["events"]["items"]["enum"],
+            json!([
+                "webhook.disabled",
+                "webhook.enabled",
+                "delivery.failed",
+                "secret.rotated"
+            ])
+        );
+    }
+    assert!(error_examples(set, "400").contains("Invalid events"));
+    for method in ["get", "delete"] {
+        let examples = error_examples(operation(&doc, method, path), "404");
+        assert!(examples.contains("Operator endpoint not found"), "{method}");
+        assert!(examples.contains("Organization not found"), "{method}");
+    }
+    // A webhook of an operations group shows its operational events.
+    let webhook = &doc["components"]["schemas"]["Webhook"]["properties"]["enabledEvents"];
+    assert_eq!(webhook["items"]["enum"].as_array().unwrap().len(), 6);
 }

@@ -4,10 +4,9 @@
 //! what the admin API would say; a fault of ours shows its detail.
 
 use serde_json::{json, Value};
-use webhooks_adapters_http::{ApiError, RequestError};
+use webhooks_adapters_http::{operational_events, ApiError, OperatorEndpointView, RequestError};
 use webhooks_domain::{
-    ApiKeyId, DemoTenant, DisplayName, DomainError, GroupId, OrganizationId, Resource,
-    TenancyService,
+    ApiKeyId, DemoTenant, DisplayName, DomainError, GroupId, OrganizationId, Resource, WebhookUrl,
 };
 
 use crate::cli::AdminCommand;
@@ -16,15 +15,15 @@ use crate::startup::Services;
 
 pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {
     let services = Services::connect(settings)?;
-    let output = run_command(&services.tenancy, command).await;
+    let output = run_command(&services, command).await;
     // Every connection closed before the process exits.
     services.close().await;
     println!("{}", output?);
     Ok(())
 }
 
-async fn run_command(tenancy: &TenancyService, command: AdminCommand) -> anyhow::Result<Value> {
-    run_checked(tenancy, command)
+async fn run_command(services: &Services, command: AdminCommand) -> anyhow::Result<Value> {
+    run_checked(services, command)
         .await
         .map_err(|err| match err {
             ApiError::Domain(DomainError::Unexpected(_)) => anyhow::anyhow!("{err}"),
@@ -32,7 +31,9 @@ async fn run_command(tenancy: &TenancyService, command: AdminCommand) -> anyhow:
         })
 }
 
-async fn run_checked(tenancy: &TenancyService, command: AdminCommand) -> Result<Value, ApiError> {
+async fn run_checked(services: &Services, command: AdminCommand) -> Result<Value, ApiError> {
+    let tenancy = &services.tenancy;
+    let operators = &services.operators;
     Ok(match command {
         AdminCommand::CreateOrg { name } => {
             let org = tenancy.create_organization(display_name(&name)?).await?;
@@ -43,15 +44,11 @@ async fn run_checked(tenancy: &TenancyService, command: AdminCommand) -> Result<
             let id = id
                 .map(|raw| GroupId::new(raw).map_err(|_| RequestError::InvalidGroupId))
                 .transpose()?;
-            let org =
-                OrganizationId::parse(&org).ok_or(DomainError::NotFound(Resource::Organization))?;
-            let group = tenancy.create_group(&org, name, id).await?;
+            let group = tenancy.create_group(&organization(&org)?, name, id).await?;
             json!({ "id": group.id.get(), "name": group.name })
         }
         AdminCommand::CreateKey { org } => {
-            let org =
-                OrganizationId::parse(&org).ok_or(DomainError::NotFound(Resource::Organization))?;
-            let issued = tenancy.create_api_key(&org).await?;
+            let issued = tenancy.create_api_key(&organization(&org)?).await?;
             json!({ "id": issued.key.id.as_str(), "key": issued.secret.expose() })
         }
         AdminCommand::RevokeKey { id } => {
@@ -59,7 +56,30 @@ async fn run_checked(tenancy: &TenancyService, command: AdminCommand) -> Result<
             tenancy.revoke_api_key(&key).await?;
             json!({ "id": id, "revoked": true })
         }
+        AdminCommand::SetOperatorEndpoint { org, url, events } => {
+            let url = WebhookUrl::new(&url).map_err(|_| RequestError::InvalidUrl)?;
+            let events: Option<Vec<String>> =
+                events.map(|list| list.split(',').map(str::to_owned).collect());
+            let events = operational_events(events.as_deref())?;
+            let set = operators.set(&organization(&org)?, url, events).await?;
+            let mut view = OperatorEndpointView::from(&set.endpoint);
+            view.secret = Some(set.secret.expose());
+            json!(view)
+        }
+        AdminCommand::ShowOperatorEndpoint { org } => {
+            let endpoint = operators.find(&organization(&org)?).await?;
+            json!(OperatorEndpointView::from(&endpoint))
+        }
+        AdminCommand::RemoveOperatorEndpoint { org } => {
+            operators.remove(&organization(&org)?).await?;
+            json!({ "org": org, "removed": true })
+        }
     })
+}
+
+/// `--org`: one of the wrong shape names no organization.
+fn organization(raw: &str) -> Result<OrganizationId, DomainError> {
+    OrganizationId::parse(raw).ok_or(DomainError::NotFound(Resource::Organization))
 }
 
 fn display_name(raw: &str) -> Result<DisplayName, RequestError> {

@@ -129,4 +129,35 @@ pub enum AdminCommand {
         #[arg(long)]
         id: String,
     },
+    /// Point an organization's operator endpoint at a URL (made with its
+    /// operations group on first use); prints {"groupID","webhookID","url","events","secret"}.
+    #[command(
+        after_help = "Example:\n  okaya-webhooks admin set-operator-endpoint --org org_01j… --url https://ops.example/webhooks --events webhook.disabled,delivery.failed"
+    )]
+    SetOperatorEndpoint {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        url: String,
+        /// Operational event types, comma-separated; all four when absent.
+        #[arg(long)]
+        events: Option<String>,
+    },
+    /// Show an organization's operator endpoint; prints {"groupID","webhookID","url","events"}.
+    #[command(
+        after_help = "Example:\n  okaya-webhooks admin show-operator-endpoint --org org_01j…"
+    )]
+    ShowOperatorEndpoint {
+        #[arg(long)]
+        org: String,
+    },
+    /// Remove an organization's operator endpoint (its operations group
+    /// stays); prints {"org","removed"}.
+    #[command(
+        after_help = "Example:\n  okaya-webhooks admin remove-operator-endpoint --org org_01j…"
+    )]
+    RemoveOperatorEndpoint {
+        #[arg(long)]
+        org: String,
+    },
 }

@@ -10,15 +10,16 @@ use anyhow::Context;
 use async_trait::async_trait;
 use tokio::sync::watch;
 use webhooks_adapters_diesel::{
-    Database, DieselDeliveryQueue, DieselEventStore, DieselPortalStore, DieselRetention,
-    DieselTenancyRepository, DieselWebhookRepository, Listener, ListenerHooks,
+    Database, DieselDeliveryQueue, DieselEventStore, DieselPortalStore, DieselProbeStore,
+    DieselRetention, DieselTenancyRepository, DieselWebhookRepository, Listener, ListenerHooks,
 };
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
     CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
-    EventPublisher, PortalService, Pruner, RandomIds, RetentionPolicy, RetryPolicy, SecretCipher,
-    SystemClock, TenancyRepository, TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
+    EventPublisher, OperatorEndpoints, PortalService, ProbePolicy, Prober, Pruner, RandomIds,
+    RetentionPolicy, RetryPolicy, SecretCipher, SystemClock, TenancyRepository, TenancyService,
+    Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -37,6 +38,7 @@ pub struct Services {
     pub deliveries: DeliveryService,
     pub publisher: EventPublisher,
     pub portal: PortalService,
+    pub operators: OperatorEndpoints,
     pub cipher: SecretCipher,
     pub wakeup: Wakeup,
     queue: Arc<DieselDeliveryQueue>,
@@ -68,8 +70,9 @@ impl Services {
         let tenancy_repository: Arc<dyn TenancyRepository> = cached_tenancy.clone();
         let events = Arc::new(DieselEventStore::new(database.clone()));
         let queue = Arc::new(DieselDeliveryQueue::new(database.clone()));
+        let webhook_repository = Arc::new(DieselWebhookRepository::new(database.clone()));
         let webhooks = WebhookService::new(
-            Arc::new(DieselWebhookRepository::new(database.clone())),
+            webhook_repository.clone(),
             tenancy_repository.clone(),
             clock.clone(),
             ids.clone(),
@@ -98,7 +101,14 @@ impl Services {
             clock.clone(),
         )
         .with_lifetimes(settings.portal.link_ttl, settings.portal.session_ttl);
-        let tenancy = TenancyService::new(tenancy_repository, clock, ids);
+        let tenancy = TenancyService::new(tenancy_repository, clock.clone(), ids.clone());
+        let operators = OperatorEndpoints::new(
+            webhook_repository,
+            tenancy.clone(),
+            clock,
+            ids,
+            cipher.clone(),
+        );
         Ok(Self {
             database,
             webhooks,
@@ -106,6 +116,7 @@ impl Services {
             deliveries,
             publisher,
             portal,
+            operators,
             cipher,
             wakeup,
             queue,
@@ -126,15 +137,21 @@ impl Services {
         }
     }
 
-    /// The delivery workers of this process.
-    pub fn dispatcher(&self, settings: &Settings) -> anyhow::Result<Dispatcher> {
+    /// The sender of deliveries and probes, with the SSRF guard.
+    fn sender(&self, settings: &Settings) -> anyhow::Result<HttpSender> {
         let delivery = &settings.delivery;
-        let sender = HttpSender::new(SenderSettings {
+        HttpSender::new(SenderSettings {
             timeout: delivery.timeout,
             allow_networks: delivery.allow_networks.clone(),
             user_agent: USER_AGENT.to_owned(),
         })
-        .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
+        .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))
+    }
+
+    /// The delivery workers of this process.
+    pub fn dispatcher(&self, settings: &Settings) -> anyhow::Result<Dispatcher> {
+        let delivery = &settings.delivery;
+        let sender = self.sender(settings)?;
         let workers = match delivery.workers {
             0 => default_workers(),
             n => n,
@@ -156,6 +173,29 @@ impl Services {
             dispatch,
             self.wakeup.clone(),
         ))
+    }
+
+    /// The probing task of a worker process, unless probes are off.
+    pub fn prober(&self, settings: &Settings) -> anyhow::Result<Option<Prober>> {
+        let probes = &settings.probes;
+        if !probes.enabled {
+            return Ok(None);
+        }
+        let policy = ProbePolicy {
+            first: probes.first,
+            max: probes.max,
+            give_up_after: probes.give_up_after,
+            successes: u32::try_from(probes.successes).unwrap_or(u32::MAX),
+        };
+        Ok(Some(Prober::new(
+            Arc::new(DieselProbeStore::new(self.database.clone())),
+            Arc::new(self.sender(settings)?),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds::default()),
+            self.cipher.clone(),
+            policy,
+            self.wakeup.clone(),
+        )))
     }
 
     /// The retention task of a worker process.
@@ -254,6 +294,8 @@ pub struct Application {
     dispatcher: Option<Arc<Dispatcher>>,
     /// Retention, in the processes that deliver.
     pruner: Option<Pruner>,
+    /// Probes of webhooks disabled for failures, in the processes that deliver.
+    prober: Option<Prober>,
     demo: Option<DemoTenant>,
     services: Services,
     /// The `LISTEN` connection (PostgreSQL), closed at shutdown.
@@ -285,6 +327,10 @@ impl Application {
             Role::All | Role::Worker => Some(Arc::new(services.dispatcher(&settings)?)),
         };
         let pruner = dispatcher.as_ref().map(|_| services.pruner(&settings));
+        let prober = match dispatcher {
+            Some(_) => services.prober(&settings)?,
+            None => None,
+        };
         // Publications of other processes wake this one's workers; their
         // revocations empty this one's key cache.
         let cache = services.cached_tenancy.clone();
@@ -301,6 +347,7 @@ impl Application {
             tenancy: services.tenancy.clone(),
             deliveries: services.deliveries.clone(),
             publisher: services.publisher.clone(),
+            operators: services.operators.clone(),
             readiness: Arc::new(DatabaseReadiness(services.database.clone())),
             metrics: Arc::new(PrometheusMetrics::install(services.queue.clone())),
             admin_token: settings.auth.admin_token.clone().map(Secret::into_exposed),
@@ -341,6 +388,7 @@ impl Application {
             server,
             dispatcher,
             pruner,
+            prober,
             demo,
             services,
             notifications,
@@ -378,12 +426,14 @@ impl Application {
             server,
             dispatcher,
             pruner,
+            prober,
             services,
             notifications,
             ..
         } = self;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let retention = pruner.map(|pruner| tokio::spawn(pruner.run(shutdown_rx.clone())));
+        let probes = prober.map(|prober| tokio::spawn(prober.run(shutdown_rx.clone())));
         let workers = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(shutdown_rx)));
         let handle = server.handle();
         let server = tokio::spawn(server);
@@ -395,8 +445,8 @@ impl Application {
         if let Some(workers) = workers {
             let _ = workers.await;
         }
-        if let Some(retention) = retention {
-            let _ = retention.await;
+        for task in [retention, probes].into_iter().flatten() {
+            let _ = task.await;
         }
         if tokio::task::spawn_blocking(move || notifications.stop())
             .await

@@ -58,6 +58,8 @@ pub enum Resource {
     Organization,
     /// An API key.
     ApiKey,
+    /// An organization's operator endpoint.
+    OperatorEndpoint,
 }
 
 impl fmt::Display for Resource {
@@ -68,6 +70,7 @@ impl fmt::Display for Resource {
             Resource::Delivery => "delivery",
             Resource::Organization => "organization",
             Resource::ApiKey => "API key",
+            Resource::OperatorEndpoint => "operator endpoint",
         })
     }
 }
@@ -137,6 +140,8 @@ pub enum Field {
     Description,
     /// [`crate::EnabledEvents`].
     EnabledEvents,
+    /// [`crate::EventType`] of a published event: an operational one.
+    EventType,
     /// [`crate::RateLimit`].
     RateLimit,
     /// [`crate::IdempotencyKey`].
@@ -165,6 +170,7 @@ impl fmt::Display for Field {
             Field::Url => "URL",
             Field::Description => "description",
             Field::EnabledEvents => "enabled events",
+            Field::EventType => "event type",
             Field::RateLimit => "rate limit",
             Field::IdempotencyKey => "idempotency key",
             Field::Name => "name",

@@ -36,8 +36,10 @@ mod delivery;
 mod error;
 mod events;
 mod ids;
+mod operations;
 mod portal;
 pub mod ports;
+mod probes;
 mod retention;
 mod signing;
 mod tenancy;
@@ -49,12 +51,14 @@ pub use delivery::*;
 pub use error::{Conflict, DomainError, Field, InvalidValue, RepositoryError, Resource};
 pub use events::*;
 pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId};
+pub use operations::*;
 pub use portal::*;
-pub use ports::RetentionStore;
 pub use ports::{
     Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, PortalStore, QueueDepth, RandomIds,
     Requeue, SystemClock, TenancyRepository, WebhookRepository,
 };
+pub use ports::{ProbeStore, RetentionStore};
+pub use probes::{ProbeNext, ProbePolicy, ProbeTarget, Prober};
 pub use retention::{OldestKept, PruneReport, PrunedDeliveries, Pruner, RetentionPolicy};
 pub use signing::*;
 pub use tenancy::*;

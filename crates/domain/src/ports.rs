@@ -10,6 +10,7 @@ use crate::delivery::{
 use crate::error::RepositoryError;
 use crate::events::{Event, PublishOutcome};
 use crate::ids::{ApiKeyId, DeliveryId, GroupId, OrganizationId, WebhookId};
+use crate::operations::StatusChange;
 use crate::portal::{PortalPass, PortalTokenHash};
 use crate::signing::SealedSecret;
 use crate::tenancy::{ApiKey, ApiKeyHash, Group, Organization};
@@ -37,9 +38,17 @@ pub trait WebhookRepository: Send + Sync {
     async fn insert(&self, webhook: &Webhook) -> Result<(), RepositoryError>;
 
     /// Overwrites the mutable fields of an existing webhook (matched by group
-    /// and id); `false` when there was none.
+    /// and id); `false` when there was none. With a `change` of status, its
+    /// reason is stored too (cleared on enabling), and in the same
+    /// transaction the operator endpoint of the webhook's organization gets
+    /// the [`OperationalEvent`](crate::OperationalEvent) of the change, if
+    /// it takes that type and the webhook is not of the operations group.
     /// Errors: [`RepositoryError::Unavailable`].
-    async fn update(&self, webhook: &Webhook) -> Result<bool, RepositoryError>;
+    async fn update(
+        &self,
+        webhook: &Webhook,
+        change: Option<StatusChange>,
+    ) -> Result<bool, RepositoryError>;
 
     /// Deletes a webhook (and its deliveries); `false` when there was none.
     /// Errors: [`RepositoryError::Unavailable`].
@@ -47,6 +56,8 @@ pub trait WebhookRepository: Send + Sync {
 
     /// Makes `secret` the signing secret; the one it replaces keeps signing
     /// until `previous_expires_at`. `false` when there is no such webhook.
+    /// In the same transaction the operator endpoint gets `secret.rotated`,
+    /// as [`WebhookRepository::update`] tells a change of status.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn rotate_secret(
         &self,
@@ -103,7 +114,9 @@ pub trait DeliveryQueue: Send + Sync {
     ) -> Result<Vec<DeliveryJob>, RepositoryError>;
 
     /// In one transaction, for each record in order: stores the attempt,
-    /// moves the delivery to `next`, and applies `health` to its webhook. The
+    /// moves the delivery to `next`, and applies `health` to its webhook; a
+    /// webhook disabled so, and a delivery failed for good, are told to the
+    /// operator endpoint as [`WebhookRepository::update`] tells them. The
     /// same as recording them one by one, in fewer round trips; all or none
     /// are recorded.
     /// Errors: [`RepositoryError::Unavailable`].
@@ -291,9 +304,17 @@ pub trait TenancyRepository: Send + Sync {
     ) -> Result<bool, RepositoryError>;
 
     /// Stores a new group; group ids are unique across organizations.
-    /// Errors: [`RepositoryError::Conflict`] when the group id is taken,
+    /// Errors: [`RepositoryError::Conflict`] when the group id is taken, or
+    /// when the group is an operations group and its organization has one,
     /// [`RepositoryError::Unavailable`].
     async fn insert_group(&self, group: &Group) -> Result<(), RepositoryError>;
+
+    /// The organization's operations group; `None` when it has none.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn find_operations_group(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Group>, RepositoryError>;
 
     /// One group, whatever its organization; `None` when the id is unknown.
     /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
@@ -454,4 +475,35 @@ pub trait RetentionStore: Send + Sync {
     /// accepted.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn oldest_kept(&self) -> Result<crate::retention::OldestKept, RepositoryError>;
+}
+
+/// Storage of the probes' schedule. Several processes may probe one
+/// database: a claimed probe is hidden from other claims until its lease ends.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ProbeStore: Send + Sync {
+    /// Claims up to `limit` webhooks disabled for failures at or after
+    /// `disabled_since` whose probe is due at `now` (the first one `first`
+    /// after disabling), and hides them from other claims until `lease_until`.
+    /// Errors: [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_due_probes(
+        &self,
+        now: UnixMillis,
+        first: std::time::Duration,
+        disabled_since: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+    ) -> Result<Vec<crate::probes::ProbeTarget>, RepositoryError>;
+
+    /// Applies `next` to a webhook still disabled for failures (else does
+    /// nothing and answers `false`). [`ProbeNext::Enable`](crate::ProbeNext::Enable) enables it, ends
+    /// its failure streak and clears its reason in one transaction with the
+    /// operator endpoint's `webhook.enabled` (reason `probe`).
+    /// Errors: [`RepositoryError::Unavailable`].
+    async fn record_probe(
+        &self,
+        webhook: &WebhookId,
+        next: crate::probes::ProbeNext,
+        now: UnixMillis,
+    ) -> Result<bool, RepositoryError>;
 }

@@ -9,20 +9,43 @@ use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
-use webhooks_domain::{AttemptRecord, DeliveryStatus, EndpointHealth, NextStep, WebhookStatus};
+use webhooks_domain::{
+    AttemptRecord, DeliveryStatus, DisabledReason, EndpointHealth, EventId, EventType,
+    FailedDelivery, GroupId, NextStep, OperationalEvent, RepositoryError, StatusChange, WebhookId,
+    WebhookStatus,
+};
 
-use crate::database::DbConnection;
+use crate::database::{storage_error, DbConnection};
 use crate::deliveries::AttemptRow;
-use crate::schema::{attempts, deliveries, webhooks};
+use crate::operations::{announce, no_probes};
+use crate::schema::{attempts, deliveries, events, webhooks};
 use crate::statements::{on_its_backend, placeholders, ROWS_PER_STATEMENT};
 
 /// The statements of [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts),
-/// in its transaction: the attempts, where each delivery stands, and what
-/// the attempts say about their webhooks' health.
+/// in its transaction: the attempts, where each delivery stands, what the
+/// attempts say about their webhooks' health, and the operational events
+/// of the webhooks they disabled and the deliveries they failed; answers
+/// the types of those written.
 pub(crate) fn record_batch(
     connection: &mut DbConnection,
     records: &[AttemptRecord],
-) -> QueryResult<()> {
+) -> Result<Vec<EventType>, RepositoryError> {
+    let news = record_statements(connection, records).map_err(storage_error)?;
+    let Some(at) = records
+        .iter()
+        .map(|record| record.attempt.attempted_at)
+        .max()
+    else {
+        return Ok(Vec::new());
+    };
+    announce(connection, &news, at)
+}
+
+/// [`record_batch`]'s writes; answers the operational events they call for.
+fn record_statements(
+    connection: &mut DbConnection,
+    records: &[AttemptRecord],
+) -> QueryResult<Vec<OperationalEvent>> {
     let webhook_of = webhooks_of_deliveries(connection, records)?;
     // A delivery deleted meanwhile (with its webhook) leaves nothing to record.
     let records: Vec<(&AttemptRecord, &str)> = records
@@ -33,7 +56,7 @@ pub(crate) fn record_batch(
         })
         .collect();
     if records.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let rows: Vec<AttemptRow> = records
         .iter()
@@ -45,7 +68,81 @@ pub(crate) fn record_batch(
     for chunk in last_outcomes(&records).chunks(ROWS_PER_STATEMENT) {
         update_deliveries(connection, chunk)?;
     }
-    apply_health_in_order(connection, &records)
+    let disabled = apply_health_in_order(connection, &records)?;
+    let mut news = disabled_news(connection, &disabled)?;
+    news.extend(failed_news(connection, &records)?);
+    Ok(news)
+}
+
+/// `webhook.disabled` for each webhook the batch disabled, in order.
+fn disabled_news(
+    connection: &mut DbConnection,
+    disabled: &[(&str, DisabledReason)],
+) -> QueryResult<Vec<OperationalEvent>> {
+    if disabled.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = disabled.iter().map(|(webhook, _)| *webhook).collect();
+    let found: HashMap<String, (i64, String)> = webhooks::table
+        .filter(webhooks::id.eq_any(&ids))
+        .select((webhooks::id, (webhooks::group_id, webhooks::url)))
+        .load::<(String, (i64, String))>(connection)?
+        .into_iter()
+        .collect();
+    Ok(disabled
+        .iter()
+        .filter_map(|(webhook, reason)| {
+            let (group, url) = found.get(*webhook)?;
+            let (group, id) = (GroupId::new(*group).ok()?, WebhookId::parse(webhook)?);
+            let change = StatusChange::Disabled(*reason);
+            Some(OperationalEvent::status_changed(group, &id, url, change))
+        })
+        .collect())
+}
+
+/// `delivery.failed` for each delivery the batch failed for good, in order.
+fn failed_news(
+    connection: &mut DbConnection,
+    records: &[(&AttemptRecord, &str)],
+) -> QueryResult<Vec<OperationalEvent>> {
+    let failed: Vec<(&AttemptRecord, &str)> = records
+        .iter()
+        .filter(|(record, _)| record.next == NextStep::Failed)
+        .copied()
+        .collect();
+    if failed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = failed
+        .iter()
+        .map(|(record, _)| record.attempt.delivery_id.as_str())
+        .collect();
+    let found: HashMap<String, (i64, String, String)> = deliveries::table
+        .inner_join(events::table)
+        .filter(deliveries::id.eq_any(&ids))
+        .select((
+            deliveries::id,
+            (deliveries::group_id, events::id, events::event_type),
+        ))
+        .load::<(String, (i64, String, String))>(connection)?
+        .into_iter()
+        .collect();
+    Ok(failed
+        .iter()
+        .filter_map(|(record, webhook)| {
+            let attempt = &record.attempt;
+            let (group, event, event_type) = found.get(attempt.delivery_id.as_str())?;
+            let failed = FailedDelivery {
+                delivery_id: attempt.delivery_id.clone(),
+                event_id: EventId::parse(event)?,
+                event_type: event_type.clone(),
+                attempts: attempt.number,
+                last_status: attempt.response_status,
+            };
+            let (group, webhook) = (GroupId::new(*group).ok()?, WebhookId::parse(webhook)?);
+            Some(OperationalEvent::delivery_failed(group, &webhook, &failed))
+        })
+        .collect())
 }
 
 /// The webhook of each of the records' deliveries that still exists, by
@@ -85,11 +182,13 @@ fn last_outcomes(records: &[(&AttemptRecord, &str)]) -> Vec<DeliveryOutcome> {
 
 /// Applies each record's news about its webhook's health, in order. Healthy
 /// webhooks are collected and cleared in one statement; a webhook's other
-/// news applies in order after its earlier successes.
-fn apply_health_in_order(
+/// news applies in order after its earlier successes. Answers the webhooks
+/// it disabled, and why.
+fn apply_health_in_order<'r>(
     connection: &mut DbConnection,
-    records: &[(&AttemptRecord, &str)],
-) -> QueryResult<()> {
+    records: &[(&AttemptRecord, &'r str)],
+) -> QueryResult<Vec<(&'r str, DisabledReason)>> {
+    let mut disabled = Vec::new();
     let mut healthy: Vec<&str> = Vec::new();
     for (record, webhook) in records {
         let attempted_at = record.attempt.attempted_at.as_millis();
@@ -105,14 +204,16 @@ fn apply_health_in_order(
                     end_failure_streaks(connection, &healthy)?;
                     healthy.clear();
                 }
-                apply_health(connection, webhook, health, attempted_at)?;
+                if let Some(reason) = apply_health(connection, webhook, health, attempted_at)? {
+                    disabled.push((*webhook, reason));
+                }
             }
         }
     }
     if !healthy.is_empty() {
         end_failure_streaks(connection, &healthy)?;
     }
-    Ok(())
+    Ok(disabled)
 }
 
 /// Where a delivery stands after an attempt.
@@ -217,43 +318,54 @@ fn end_failure_streaks(connection: &mut DbConnection, webhook_ids: &[&str]) -> Q
     .map(drop)
 }
 
-/// Applies what an attempt says about its webhook's health.
+/// Applies what an attempt says about its webhook's health; answers why
+/// it disabled the webhook, if it did.
 fn apply_health(
     connection: &mut DbConnection,
     webhook: &str,
     health: EndpointHealth,
     attempted_at: i64,
-) -> QueryResult<()> {
+) -> QueryResult<Option<DisabledReason>> {
     let this_webhook = || webhooks::table.filter(webhooks::id.eq(webhook));
-    let disable = (
-        webhooks::status.eq(WebhookStatus::Disabled.as_str()),
-        webhooks::updated_at.eq(attempted_at),
-    );
+    let disable = |reason: DisabledReason| {
+        (
+            webhooks::status.eq(WebhookStatus::Disabled.as_str()),
+            webhooks::updated_at.eq(attempted_at),
+            webhooks::disabled_reason.eq(Some(reason.as_str())),
+            webhooks::disabled_at.eq(Some(attempted_at)),
+            no_probes(),
+        )
+    };
     let enabled = webhooks::status.eq(WebhookStatus::Enabled.as_str());
-    match health {
-        EndpointHealth::Healthy => end_failure_streaks(connection, &[webhook])?,
+    let (reason, disabled) = match health {
+        EndpointHealth::Healthy => {
+            end_failure_streaks(connection, &[webhook])?;
+            return Ok(None);
+        }
         EndpointHealth::Failing {
             disable_if_failing_since,
         } => {
             diesel::update(this_webhook().filter(webhooks::failing_since.is_null()))
                 .set(webhooks::failing_since.eq(Some(attempted_at)))
                 .execute(connection)?;
-            diesel::update(
+            let disabled = diesel::update(
                 this_webhook()
                     .filter(enabled)
                     .filter(webhooks::failing_since.le(disable_if_failing_since.as_millis())),
             )
-            .set(disable)
+            .set(disable(DisabledReason::Failures))
             .execute(connection)?;
+            (DisabledReason::Failures, disabled)
         }
         EndpointHealth::Gone => {
-            diesel::update(this_webhook().filter(enabled))
-                .set(disable)
+            let disabled = diesel::update(this_webhook().filter(enabled))
+                .set(disable(DisabledReason::Gone))
                 .execute(connection)?;
+            (DisabledReason::Gone, disabled)
         }
-        EndpointHealth::Unchanged => {}
-    }
-    Ok(())
+        EndpointHealth::Unchanged => return Ok(None),
+    };
+    Ok((disabled > 0).then_some(reason))
 }
 
 /// Inserts the attempts in one statement, each unless its number is already

@@ -16,8 +16,8 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use webhooks_domain::{
     AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
-    DeliveryStatus, QueueDepth, RepositoryError, Requeue, StatsWindow, UnixMillis, WebhookId,
-    WebhookStatus, WindowActivity,
+    DeliveryStatus, OperationalEvent, QueueDepth, RepositoryError, Requeue, StatsWindow,
+    UnixMillis, WebhookId, WebhookStatus, WindowActivity,
 };
 
 use crate::batching::record_batch;
@@ -106,13 +106,14 @@ impl DeliveryQueue for DieselDeliveryQueue {
             return Ok(());
         }
         let records = records.to_vec();
-        self.db
+        let announced = self
+            .db
             .run(move |connection| {
-                bookkeeping_transaction(connection, |connection| {
-                    record_batch(connection, &records).map_err(storage_error)
-                })
+                bookkeeping_transaction(connection, |connection| record_batch(connection, &records))
             })
-            .await
+            .await?;
+        OperationalEvent::count_sent(&announced);
+        Ok(())
     }
 
     /// Only a pending delivery moves; one that was meanwhile recorded final

@@ -181,7 +181,7 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    fn receives(&self, event: &Event) -> bool {
+    pub(crate) fn receives(&self, event: &Event) -> bool {
         self.group_id == event.group_id.get()
             && self
                 .enabled

@@ -65,6 +65,7 @@ pub(crate) async fn group(db: &Database, id: i64) -> Group {
         id: GroupId::new(id).unwrap(),
         organization_id: organization.id,
         name: "Production".to_owned(),
+        operations: false,
         created_at: UnixMillis(1_700_000_000_001),
     };
     tenancy(db).insert_group(&group).await.unwrap();

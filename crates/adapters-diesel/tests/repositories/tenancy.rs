@@ -67,6 +67,7 @@ async fn taking_a_group_id_twice_is_conflict(db: &Database) {
         id: first.id,
         organization_id: other_organization.id,
         name: "Staging".to_owned(),
+        operations: false,
         created_at: UnixMillis(1),
     };
     assert!(matches!(

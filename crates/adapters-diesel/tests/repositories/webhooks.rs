@@ -95,7 +95,7 @@ async fn webhook_of_another_group_is_neither_found_nor_changed(db: &Database) {
     let mut moved = stored.clone();
     moved.group_id = mine.id;
     moved.description = Description::new("hijacked").unwrap();
-    assert_eq!(repository.update(&moved).await, Ok(false));
+    assert_eq!(repository.update(&moved, None).await, Ok(false));
     assert_eq!(repository.delete(mine.id, &stored.id).await, Ok(false));
 
     assert_eq!(
@@ -121,7 +121,7 @@ async fn update_overwrites_the_mutable_fields_only(db: &Database) {
     changed.secret = sealed_secret();
     changed.created_at = UnixMillis(9_999);
 
-    assert_eq!(repository.update(&changed).await, Ok(true));
+    assert_eq!(repository.update(&changed, None).await, Ok(true));
 
     let expected = Webhook {
         secret: stored.secret.clone(),
@@ -137,7 +137,10 @@ async fn update_overwrites_the_mutable_fields_only(db: &Database) {
 async fn update_of_an_unknown_webhook_is_false(db: &Database) {
     let group = group(db, 5).await;
     let repository = webhooks(db);
-    assert_eq!(repository.update(&webhook(&group, 1_000)).await, Ok(false));
+    assert_eq!(
+        repository.update(&webhook(&group, 1_000), None).await,
+        Ok(false)
+    );
     assert_eq!(repository.list_by_group(group.id).await, Ok(vec![]));
 }
 
@@ -149,7 +152,7 @@ async fn rate_limit_can_be_set_and_cleared(db: &Database) {
 
     // The largest limit the domain accepts survives the round trip.
     stored.rate_limit = Some(RateLimit::new(i64::from(u32::MAX)).unwrap());
-    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(repository.update(&stored, None).await, Ok(true));
     let found = repository
         .find(group.id, &stored.id)
         .await
@@ -158,7 +161,7 @@ async fn rate_limit_can_be_set_and_cleared(db: &Database) {
     assert_eq!(found.rate_limit, stored.rate_limit);
 
     stored.rate_limit = None;
-    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(repository.update(&stored, None).await, Ok(true));
     let found = repository
         .find(group.id, &stored.id)
         .await
@@ -179,14 +182,14 @@ async fn custom_headers_can_be_set_kept_and_cleared(db: &Database) {
     );
 
     stored.headers = Some(sealed_headers());
-    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(repository.update(&stored, None).await, Ok(true));
     assert_eq!(
         repository.find(group.id, &stored.id).await.map(headers_of),
         Ok(stored.headers.clone())
     );
 
     stored.headers = None;
-    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(repository.update(&stored, None).await, Ok(true));
     assert_eq!(
         repository.find(group.id, &stored.id).await.map(headers_of),
         Ok(None)
@@ -206,7 +209,7 @@ async fn ordering_can_be_set_and_cleared(db: &Database) {
     );
 
     stored.ordering = None;
-    assert_eq!(repository.update(&stored).await, Ok(true));
+    assert_eq!(repository.update(&stored, None).await, Ok(true));
     assert_eq!(
         repository.find(group.id, &stored.id).await.map(ordering_of),
         Ok(None)

@@ -3,13 +3,16 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
-use webhooks_domain::{Conflict, DomainError, Resource};
+use webhooks_domain::{Conflict, DomainError, OperatorEndpoint, Resource};
 
 use super::api_doc::{error_responses, ApiKeyIdParam, OrganizationIdParam, FAULT};
 use super::auth::check_bearer;
 use super::body::read_body;
 use super::error::{ApiError, RequestError};
-use super::requests::admin::{api_key_id, organization_id, GroupBody, NameBody};
+use super::requests::admin::{
+    api_key_id, operational_events_schema, organization_id, GroupBody, NameBody,
+    OperatorEndpointBody,
+};
 use super::routes::{Operation, RouteTable, TrailingSlash};
 use super::state::ApiState;
 
@@ -43,6 +46,42 @@ struct ApiKeyView<'a> {
     key: &'a str,
 }
 
+/// An organization's operator endpoint: the webhook of its operations group
+/// that receives the operational events about its other webhooks.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OperatorEndpoint)]
+pub struct OperatorEndpointView<'a> {
+    /// The organization's operations group.
+    #[serde(rename = "groupID")]
+    pub group_id: i64,
+    /// The webhook that receives the events, in that group.
+    #[serde(rename = "webhookID")]
+    #[schema(pattern = "^we_[0-9a-z]{26}$")]
+    pub webhook_id: &'a str,
+    #[schema(format = "uri")]
+    pub url: &'a str,
+    /// The operational event types it receives.
+    #[schema(schema_with = operational_events_schema)]
+    pub events: Vec<&'static str>,
+    /// Its signing secret, `whsec_` and base64; only in the answer to `PUT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub secret: Option<String>,
+}
+
+impl<'a> From<&'a OperatorEndpoint> for OperatorEndpointView<'a> {
+    fn from(endpoint: &'a OperatorEndpoint) -> Self {
+        let webhook = &endpoint.webhook;
+        Self {
+            group_id: endpoint.group.id.get(),
+            webhook_id: webhook.id.as_str(),
+            url: webhook.url.as_str(),
+            events: webhook.enabled_events.iter().map(|e| e.as_str()).collect(),
+            secret: None,
+        }
+    }
+}
+
 pub(crate) fn routes() -> RouteTable {
     RouteTable {
         operations: vec![
@@ -50,6 +89,12 @@ pub(crate) fn routes() -> RouteTable {
             Operation::documented(__path_create_group, web::to(create_group)),
             Operation::documented(__path_create_api_key, web::to(create_api_key)),
             Operation::documented(__path_revoke_api_key, web::to(revoke_api_key)),
+            Operation::documented(__path_set_operator_endpoint, web::to(set_operator_endpoint)),
+            Operation::documented(__path_get_operator_endpoint, web::to(get_operator_endpoint)),
+            Operation::documented(
+                __path_remove_operator_endpoint,
+                web::to(remove_operator_endpoint),
+            ),
         ],
         trailing_slash: TrailingSlash::Strict,
     }
@@ -139,6 +184,82 @@ async fn revoke_api_key(req: HttpRequest, state: web::Data<ApiState>) -> Result<
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Set an organization's operator endpoint
+///
+/// Makes the organization's operations group and its webhook on the first
+/// call (201), changes the URL and events after (200). The events are signed
+/// with the answer's secret, retried and logged like any delivery; the
+/// organization's API keys reach the webhook through the public API.
+#[utoipa::path(
+    put, path = "/admin/organizations/{orgID}/operator-endpoint",
+    operation_id = "setOperatorEndpoint", tag = "admin",
+    params(OrganizationIdParam), security(("adminToken" = [])),
+    request_body(content = OperatorEndpointBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Changed", body = OperatorEndpointView),
+        (status = 201, description = "Created", body = OperatorEndpointView),
+        SetOperatorEndpointErrors,
+    ),
+)]
+async fn set_operator_endpoint(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    authorize(&req, &state)?;
+    let body = read_body(payload, state.body_timeout).await?;
+    let (url, events) = OperatorEndpointBody::read(&body)?;
+    let organization = organization_id(param(&req, "orgID"))?;
+    let set = state.operators.set(&organization, url, events).await?;
+    let mut view = OperatorEndpointView::from(&set.endpoint);
+    view.secret = Some(set.secret.expose());
+    let mut answer = if set.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(answer.json(view))
+}
+
+/// Get an organization's operator endpoint
+#[utoipa::path(
+    get, path = "/admin/organizations/{orgID}/operator-endpoint",
+    operation_id = "getOperatorEndpoint", tag = "admin",
+    params(OrganizationIdParam), security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The operator endpoint", body = OperatorEndpointView),
+        OperatorEndpointErrors,
+    ),
+)]
+async fn get_operator_endpoint(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse> {
+    authorize(&req, &state)?;
+    let organization = organization_id(param(&req, "orgID"))?;
+    let endpoint = state.operators.find(&organization).await?;
+    Ok(HttpResponse::Ok().json(OperatorEndpointView::from(&endpoint)))
+}
+
+/// Remove an organization's operator endpoint
+///
+/// Deletes its webhook; the operations group stays.
+#[utoipa::path(
+    delete, path = "/admin/organizations/{orgID}/operator-endpoint",
+    operation_id = "removeOperatorEndpoint", tag = "admin",
+    params(OrganizationIdParam), security(("adminToken" = [])),
+    responses((status = 204, description = "Removed"), OperatorEndpointErrors),
+)]
+async fn remove_operator_endpoint(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse> {
+    authorize(&req, &state)?;
+    let organization = organization_id(param(&req, "orgID"))?;
+    state.operators.remove(&organization).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 // OpenAPI: the error answers the annotations above name. `ApiError::NotFound`
 // is the answer of every admin route while no admin token is configured.
 
@@ -169,6 +290,26 @@ error_responses!(ApiKeyErrors:
     ApiError::Unauthorized,
     ApiError::NotFound,
     DomainError::NotFound(Resource::Organization),
+    FAULT,
+);
+
+error_responses!(SetOperatorEndpointErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    RequestError::InvalidJsonBody,
+    RequestError::InvalidUrl,
+    RequestError::InvalidEvents,
+    DomainError::NotFound(Resource::Organization),
+    ApiError::PayloadTooLarge,
+    ApiError::BodyTimeout,
+    FAULT,
+);
+
+error_responses!(OperatorEndpointErrors:
+    ApiError::Unauthorized,
+    ApiError::NotFound,
+    DomainError::NotFound(Resource::Organization),
+    DomainError::NotFound(Resource::OperatorEndpoint),
     FAULT,
 );
 

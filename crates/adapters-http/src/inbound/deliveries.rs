@@ -372,10 +372,11 @@ pub(crate) fn status_filter_schema() -> utoipa::openapi::schema::Object {
     schema
 }
 
-/// The supported event types, and the test event's.
+/// The event types (an operator endpoint's are operational), and the test
+/// event's.
 fn event_type_schema() -> utoipa::openapi::schema::Object {
     super::api_doc::one_of_strings(
-        EventType::ALL
+        EventType::EVERY
             .map(EventType::as_str)
             .into_iter()
             .chain([TEST_EVENT_TYPE]),

@@ -132,6 +132,10 @@ pub enum RequestError {
     /// [`webhooks_domain::CustomHeaders`] other than a reserved name.
     #[error("Invalid headers")]
     InvalidHeaders,
+    /// An operator endpoint's `events`: not a non-empty list of
+    /// operational event types.
+    #[error("Invalid events")]
+    InvalidEvents,
     /// `headers` names one the service sets itself.
     #[error("Reserved header name")]
     ReservedHeader,
@@ -149,6 +153,7 @@ impl From<InvalidValue> for RequestError {
             Field::Url => RequestError::InvalidUrl,
             Field::Description => RequestError::InvalidDescription,
             Field::EnabledEvents => RequestError::InvalidEnabledEvents,
+            Field::EventType => RequestError::UnknownType,
             Field::RateLimit => RequestError::InvalidRateLimit,
             Field::IdempotencyKey => RequestError::InvalidIdempotencyKey,
             Field::Name => RequestError::InvalidName,
@@ -185,6 +190,7 @@ fn domain_message(err: &DomainError) -> String {
             Resource::Delivery => "Delivery not found",
             Resource::Organization => "Organization not found",
             Resource::ApiKey => "API key not found",
+            Resource::OperatorEndpoint => "Operator endpoint not found",
         },
         DomainError::Conflict(conflict) => match conflict {
             Conflict::DeliveryInProgress => "Delivery is already in progress",
@@ -202,7 +208,9 @@ fn domain_message(err: &DomainError) -> String {
 fn domain_status(err: &DomainError) -> StatusCode {
     match err {
         DomainError::NotAllowed => StatusCode::UNAUTHORIZED,
-        DomainError::NotFound(Resource::Organization | Resource::ApiKey) => StatusCode::NOT_FOUND,
+        DomainError::NotFound(
+            Resource::Organization | Resource::ApiKey | Resource::OperatorEndpoint,
+        ) => StatusCode::NOT_FOUND,
         DomainError::NotFound(_) => StatusCode::BAD_REQUEST,
         DomainError::Conflict(Conflict::DeliveryInProgress | Conflict::GroupIdTaken) => {
             StatusCode::CONFLICT

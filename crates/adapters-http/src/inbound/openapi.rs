@@ -58,6 +58,9 @@ const SERVICE_TOKEN: &str = "serviceToken";
         admin::create_group,
         admin::create_api_key,
         admin::revoke_api_key,
+        admin::set_operator_endpoint,
+        admin::get_operator_endpoint,
+        admin::remove_operator_endpoint,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -72,7 +75,7 @@ const SERVICE_TOKEN: &str = "serviceToken";
         (name = "webhooks", description = "The public API: a group's webhook endpoints."),
         (name = "deliveries", description = "A webhook's signing secret, delivery log and stats."),
         (name = "events", description = "Events in from the rest of the platform."),
-        (name = "admin", description = "Organizations, groups and API keys."),
+        (name = "admin", description = "Organizations, groups, API keys and operator endpoints."),
         (name = "operations", description = "Health, readiness and this documentation."),
     )
 )]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use webhooks_domain::{
-    DeliveryService, EventPublisher, PortalService, TenancyService, WebhookService,
+    DeliveryService, EventPublisher, OperatorEndpoints, PortalService, TenancyService,
+    WebhookService,
 };
 
 /// Whether the storage answers, for `/readyz`.
@@ -29,6 +30,8 @@ pub struct ApiState {
     pub publisher: EventPublisher,
     /// The portal's links and sessions.
     pub portal: PortalService,
+    /// Organizations' operator endpoints, behind `/admin`.
+    pub operators: OperatorEndpoints,
     pub readiness: Arc<dyn ReadinessProbe>,
     pub metrics: Arc<dyn MetricsSource>,
     /// Bearer token of `/admin`; `None` switches the admin API off.

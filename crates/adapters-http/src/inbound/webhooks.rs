@@ -368,8 +368,9 @@ pub(crate) fn ordering_schema() -> utoipa::openapi::schema::Object {
     super::api_doc::one_of_strings([DeliveryOrdering::Fifo.as_str()])
 }
 
+/// Every event type: an operations group's webhooks take the operational ones.
 pub(crate) fn event_types_schema() -> utoipa::openapi::schema::Array {
-    super::api_doc::array_of_strings(EventType::ALL.map(EventType::as_str))
+    super::api_doc::array_of_strings(EventType::EVERY.map(EventType::as_str))
 }
 
 /// An object of header names to string values, at most 20; `value` is the

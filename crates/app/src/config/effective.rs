@@ -166,6 +166,13 @@ link_ttl = "1h"
 session_ttl = "8h"
 frame_ancestors = "'none'"
 
+[probes]
+enabled = true
+first = "1m"
+max = "1h"
+give_up_after = "3days"
+successes = 3
+
 [bootstrap]
 demo_tenant = true
 

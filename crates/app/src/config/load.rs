@@ -25,7 +25,7 @@ enum Check {
 /// run in, kept so that a configuration gets the same message it always
 /// did. Every setting is listed, so that a new one has to be placed (a test
 /// checks).
-const REPORT_ORDER: [Check; 26] = [
+const REPORT_ORDER: [Check; 31] = [
     Check::Value("server.bind"),
     Check::Value("server.body_timeout"),
     Check::Value("database.url"),
@@ -52,6 +52,11 @@ const REPORT_ORDER: [Check; 26] = [
     Check::Value("portal.link_ttl"),
     Check::Value("portal.session_ttl"),
     Check::Value("portal.frame_ancestors"),
+    Check::Value("probes.enabled"),
+    Check::Value("probes.first"),
+    Check::Value("probes.max"),
+    Check::Value("probes.give_up_after"),
+    Check::Value("probes.successes"),
 ];
 
 impl Settings {

@@ -57,6 +57,7 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub retention: RetentionSettings,
     pub portal: PortalSettings,
+    pub probes: ProbeSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -172,6 +173,28 @@ pub struct PortalSettings {
     pub frame_ancestors: String,
 }
 
+/// `[probes]`: worker processes probe webhooks disabled for failures and
+/// enable them again once they answer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSettings {
+    /// Whether they do.
+    #[serde(with = "TrueOrFalse")]
+    pub enabled: bool,
+    /// The first probe after disabling, and the next after a success.
+    #[serde(with = "UpToAnHour")]
+    pub first: Duration,
+    /// The longest wait between probes (the wait doubles after a failure).
+    #[serde(with = "UpToADay")]
+    pub max: Duration,
+    /// How long after disabling probing stops.
+    #[serde(with = "Humantime")]
+    pub give_up_after: Duration,
+    /// 2xx answers in a row that enable the webhook again.
+    #[serde(with = "Count::<1>")]
+    pub successes: usize,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +222,7 @@ impl Serialize for Settings {
         sections.serialize_field("delivery", &self.delivery)?;
         sections.serialize_field("retention", &self.retention)?;
         sections.serialize_field("portal", &self.portal)?;
+        sections.serialize_field("probes", &self.probes)?;
         sections.serialize_field("bootstrap", &self.bootstrap)?;
         sections.serialize_field("log", &self.log)?;
         sections.end()

@@ -114,7 +114,7 @@ fn config_check_of_a_bad_setting_prints_one_line_and_exits_2() {
 
 #[test]
 fn every_command_help_shows_an_example() {
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 13] = [
         &[],
         &["serve"],
         &["migrate"],
@@ -123,6 +123,9 @@ fn every_command_help_shows_an_example() {
         &["admin", "create-group"],
         &["admin", "create-key"],
         &["admin", "revoke-key"],
+        &["admin", "set-operator-endpoint"],
+        &["admin", "show-operator-endpoint"],
+        &["admin", "remove-operator-endpoint"],
         &["config"],
         &["config", "check"],
     ];
@@ -146,6 +149,71 @@ fn every_command_help_shows_an_example() {
             "{args:?}: {example}"
         );
     }
+}
+
+/// Runs `admin …` on the SQLite database `database`; answers its JSON, or
+/// its standard error when it fails.
+fn admin(database: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let env = [
+        ("WEBHOOKS__DATABASE__URL", database),
+        ("WEBHOOKS__SECRETS__ENCRYPTION_KEY", key),
+    ];
+    let output = okaya_webhooks(&[&["admin"], args].concat(), &env);
+    if !output.status.success() {
+        return Err(text(&output.stderr));
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+#[test]
+fn the_admin_subcommands_set_show_and_remove_an_operator_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("webhooks.db").display());
+    let org = admin(&database, &["create-org", "--name", "Acme"]).unwrap();
+    let org = org["id"].as_str().unwrap();
+    let url = "https://ops.example/webhooks";
+
+    let set = admin(
+        &database,
+        &[
+            "set-operator-endpoint",
+            "--org",
+            org,
+            "--url",
+            url,
+            "--events",
+            "webhook.disabled,secret.rotated",
+        ],
+    )
+    .unwrap();
+    assert!(set["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        set["events"],
+        serde_json::json!(["webhook.disabled", "secret.rotated"])
+    );
+    let shown = admin(&database, &["show-operator-endpoint", "--org", org]).unwrap();
+    let mut expected = set.clone();
+    expected.as_object_mut().unwrap().remove("secret");
+    assert_eq!(shown, expected);
+
+    let refused = admin(
+        &database,
+        &[
+            "set-operator-endpoint",
+            "--org",
+            org,
+            "--url",
+            url,
+            "--events",
+            "user.created",
+        ],
+    );
+    assert!(refused.unwrap_err().contains("Invalid events"));
+    let removed = admin(&database, &["remove-operator-endpoint", "--org", org]).unwrap();
+    assert_eq!(removed, serde_json::json!({"org": org, "removed": true}));
+    let gone = admin(&database, &["show-operator-endpoint", "--org", org]);
+    assert!(gone.unwrap_err().contains("Operator endpoint not found"));
 }
 
 /// `(section.key, variable)` of every row of docs/configuration.md's

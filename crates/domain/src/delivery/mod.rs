@@ -13,6 +13,7 @@ mod wakeup;
 
 pub use circuit::*;
 pub use dispatcher::*;
+pub(crate) use dispatcher::{sign_envelope, Envelope};
 pub use log::*;
 pub use model::*;
 pub use retry::*;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::delivery::Wakeup;
-use crate::error::{DomainError, Resource};
+use crate::error::{DomainError, Field, InvalidValue, Resource};
 use crate::events::{Event, NewEvent, PublishOutcome, IDEMPOTENCY_WINDOW_MILLIS};
 use crate::ids::EventId;
 use crate::ports::{Clock, EventStore, IdSource, TenancyRepository};
@@ -66,9 +66,14 @@ impl EventPublisher {
 
     /// Stores the event and one delivery per enabled webhook of the group that
     /// receives its type. A repeated idempotency key within 24 hours
-    /// answers the first event.
-    /// Errors: [`Resource::Group`] not found.
+    /// answers the first event. Operational event types are the service's
+    /// own and cannot be published.
+    /// Errors: [`Field::EventType`] invalid for an operational type, then
+    /// [`Resource::Group`] not found.
     pub async fn publish(&self, new_event: NewEvent) -> Result<PublishOutcome, DomainError> {
+        if new_event.event_type.is_operational() {
+            return Err(InvalidValue::new(Field::EventType, "operational").into());
+        }
         if self.tenancy.find_group(new_event.group_id).await?.is_none() {
             return Err(DomainError::NotFound(Resource::Group));
         }

@@ -107,6 +107,13 @@ impl TenancyRepository for CachedTenancy {
         self.inner.insert_group(group).await
     }
 
+    async fn find_operations_group(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Group>, RepositoryError> {
+        self.inner.find_operations_group(organization).await
+    }
+
     async fn find_group(&self, id: GroupId) -> Result<Option<Group>, RepositoryError> {
         let cached = self
             .groups
@@ -273,6 +280,7 @@ mod tests {
             id: GroupId::new(7).unwrap(),
             organization_id: OrganizationId::from_ulid(ulid::Ulid::from_parts(1, 2)),
             name: "g".into(),
+            operations: false,
             created_at: UnixMillis(0),
         };
         let mut inner = MockTenancyRepository::new();

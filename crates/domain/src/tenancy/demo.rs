@@ -40,6 +40,7 @@ impl TenancyService {
             id: GroupId::new(DEMO_GROUP_ID)?,
             organization_id: organization.id.clone(),
             name: "Demo group".to_owned(),
+            operations: false,
             created_at,
         };
         let secret = ApiKeySecret::generate();

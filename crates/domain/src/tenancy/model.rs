@@ -34,6 +34,10 @@ pub struct Group {
     pub organization_id: OrganizationId,
     /// Its name, checked by [`DisplayName`](crate::DisplayName).
     pub name: String,
+    /// Whether it is the organization's operations group, whose webhooks
+    /// receive the operational events about the organization's other
+    /// webhooks; an organization has at most one.
+    pub operations: bool,
     /// When it was created.
     pub created_at: UnixMillis,
 }

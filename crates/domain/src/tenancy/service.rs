@@ -8,6 +8,9 @@ use crate::ids::{ApiKeyId, GroupId, OrganizationId};
 use crate::ports::{Clock, IdSource, TenancyRepository};
 use crate::tenancy::{ApiKey, ApiKeySecret, DisplayName, Group, Organization};
 
+/// The name of the operations group [`TenancyService::operations_group`] makes.
+pub const OPERATIONS_GROUP_NAME: &str = "Operations";
+
 /// Generated group ids are random; a collision is retried this many times.
 const GROUP_ID_ATTEMPTS: usize = 8;
 
@@ -81,13 +84,65 @@ impl TenancyService {
         id: Option<GroupId>,
     ) -> Result<Group, DomainError> {
         let organization_id = self.existing_organization(organization).await?;
+        self.insert_group(organization_id, String::from(name), id, false)
+            .await
+    }
+
+    /// The organization's operations group, or `None`.
+    /// Errors: [`Resource::Organization`] not found.
+    pub async fn find_operations_group(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Group>, DomainError> {
+        let organization_id = self.existing_organization(organization).await?;
+        Ok(self.tenancy.find_operations_group(&organization_id).await?)
+    }
+
+    /// The organization's operations group, made (named
+    /// [`OPERATIONS_GROUP_NAME`], with a random id) when it has none. Two
+    /// concurrent calls get the same group.
+    /// Errors: [`Resource::Organization`] not found.
+    pub async fn operations_group(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Group, DomainError> {
+        if let Some(group) = self.find_operations_group(organization).await? {
+            return Ok(group);
+        }
+        let made = self
+            .insert_group(
+                organization.clone(),
+                OPERATIONS_GROUP_NAME.to_owned(),
+                None,
+                true,
+            )
+            .await;
+        match made {
+            Ok(group) => Ok(group),
+            // Another call made it meanwhile.
+            Err(DomainError::Conflict(_)) => self
+                .tenancy
+                .find_operations_group(organization)
+                .await?
+                .ok_or_else(|| DomainError::Unexpected("operations group vanished".into())),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn insert_group(
+        &self,
+        organization_id: OrganizationId,
+        name: String,
+        id: Option<GroupId>,
+        operations: bool,
+    ) -> Result<Group, DomainError> {
         let attempts = if id.is_some() { 1 } else { GROUP_ID_ATTEMPTS };
-        let name = String::from(name);
         for _ in 0..attempts {
             let group = Group {
                 id: id.unwrap_or_else(|| self.ids.group_id()),
                 organization_id: organization_id.clone(),
                 name: name.clone(),
+                operations,
                 created_at: self.clock.now(),
             };
             match self.tenancy.insert_group(&group).await {

@@ -53,36 +53,82 @@ impl Description {
     }
 }
 
-/// The kinds of event the platform publishes. This is the one list of them.
+/// The kinds of event there are. This is the one list of them: those the
+/// platform publishes ([`EventType::ALL`]) and the operational ones the
+/// service itself sends to an organization's operator endpoint
+/// ([`EventType::OPERATIONAL`]), which no publisher may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
     /// `user.created`.
     UserCreated,
     /// `user.session.result`.
     UserSessionResult,
+    /// `webhook.disabled`: a webhook stopped receiving events.
+    WebhookDisabled,
+    /// `webhook.enabled`: a disabled webhook receives events again.
+    WebhookEnabled,
+    /// `delivery.failed`: a delivery failed for good.
+    DeliveryFailed,
+    /// `secret.rotated`: a webhook's signing secret was replaced.
+    SecretRotated,
 }
 
 impl EventType {
-    /// Every supported event type, in the order the API lists them.
+    /// Every event type the platform publishes, in the order the API lists them.
     pub const ALL: [EventType; 2] = [EventType::UserCreated, EventType::UserSessionResult];
+
+    /// The operational event types, in the order the API lists them.
+    pub const OPERATIONAL: [EventType; 4] = [
+        EventType::WebhookDisabled,
+        EventType::WebhookEnabled,
+        EventType::DeliveryFailed,
+        EventType::SecretRotated,
+    ];
+
+    /// Every event type, published then operational.
+    pub const EVERY: [EventType; 6] = [
+        EventType::UserCreated,
+        EventType::UserSessionResult,
+        EventType::WebhookDisabled,
+        EventType::WebhookEnabled,
+        EventType::DeliveryFailed,
+        EventType::SecretRotated,
+    ];
 
     /// The event type's name, as receivers see it in `type`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::UserCreated => "user.created",
             EventType::UserSessionResult => "user.session.result",
+            EventType::WebhookDisabled => "webhook.disabled",
+            EventType::WebhookEnabled => "webhook.enabled",
+            EventType::DeliveryFailed => "delivery.failed",
+            EventType::SecretRotated => "secret.rotated",
         }
     }
 
-    /// The event type of this name; `None` for any other text.
+    /// The event type of this name, published or operational; `None` for
+    /// any other text.
     ///
     /// ```
     /// use webhooks_domain::EventType;
     /// assert_eq!(EventType::parse("user.created"), Some(EventType::UserCreated));
+    /// assert_eq!(EventType::parse("webhook.disabled"), Some(EventType::WebhookDisabled));
     /// assert_eq!(EventType::parse("user.deleted"), None);
     /// ```
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|event| event.as_str() == raw)
+        Self::EVERY.into_iter().find(|event| event.as_str() == raw)
+    }
+
+    /// Whether the service alone sends it, to operator endpoints.
+    ///
+    /// ```
+    /// use webhooks_domain::EventType;
+    /// assert!(EventType::SecretRotated.is_operational());
+    /// assert!(!EventType::UserCreated.is_operational());
+    /// ```
+    pub fn is_operational(self) -> bool {
+        Self::OPERATIONAL.contains(&self)
     }
 }
 
@@ -119,6 +165,17 @@ impl EnabledEvents {
             return Err(InvalidValue::new(Field::EnabledEvents, "empty"));
         }
         Ok(Self(events))
+    }
+
+    /// Every operational event: what an operator endpoint takes by default.
+    pub fn operational() -> Self {
+        Self(EventType::OPERATIONAL.to_vec())
+    }
+
+    /// Whether it names an operational event type, which only the webhooks
+    /// of an operations group may receive.
+    pub fn has_operational(&self) -> bool {
+        self.0.iter().any(|event| event.is_operational())
     }
 
     /// Whether a webhook with these events receives `event`.

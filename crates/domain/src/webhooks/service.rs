@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{DomainError, Resource};
+use crate::error::{DomainError, Field, InvalidValue, Resource};
 use crate::ids::{GroupId, WebhookId};
+use crate::operations::StatusChange;
 use crate::ports::{Clock, IdSource, TenancyRepository, WebhookRepository};
 use crate::signing::{SecretCipher, SigningSecret};
-use crate::tenancy::{ApiKeySecret, Principal};
-use crate::webhooks::{NewWebhook, Webhook, WebhookStatus, WebhookUpdate};
+use crate::tenancy::{ApiKeySecret, Group, Principal};
+use crate::webhooks::{EnabledEvents, NewWebhook, Webhook, WebhookStatus, WebhookUpdate};
 
 /// The public webhook API as use cases: authenticate a caller, then list,
 /// read, create, update and delete the webhooks of the caller's groups and
@@ -123,11 +124,19 @@ impl WebhookService {
         caller: &Principal,
         group: GroupId,
     ) -> Result<(), DomainError> {
+        self.authorized_group(caller, group).await.map(drop)
+    }
+
+    async fn authorized_group(
+        &self,
+        caller: &Principal,
+        group: GroupId,
+    ) -> Result<Group, DomainError> {
         if caller.group.is_some_and(|only| only != group) {
             return Err(DomainError::NotFound(Resource::Group));
         }
         match self.tenancy.find_group(group).await? {
-            Some(found) if found.organization_id == caller.organization_id => Ok(()),
+            Some(found) if found.organization_id == caller.organization_id => Ok(found),
             _ => Err(DomainError::NotFound(Resource::Group)),
         }
     }
@@ -156,14 +165,17 @@ impl WebhookService {
     }
 
     /// A new, enabled webhook with a fresh signing secret.
-    /// Errors: [`Resource::Group`] not found.
+    /// Errors: [`Resource::Group`] not found; [`Field::EnabledEvents`]
+    /// invalid when it names an operational event type outside the
+    /// operations group.
     pub async fn create(
         &self,
         caller: &Principal,
         group: GroupId,
         new: NewWebhook,
     ) -> Result<CreatedWebhook, DomainError> {
-        self.authorize_group(caller, group).await?;
+        let found = self.authorized_group(caller, group).await?;
+        check_events_fit(&new.enabled_events, &found)?;
         let now = self.clock.now();
         let secret = SigningSecret::generate();
         let webhook = Webhook {
@@ -184,9 +196,11 @@ impl WebhookService {
         Ok(CreatedWebhook { webhook, secret })
     }
 
-    /// Applies `update` to the webhook and stores it.
+    /// Applies `update` to the webhook and stores it; a change of status is
+    /// stored as the owner's ([`StatusChange::by_owner`]).
     /// Errors: [`Resource::Group`], then [`Resource::Webhook`], not found
-    /// (also when it is deleted meanwhile).
+    /// (also when it is deleted meanwhile); [`Field::EnabledEvents`] as on
+    /// [`WebhookService::create`].
     pub async fn update(
         &self,
         caller: &Principal,
@@ -194,9 +208,15 @@ impl WebhookService {
         webhook: &WebhookId,
         update: WebhookUpdate,
     ) -> Result<Webhook, DomainError> {
-        let current = self.get(caller, group, webhook).await?;
+        let found = self.authorized_group(caller, group).await?;
+        let current = self.find(group, webhook).await?;
+        if let Some(events) = &update.enabled_events {
+            check_events_fit(events, &found)?;
+        }
+        let before = current.status;
         let updated = update.apply_to(current, self.clock.now(), &self.cipher);
-        if !self.webhooks.update(&updated).await? {
+        let change = StatusChange::by_owner(before, updated.status);
+        if !self.webhooks.update(&updated, change).await? {
             // Deleted between our read and our write.
             return Err(DomainError::NotFound(Resource::Webhook));
         }
@@ -264,4 +284,15 @@ impl WebhookService {
             .await?
             .ok_or(DomainError::NotFound(Resource::Webhook))
     }
+}
+
+/// Operational event types are for the operations group's webhooks only.
+fn check_events_fit(events: &EnabledEvents, group: &Group) -> Result<(), InvalidValue> {
+    if events.has_operational() && !group.operations {
+        return Err(InvalidValue::new(
+            Field::EnabledEvents,
+            "an operational event type outside the operations group",
+        ));
+    }
+    Ok(())
 }

@@ -8,7 +8,9 @@ mod support;
 
 mod delivery_log;
 mod dispatcher;
+mod operations;
 mod portal;
+mod probes;
 mod publishing;
 mod retention;
 mod secrets;

@@ -19,10 +19,11 @@ use webhooks_domain::{
     ApiKey, ApiKeyId, ApiKeySecret, Attempt, CircuitSettings, Clock, CustomHeaders, Delivery,
     DeliveryDetail, DeliveryId, DeliveryJob, DeliveryService, DeliveryStatus, Description,
     DispatchSettings, Dispatcher, DomainError, EnabledEvents, EventId, EventPublisher, EventType,
-    Group, GroupId, IdSource, NewEvent, NewWebhook, Organization, OrganizationId, PortalService,
-    Principal, PublishOutcome, RateLimit, RepositoryError, RetryPolicy, SealedSecret, SecretCipher,
-    SigningSecret, TenancyRepository, TenancyService, UnixMillis, Wakeup, Webhook, WebhookId,
-    WebhookService, WebhookStatus, WebhookUpdate, WebhookUrl,
+    Group, GroupId, IdSource, NewEvent, NewWebhook, OperatorEndpoints, Organization,
+    OrganizationId, PortalService, Principal, PublishOutcome, RateLimit, RepositoryError,
+    RetryPolicy, SealedSecret, SecretCipher, SigningSecret, TenancyRepository, TenancyService,
+    UnixMillis, Wakeup, Webhook, WebhookId, WebhookService, WebhookStatus, WebhookUpdate,
+    WebhookUrl,
 };
 
 // ---------------------------------------------------------------------------
@@ -171,6 +172,7 @@ pub fn group_of(owner: OrganizationId) -> Group {
         id: group_id(),
         organization_id: owner,
         name: "Production".to_owned(),
+        operations: false,
         created_at: CREATED,
     }
 }
@@ -382,6 +384,7 @@ impl Ports {
         self.tenancy.expect_insert_demo_tenant().never();
         self.tenancy.expect_insert_group().never();
         self.tenancy.expect_find_group().never();
+        self.tenancy.expect_find_operations_group().never();
         self.tenancy.expect_insert_api_key().never();
         self.tenancy.expect_find_api_key_by_hash().never();
         self.tenancy.expect_revoke_api_key().never();
@@ -424,6 +427,19 @@ impl Ports {
             Arc::new(ports.tenancy),
             Arc::new(ports.clock),
             Arc::new(ports.ids),
+            cipher(),
+        )
+    }
+
+    pub fn operator_endpoints(self) -> OperatorEndpoints {
+        let ports = self.forbid_the_rest();
+        let clock = Arc::new(ports.clock);
+        let ids = Arc::new(ports.ids);
+        OperatorEndpoints::new(
+            Arc::new(ports.webhooks),
+            TenancyService::new(Arc::new(ports.tenancy), clock.clone(), ids.clone()),
+            clock,
+            ids,
             cipher(),
         )
     }

@@ -100,6 +100,7 @@ async fn create_group_with_given_id_stores_that_id() {
             id: GroupId::new(777).unwrap(),
             organization_id: org_id(),
             name: "Production".to_owned(),
+            operations: false,
             created_at: NOW,
         }
     );

@@ -44,10 +44,13 @@ async fn update_with(current: Webhook, update: WebhookUpdate) -> Webhook {
         .times(1)
         .returning(move |_, _| Ok(Some(current.clone())));
     let recorder = stored.clone();
-    webhooks.expect_update().times(1).returning(move |webhook| {
-        recorder.record(webhook);
-        Ok(true)
-    });
+    webhooks
+        .expect_update()
+        .times(1)
+        .returning(move |webhook, _| {
+            recorder.record(webhook);
+            Ok(true)
+        });
     let service = Ports {
         webhooks,
         tenancy: tenancy_with_group_of(org_id()),
@@ -311,7 +314,10 @@ async fn update_when_repository_update_finds_nothing_is_webhook_not_found() {
         .times(1)
         .returning(|_, _| Ok(Some(webhook())));
     // Deleted between the read and the write.
-    webhooks.expect_update().times(1).returning(|_| Ok(false));
+    webhooks
+        .expect_update()
+        .times(1)
+        .returning(|_, _| Ok(false));
     let service = Ports {
         webhooks,
         tenancy: tenancy_with_group_of(org_id()),

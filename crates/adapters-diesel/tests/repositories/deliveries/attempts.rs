@@ -213,7 +213,7 @@ async fn enabling_a_disabled_webhook_ends_its_failure_streak(db: &Database) {
     // The owner pauses the endpoint, fixes it, and enables it again.
     for status in [WebhookStatus::Disabled, WebhookStatus::Enabled] {
         receiver.status = status;
-        assert_eq!(webhooks(db).update(&receiver).await, Ok(true));
+        assert_eq!(webhooks(db).update(&receiver, None).await, Ok(true));
     }
     // A streak still running since 10 000 would disable the webhook here.
     queue

@@ -148,7 +148,7 @@ async fn deliveries_of_disabled_webhooks_are_not_claimed(db: &Database) {
     );
 
     sleeper.status = WebhookStatus::Enabled;
-    assert_eq!(webhooks(db).update(&sleeper).await, Ok(true));
+    assert_eq!(webhooks(db).update(&sleeper, None).await, Ok(true));
     let jobs = queue
         .claim_due(UnixMillis(2_000), 10, LONG_LEASE, &[])
         .await

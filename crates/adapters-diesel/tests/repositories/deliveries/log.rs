@@ -414,7 +414,7 @@ async fn depth_counts_pending_deliveries_due_and_scheduled(db: &Database) {
     let mut sleeper = receiver_in(db, &receiver, 2_000).await;
     deliver(db, &sleeper, 100).await;
     sleeper.status = WebhookStatus::Disabled;
-    webhooks(db).update(&sleeper).await.unwrap();
+    webhooks(db).update(&sleeper, None).await.unwrap();
 
     assert_eq!(
         queue.depth(UnixMillis(5_000)).await,

@@ -3,18 +3,22 @@
 //! repository does to deliveries (secret rotation, deletion). This module
 //! holds what its three parts share.
 
+use serde_json::Value;
 use webhooks_adapters_diesel::{Database, DieselDeliveryQueue};
 use webhooks_domain::{
-    Attempt, AttemptRecord, DeliveryId, DeliveryJob, DeliveryQueue, EndpointHealth, EventStore,
-    NextStep, RepositoryError, UnixMillis, Webhook, WebhookRepository, WebhookStatus,
+    Attempt, AttemptRecord, DeliveryId, DeliveryJob, DeliveryQueue, DeliveryStatus, DisabledReason,
+    EnabledEvents, EndpointHealth, EventStore, EventType, Group, GroupId, NextStep,
+    RepositoryError, TenancyRepository, UnixMillis, Webhook, WebhookRepository, WebhookStatus,
 };
 
-use crate::support::{event, events_store, webhooks};
+use crate::support::{event, events_store, group, queue, stored, tenancy, webhook, webhooks};
 
 mod attempts;
 mod claims;
 mod log;
+mod operational_events;
 mod ordering;
+mod probes;
 mod retention;
 mod stats;
 
@@ -102,4 +106,54 @@ async fn status_of(db: &Database, webhook: &Webhook) -> WebhookStatus {
 
 fn job_ids(jobs: &[DeliveryJob]) -> Vec<DeliveryId> {
     jobs.iter().map(|job| job.delivery_id.clone()).collect()
+}
+
+// ---- operational events and probes ------------------------------------------
+
+/// A group of its own organization, with one stored enabled webhook.
+async fn subject(db: &Database, id: i64) -> (Group, Webhook) {
+    let group = group(db, id).await;
+    let receiver = stored(db, vec![webhook(&group, 1_000)]).await.remove(0);
+    (group, receiver)
+}
+
+/// The operations group `id` of `of`'s organization, with an operator
+/// endpoint taking `events`.
+async fn operator_endpoint(db: &Database, of: &Group, id: i64, events: &[EventType]) -> Webhook {
+    let operations = Group {
+        id: GroupId::new(id).unwrap(),
+        organization_id: of.organization_id.clone(),
+        name: "Operations".to_owned(),
+        operations: true,
+        created_at: UnixMillis(1),
+    };
+    tenancy(db).insert_group(&operations).await.unwrap();
+    let endpoint = Webhook {
+        enabled_events: EnabledEvents::new(events.iter().copied()).unwrap(),
+        ..webhook(&operations, 500)
+    };
+    stored(db, vec![endpoint]).await.remove(0)
+}
+
+/// The bodies of the operator endpoint's pending deliveries, oldest first.
+async fn told(db: &Database, endpoint: &Webhook) -> Vec<Value> {
+    let queue = queue(db);
+    let mut bodies = Vec::new();
+    let listed = queue
+        .list(&endpoint.id, Some(DeliveryStatus::Pending), None, 100)
+        .await
+        .unwrap();
+    for delivery in listed.iter().rev() {
+        let detail = queue
+            .find(&endpoint.id, &delivery.id)
+            .await
+            .unwrap()
+            .unwrap();
+        bodies.push(serde_json::from_str(&detail.payload).unwrap());
+    }
+    bodies
+}
+
+async fn disabled_reason(db: &Database, webhook: &Webhook) -> Option<DisabledReason> {
+    webhooks(db).disabled_reason(&webhook.id).await.unwrap()
 }

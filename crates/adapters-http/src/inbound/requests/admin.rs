@@ -4,7 +4,10 @@
 
 use serde::Deserialize;
 use utoipa::ToSchema;
-use webhooks_domain::{ApiKeyId, DisplayName, DomainError, GroupId, OrganizationId, Resource};
+use webhooks_domain::{
+    ApiKeyId, DisplayName, DomainError, EnabledEvents, EventType, GroupId, OrganizationId,
+    Resource, WebhookUrl,
+};
 
 use crate::inbound::error::{ApiError, RequestError};
 
@@ -31,6 +34,51 @@ pub(crate) struct GroupBody {
     /// The groupID to use; the service picks one when absent.
     #[schema(minimum = 1)]
     id: Option<i64>,
+}
+
+/// An organization's operator endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OperatorEndpointSettings)]
+#[schema(example = json!({ "url": "https://ops.example/webhooks", "events": ["webhook.disabled"] }))]
+pub(crate) struct OperatorEndpointBody {
+    /// Where the operational events go: the rules of a webhook's `url`.
+    #[schema(format = "uri", max_length = 2048)]
+    url: String,
+    /// A non-empty list of operational event types; all four when absent.
+    #[schema(schema_with = operational_events_schema, required = false)]
+    events: Option<Vec<String>>,
+}
+
+/// The operational event types.
+pub(crate) fn operational_events_schema() -> utoipa::openapi::schema::Array {
+    let mut schema =
+        crate::inbound::api_doc::array_of_strings(EventType::OPERATIONAL.map(EventType::as_str));
+    schema.min_items = Some(1);
+    schema
+}
+
+impl OperatorEndpointBody {
+    /// Reads the body of `PUT /admin/organizations/{orgID}/operator-endpoint`:
+    /// its URL, then its events.
+    pub(crate) fn read(bytes: &[u8]) -> Result<(WebhookUrl, EnabledEvents), RequestError> {
+        let body = body::<Self>(bytes)?;
+        let url = WebhookUrl::new(&body.url).map_err(|_| RequestError::InvalidUrl)?;
+        Ok((url, operational_events(body.events.as_deref())?))
+    }
+}
+
+/// Operational event names, all of them when `None`; anything else, or an
+/// empty list, is "Invalid events".
+pub fn operational_events(names: Option<&[String]>) -> Result<EnabledEvents, RequestError> {
+    let Some(names) = names else {
+        return Ok(EnabledEvents::operational());
+    };
+    let events = names
+        .iter()
+        .map(|name| EventType::parse(name).filter(|event| event.is_operational()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(RequestError::InvalidEvents)?;
+    EnabledEvents::new(events).map_err(|_| RequestError::InvalidEvents)
 }
 
 fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, RequestError> {
@@ -137,6 +185,43 @@ mod tests {
             GroupBody::read(br#"{"name":"P"}"#).map(|(_, id)| id),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn an_operator_endpoint_body_checks_its_url_then_takes_only_operational_events() {
+        let read =
+            |body: serde_json::Value| OperatorEndpointBody::read(body.to_string().as_bytes());
+        let (url, events) = read(json!({"url": "https://ops.example/h"})).unwrap();
+        assert_eq!(url.as_str(), "https://ops.example/h");
+        assert_eq!(events, EnabledEvents::operational());
+        let (_, events) =
+            read(json!({"url": "https://o.example", "events": ["secret.rotated"]})).unwrap();
+        assert_eq!(
+            events.iter().collect::<Vec<_>>(),
+            [EventType::SecretRotated]
+        );
+        assert_eq!(
+            read(json!({"url": "ftp://o.example", "events": []})).err(),
+            Some(RequestError::InvalidUrl)
+        );
+        for bad in [json!([]), json!(["user.created"]), json!(["webhook.gone"])] {
+            assert_eq!(
+                read(json!({"url": "https://o.example", "events": bad})).err(),
+                Some(RequestError::InvalidEvents),
+                "{bad}"
+            );
+        }
+        for bad in [
+            json!({}),
+            json!({"url": 5}),
+            json!({"url": "https://o.example", "events": "x"}),
+        ] {
+            assert_eq!(
+                read(bad.clone()).err(),
+                Some(RequestError::InvalidJsonBody),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

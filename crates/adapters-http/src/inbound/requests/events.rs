@@ -59,7 +59,8 @@ impl NewEventBody {
         .ok_or(RequestError::GroupIdNotANumber)?;
         let event_type = match body.event_type {
             Sent::Missing | Sent::Value(None) => return Err(RequestError::MissingType),
-            Sent::Value(Some(raw)) => EventType::parse(&raw),
+            // Operational types are the service's own: nobody publishes them.
+            Sent::Value(Some(raw)) => EventType::parse(&raw).filter(|t| !t.is_operational()),
             Sent::WrongType => None,
         }
         .ok_or(RequestError::UnknownType)?;

@@ -199,6 +199,7 @@ mod tests {
                     id,
                     organization_id: owner.clone(),
                     name: "Production".to_owned(),
+                    operations: false,
                     created_at: UnixMillis(0),
                 }))
             });

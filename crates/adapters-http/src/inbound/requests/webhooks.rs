@@ -33,7 +33,10 @@ pub(crate) struct NewWebhookBody {
     #[serde(default)]
     #[schema(value_type = String, max_length = 1024, required = true)]
     description: Sent<String>,
-    /// A non-empty list of supported event types; all of them when absent.
+    /// A non-empty list of supported event types; all the published ones
+    /// when absent. The operational types (`webhook.disabled`,
+    /// `webhook.enabled`, `delivery.failed`, `secret.rotated`) only in an
+    /// operations group.
     #[serde(default, rename = "enabledEvents")]
     #[schema(schema_with = event_types_body_schema, required = false)]
     enabled_events: Sent<Vec<String>>,
@@ -75,6 +78,7 @@ pub(crate) struct WebhookUpdateBody {
     #[schema(value_type = String, max_length = 1024, required = true)]
     description: Sent<String>,
     /// A non-empty list of supported event types; unchanged when absent.
+    /// The operational types only in an operations group.
     #[serde(default, rename = "enabledEvents")]
     #[schema(schema_with = event_types_body_schema, required = false)]
     enabled_events: Sent<Vec<String>>,
@@ -230,8 +234,11 @@ fn headers_body_schema() -> utoipa::openapi::schema::Object {
     schema
 }
 
+/// The published event types: the operational ones are accepted too, but
+/// only for the webhooks of an operations group.
 fn event_types_body_schema() -> utoipa::openapi::schema::Array {
-    let mut schema = crate::inbound::webhooks::event_types_schema();
+    let mut schema =
+        crate::inbound::api_doc::array_of_strings(EventType::ALL.map(EventType::as_str));
     schema.min_items = Some(1);
     schema
 }

@@ -14,7 +14,7 @@ pub use binary::RunningBinary;
 pub use browser::Browser;
 pub use proxy::Proxy;
 pub use raw_http::RawConnection;
-pub use receiver::Receiver;
+pub use receiver::{Received, Receiver};
 pub(crate) use test_app::{
     assert_answer, assert_bad_request, for_both_backends, on_both_backends, Backend, Tenant,
     TestApp, ADMIN_TOKEN, SERVICE_TOKEN,

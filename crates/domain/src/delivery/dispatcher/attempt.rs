@@ -9,8 +9,10 @@ use crate::delivery::recorder::record_now;
 use crate::delivery::{
     Attempt, AttemptRecord, DeliveryJob, EndpointHealth, NextStep, SendOutcome, SignedRequest,
 };
+use crate::ids::EventId;
+use crate::signing::{SealedSecret, SecretCipher};
 use crate::time::UnixMillis;
-use crate::webhooks::CustomHeaders;
+use crate::webhooks::{CustomHeaders, SealedHeaders};
 
 /// What one attempt left to do: the record to write, and whether the
 /// endpoint gave no answer in time.
@@ -106,39 +108,15 @@ impl Dispatcher {
     /// with the webhook's custom headers; what could not be decrypted, if
     /// anything.
     fn sign(&self, job: &DeliveryJob, now: UnixMillis) -> Result<SignedRequest, &'static str> {
-        let timestamp = now.as_secs();
-        let current = self
-            .cipher
-            .open(&job.secret)
-            .map_err(|_| "signing secret")?;
-        let headers = match &job.headers {
-            Some(sealed) => self
-                .cipher
-                .open_headers(sealed)
-                .map_err(|_| "custom headers")?,
-            None => CustomHeaders::default(),
+        let envelope = Envelope {
+            url: &job.url,
+            event_id: &job.event_id,
+            payload: &job.payload,
+            secret: &job.secret,
+            previous: job.previous_secret.as_ref(),
+            headers: job.headers.as_ref(),
         };
-        let mut signature = current.sign(job.event_id.as_str(), timestamp, job.payload.as_bytes());
-        if let Some(previous) = job
-            .previous_secret
-            .as_ref()
-            .and_then(|s| self.cipher.open(s).ok())
-        {
-            signature.push(' ');
-            signature.push_str(&previous.sign(
-                job.event_id.as_str(),
-                timestamp,
-                job.payload.as_bytes(),
-            ));
-        }
-        Ok(SignedRequest {
-            url: job.url.clone(),
-            body: job.payload.clone(),
-            webhook_id: job.event_id.as_str().to_owned(),
-            webhook_timestamp: timestamp,
-            webhook_signature: signature,
-            headers,
-        })
+        sign_envelope(&self.cipher, &envelope, now)
     }
 
     /// What follows an attempt: success ends the delivery; `410 Gone` fails it
@@ -186,4 +164,46 @@ fn observe(attempt: &Attempt, next: NextStep) {
         NextStep::Failed => "failed",
     };
     metrics::counter!("webhooks_delivery_attempts_total", "outcome" => outcome).increment(1);
+}
+
+/// What a signed request is made of: where it goes, the event, and the
+/// webhook's sealed secrets and custom headers.
+pub(crate) struct Envelope<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) event_id: &'a EventId,
+    pub(crate) payload: &'a str,
+    pub(crate) secret: &'a SealedSecret,
+    /// The secret before the last rotation, while it still signs.
+    pub(crate) previous: Option<&'a SealedSecret>,
+    pub(crate) headers: Option<&'a SealedHeaders>,
+}
+
+/// The Standard Webhooks request of `envelope` at `now`: signed by its
+/// secret and, when given, by the previous one too, with its custom
+/// headers; what could not be decrypted, if anything.
+pub(crate) fn sign_envelope(
+    cipher: &SecretCipher,
+    envelope: &Envelope<'_>,
+    now: UnixMillis,
+) -> Result<SignedRequest, &'static str> {
+    let timestamp = now.as_secs();
+    let (id, body) = (envelope.event_id.as_str(), envelope.payload.as_bytes());
+    let current = cipher.open(envelope.secret).map_err(|_| "signing secret")?;
+    let headers = match envelope.headers {
+        Some(sealed) => cipher.open_headers(sealed).map_err(|_| "custom headers")?,
+        None => CustomHeaders::default(),
+    };
+    let mut signature = current.sign(id, timestamp, body);
+    if let Some(previous) = envelope.previous.and_then(|s| cipher.open(s).ok()) {
+        signature.push(' ');
+        signature.push_str(&previous.sign(id, timestamp, body));
+    }
+    Ok(SignedRequest {
+        url: envelope.url.to_owned(),
+        body: envelope.payload.to_owned(),
+        webhook_id: id.to_owned(),
+        webhook_timestamp: timestamp,
+        webhook_signature: signature,
+        headers,
+    })
 }

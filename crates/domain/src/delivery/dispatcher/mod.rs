@@ -23,6 +23,8 @@
 //! - `shutdown.rs`: stopping without losing or repeating a claim.
 
 mod attempt;
+
+pub(crate) use attempt::{sign_envelope, Envelope};
 mod claim;
 mod endpoint;
 mod shutdown;
