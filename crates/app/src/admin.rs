@@ -92,7 +92,7 @@ pub fn print_demo(demo: &DemoTenant, port: u16) {
     let key = demo.api_key.secret.expose();
     let group = demo.group.id;
     println!(
-        "\nA demo tenant was created (shown once):\n  organization  {org}\n  group         {group}\n  API key       {key}\n\nTry it:\n  curl --location \"http://127.0.0.1:{port}/webhooks/{group}\" --header \"x-api-key: {key}\"\n\nOr open the portal and sign in with group {group} and this key:\n  http://127.0.0.1:{port}/portal/\n",
+        "\nA demo tenant was created (shown once):\n  organization  {org}\n  group         {group}\n  API key       {key}\n\nTry it:\n  curl --location \"http://127.0.0.1:{port}/webhooks/{group}\" --header \"x-api-key: {key}\"\n\nOr open the portal, where group {group} is filled in, and sign in with this key:\n  http://127.0.0.1:{port}/portal/#/signin?group={group}\n",
         org = demo.organization.id,
     );
 }

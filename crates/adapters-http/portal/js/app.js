@@ -15,7 +15,7 @@ function location() {
 async function route() {
   const { parts, query } = location();
   if (parts[0] === "open") return openLink(query.get("token") || "");
-  if (!api.current()) return signInPage();
+  if (!api.current()) return signInPage(null, query.get("group"));
   if (parts[0] === "signin") window.history.replaceState(null, "", "#/");
   header();
   try {
@@ -52,14 +52,19 @@ async function openLink(token) {
   }
 }
 
-function signInPage(notice) {
+/** The sign-in form; `groupID` prefills its group (the start-up message's address carries the demo's). */
+function signInPage(notice, groupID) {
   header();
   if (window.location.hash !== "#/signin") window.history.replaceState(null, "", "#/signin");
-  const group = h("input", { name: "groupID", inputmode: "numeric", autocomplete: "off", required: true });
+  const group = h("input", {
+    name: "groupID", inputmode: "numeric", autocomplete: "off", required: true, value: groupID || "",
+  });
   const key = h("input", { name: "apiKey", type: "password", autocomplete: "off", required: true });
   const problem = h("div");
   const form = h("form", { class: "card" },
-    field("Group ID", group, "The numeric groupID your webhooks belong to."),
+    field("Group ID", group,
+      "The numeric groupID your webhooks belong to. The demo tenant's group is 123456: " +
+      "the first start prints it next to the demo API key."),
     field("API key", key, "Exchanged at once for a session; the key is not kept in the browser."),
     h("button", { type: "submit" }, "Sign in"),
     problem);

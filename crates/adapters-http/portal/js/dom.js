@@ -76,10 +76,14 @@ export function actionButton(text, action, attributes = {}) {
   return button;
 }
 
-/** A two-step action: the first press asks, "Yes" does it, "Cancel" goes back. */
-export function confirmButton(text, question, action) {
+/**
+ * A two-step action: the first press asks, "Yes" does it, "Cancel" goes back.
+ * The question describes the "Yes" button, so a screen reader says both.
+ */
+export function confirmButton(text, question, action, { danger = true } = {}) {
   const box = h("span", { class: "confirm" });
-  const ask = h("button", { type: "button", class: "danger" }, text);
+  const kind = danger ? "danger" : null;
+  const ask = h("button", { type: "button", class: kind }, text);
   // Done, the question goes and the first button is back, for another time.
   const confirmed = async () => {
     await action();
@@ -87,13 +91,15 @@ export function confirmButton(text, question, action) {
     if (ask.isConnected) ask.focus();
   };
   ask.addEventListener("click", () => {
-    const yes = actionButton(`Yes, ${text.toLowerCase()}`, confirmed, { class: "danger" });
+    const questionId = `q-${Math.random().toString(36).slice(2)}`;
+    const yes = actionButton(`Yes, ${text.toLowerCase()}`, confirmed,
+      { class: kind, "aria-describedby": questionId });
     const cancel = h("button", { type: "button" }, "Cancel");
     cancel.addEventListener("click", () => {
       box.replaceChildren(ask);
       ask.focus();
     });
-    box.replaceChildren(h("span", { role: "alert" }, question), " ", yes, " ", cancel);
+    box.replaceChildren(h("span", { role: "alert", id: questionId }, question), " ", yes, " ", cancel);
     yes.focus();
   });
   box.append(ask);

@@ -5,6 +5,7 @@ import * as api from "./api.js";
 import { actionButton, announce, confirmButton, errorBox, field, h, show } from "./dom.js";
 import { deliveryChart } from "./chart.js";
 import { deliveryLog } from "./deliveries.js";
+import { headersEditor } from "./headers.js";
 
 /** The events a webhook can receive, as the API names them. */
 const EVENT_TYPES = ["user.created", "user.session.result"];
@@ -59,8 +60,18 @@ function formBody(fields) {
   const limit = fields.rateLimit.value.trim();
   // Digits go as a number; anything else as written, for the API to judge.
   if (fields.editing) body.rateLimit = limit === "" ? null : /^\d+$/.test(limit) ? Number(limit) : limit;
+  // Unchecked, an edit says "none"; a creation just leaves it out.
+  if (fields.fifo.checked) body.ordering = "fifo";
+  else if (fields.editing) body.ordering = null;
+  const headers = fields.headers.value();
+  if (headers !== undefined) body.headers = headers;
   return body;
 }
+
+const FIFO_HINT =
+  "One delivery at a time, in the order events were accepted: a failing event holds back the ones " +
+  "behind it through its retries, and throughput is bounded to one delivery in flight " +
+  "(one request per round trip), whatever the rate limit.";
 
 /** Creates a webhook (`id` null) or edits one. */
 export async function webhookForm(id) {
@@ -70,6 +81,11 @@ export async function webhookForm(id) {
     url: h("input", { type: "url", name: "url", required: true, value: webhook ? webhook.url : "" }),
     description: h("input", { name: "description", value: webhook ? webhook.description : "" }),
     rateLimit: h("input", { name: "rateLimit", inputmode: "numeric", value: webhook?.rateLimit ?? "" }),
+    fifo: h("input", {
+      type: "checkbox", name: "ordering", value: "fifo", checked: webhook?.ordering === "fifo",
+      "aria-describedby": "fifo-hint",
+    }),
+    headers: headersEditor(webhook?.headers),
     events: EVENT_TYPES.map((type) => h("input", {
       type: "checkbox", name: "events", value: type,
       checked: webhook ? webhook.enabledEvents.includes(type) : true,
@@ -82,6 +98,10 @@ export async function webhookForm(id) {
     h("fieldset", {}, h("legend", {}, "Events"),
       fields.events.map((box) => h("label", { class: "check" }, box, " ", box.value))),
     webhook ? field("Rate limit (deliveries per second)", fields.rateLimit, "Empty: no limit.") : null,
+    h("div", { class: "field" },
+      h("label", { class: "check" }, fields.fifo, " Deliver in order (FIFO)"),
+      h("small", { id: "fifo-hint" }, FIFO_HINT)),
+    fields.headers.element,
     h("button", { type: "submit" }, webhook ? "Save" : "Create"),
     " ", h("a", { href: webhook ? `#/w/${id}` : "#/" }, "Cancel"),
     problem);
@@ -101,12 +121,14 @@ export async function webhookForm(id) {
   show(h("h1", {}, webhook ? "Edit webhook" : "New webhook"), form);
 }
 
-/** The signing secret: hidden until asked for; a rotation asks first. */
+/** The signing secret: hidden until asked for; revealing and rotating ask first. */
 function secretSection(id) {
   const shown = h("code", { class: "secret", "aria-live": "polite" }, "••••••••");
-  const reveal = actionButton("Reveal secret", async () => {
-    shown.textContent = (await api.webhooks.secret(id)).secret;
-  });
+  const reveal = confirmButton("Reveal secret",
+    "Show the signing secret on this screen? Whoever sees it can sign requests your endpoint will trust.",
+    async () => {
+      shown.textContent = (await api.webhooks.secret(id)).secret;
+    }, { danger: false });
   const rotate = confirmButton("Rotate secret",
     "A new secret signs from now on; the old one keeps signing for 24 hours. Rotate?",
     async () => {
@@ -126,6 +148,12 @@ function statusToggle(webhook) {
     announce(`Webhook ${next}.`);
     await webhookPage(webhook.id);
   });
+}
+
+/** The custom headers' names, their values masked as the API shows them. */
+function headerNames(headers) {
+  const names = Object.keys(headers || {});
+  return names.length ? names.map((name) => `${name}: ****`).join(", ") : "none";
 }
 
 export async function webhookPage(id) {
@@ -149,6 +177,8 @@ export async function webhookPage(id) {
       h("dt", {}, "Status"), h("dd", {}, h("span", { class: `badge ${webhook.status}` }, webhook.status)),
       h("dt", {}, "Events"), h("dd", {}, webhook.enabledEvents.join(", ")),
       h("dt", {}, "Rate limit"), h("dd", {}, webhook.rateLimit ? `${webhook.rateLimit}/s` : "none"),
+      h("dt", {}, "Ordering"), h("dd", {}, webhook.ordering === "fifo" ? "FIFO (one delivery in flight)" : "none"),
+      h("dt", {}, "Custom headers"), h("dd", {}, headerNames(webhook.headers)),
       h("dt", {}, "ID"), h("dd", {}, h("code", {}, webhook.id))),
     h("p", { class: "actions" },
       h("a", { class: "button", href: `#/w/${id}/edit` }, "Edit"), " ",

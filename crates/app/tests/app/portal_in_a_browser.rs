@@ -6,12 +6,15 @@
 use std::time::Duration;
 
 use reqwest::Method;
+use fantoccini::key::Key;
 use serde_json::{json, Value};
 
-use crate::support::{for_both_backends, Backend, Browser, Receiver, TestApp};
+use crate::support::{for_both_backends, Backend, Browser, Received, Receiver, TestApp};
 
 for_both_backends!(
+    a_new_user_signs_in_with_an_api_key_and_sees_a_test_delivery_and_its_attempt,
     a_customer_follows_a_delivery_from_failure_to_success_with_the_keyboard_alone,
+    custom_headers_and_fifo_ordering_are_shown_and_edited_without_resending_hidden_values,
     a_used_link_shows_a_clear_page_and_opens_no_session,
     a_session_reaches_no_other_group_and_no_change_without_its_csrf_token,
 );
@@ -113,10 +116,17 @@ impl Story {
         browser.wait_for_text("h1", "Orders service").await;
     }
 
-    /// A rotation, confirmed: the next delivery verifies with both secrets.
+    /// A reveal and a rotation, each confirmed: the next delivery verifies
+    /// with both secrets.
     async fn rotate_the_secret(&self) {
         let browser = &self.browser;
         browser.activate("Reveal secret").await;
+        browser
+            .wait_for_text("[role=alert]", "Show the signing secret")
+            .await;
+        browser.screenshot("reveal-secret").await;
+        assert_eq!(browser.text("code.secret").await, "••••••••", "not yet");
+        browser.activate("Yes, reveal secret").await;
         let old = wait_for_secret(browser, None).await;
         browser.activate("Rotate secret").await;
         browser.activate("Yes, rotate secret").await;
@@ -299,4 +309,154 @@ async fn a_session_reaches_no_other_group_and_no_change_without_its_csrf_token(b
         json!([403, {"error": "Missing or invalid CSRF token"}])
     );
     assert_eq!(app.get_json(&app.group_path("")).await, json!([]));
+}
+
+/// The walk-through of the README: the sign-in page (its group filled in by
+/// the address the start-up message prints), an API key, a webhook, a test
+/// event, and that delivery's page with its attempt.
+async fn a_new_user_signs_in_with_an_api_key_and_sees_a_test_delivery_and_its_attempt(
+    backend: Backend,
+) {
+    let Some(browser) = Browser::start(1280).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let group = app.tenant.group_id;
+    let page = app.url(&format!("/portal/#/signin?group={group}"));
+    browser.client.goto(&page).await.unwrap();
+    browser.wait_for_text("h1", "Sign in").await;
+    browser.wait_for_text("small", "demo tenant's group").await;
+    let filled = browser
+        .run("return document.querySelector('input[name=groupID]').value;")
+        .await;
+    assert_eq!(filled, json!(group.to_string()));
+    browser.type_into("API key", &app.tenant.api_key).await;
+    browser.screenshot("sign-in").await;
+    browser.activate("Sign in").await;
+    browser.wait_for_text("h1", "Webhooks").await;
+
+    browser.activate("New webhook").await;
+    browser
+        .type_into("Endpoint URL", &receiver.url("/ok/first"))
+        .await;
+    browser.activate("Create").await;
+    browser.wait_for_text("dt", "URL").await;
+    let webhook = browser.text("dd code").await;
+    browser.activate("Send test event").await;
+    browser.wait_for_text("span", "Queued").await;
+    let delivery = browser.text("span[aria-live] a").await;
+    let succeeded = |log: &[Value]| log.iter().any(|d| d["status"] == "succeeded");
+    app.wait_for_deliveries(&webhook, succeeded).await;
+
+    browser.activate(&delivery).await;
+    browser.wait_for_text("h1", &delivery).await;
+    browser.wait_for_text(".facts .badge", "succeeded").await;
+    browser.wait_for_text("table.attempts td", "200").await;
+    browser.screenshot("first-delivery").await;
+    let sent = receiver.wait_for(Some("/ok/first"), 1, WAIT).await;
+    assert_eq!(sent[0].json()["type"], "webhook.test", "{}", sent[0].body);
+}
+
+/// Headers are added with the form, shown masked, kept by an edit that does
+/// not touch them, replaced, and removed; FIFO ordering is set and unset.
+async fn custom_headers_and_fifo_ordering_are_shown_and_edited_without_resending_hidden_values(
+    backend: Backend,
+) {
+    let Some(browser) = Browser::start(1280).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    open(&browser, &link(&app).await).await;
+    let webhook = create_with_a_header_and_fifo(&browser, &receiver).await;
+    let shown = facts(&browser).await;
+    assert_eq!(shown["Custom headers"], "X-Api-Key: ****");
+    assert_eq!(shown["Ordering"], "FIFO (one delivery in flight)");
+    let stored = app.get_json(&app.group_path(&format!("/{webhook}"))).await;
+    assert_eq!(stored["headers"], json!({"X-Api-Key": "****"}));
+    assert_eq!(stored["ordering"], "fifo");
+    let sent = deliver(&app, &receiver, 1).await;
+    assert_eq!(sent.header("x-api-key"), "k3y-1");
+
+    // Saved without touching the headers: they are left out, and kept.
+    edit(&browser).await;
+    browser.type_into("Description", "Billing v2").await;
+    browser.activate("Save").await;
+    browser.wait_for_text("h1", "Billing v2").await;
+    assert_eq!(deliver(&app, &receiver, 2).await.header("x-api-key"), "k3y-1");
+
+    // Changed: every value typed again replaces them.
+    edit(&browser).await;
+    browser.activate("Change headers").await;
+    browser.type_into("Value of header 1", "k3y-2").await;
+    browser.activate("Save").await;
+    browser.wait_for_text("h1", "Billing v2").await;
+    assert_eq!(deliver(&app, &receiver, 3).await.header("x-api-key"), "k3y-2");
+
+    // Removed, and the ordering unset: neither key is left.
+    edit(&browser).await;
+    let fifo = browser.tab_to("Deliver in order (FIFO)").await;
+    fifo.send_keys(&Key::Space).await.unwrap();
+    browser.activate("Change headers").await;
+    browser.activate("Remove header 1").await;
+    browser.activate("Save").await;
+    browser.wait_for_text("h1", "Billing v2").await;
+    let shown = facts(&browser).await;
+    assert_eq!(shown["Custom headers"], "none");
+    assert_eq!(shown["Ordering"], "none");
+    let stored = app.get_json(&app.group_path(&format!("/{webhook}"))).await;
+    assert!(stored.get("headers").is_none(), "{stored}");
+    assert!(stored.get("ordering").is_none(), "{stored}");
+    assert_eq!(deliver(&app, &receiver, 4).await.header("x-api-key"), "");
+}
+
+/// With the form: a webhook to the receiver's `/ok/headers`, FIFO, with one
+/// header, after the API refused a reserved one in its own words; its id.
+async fn create_with_a_header_and_fifo(browser: &Browser, receiver: &Receiver) -> String {
+    browser.activate("New webhook").await;
+    browser
+        .type_into("Endpoint URL", &receiver.url("/ok/headers"))
+        .await;
+    browser.type_into("Description", "Billing").await;
+    let fifo = browser.tab_to("Deliver in order (FIFO)").await;
+    fifo.send_keys(&Key::Space).await.unwrap();
+    browser.activate("Add header").await;
+    browser.type_into("Name of header 1", "X-Api-Key").await;
+    browser.type_into("Value of header 1", "k3y-1").await;
+    browser.activate("Add header").await;
+    browser.type_into("Name of header 2", "Content-Type").await;
+    browser.type_into("Value of header 2", "text/plain").await;
+    browser.activate("Create").await;
+    browser
+        .wait_for_text("[role=alert]", "Reserved header name")
+        .await;
+    browser.screenshot("webhook-form-headers").await;
+    browser.activate("Remove header 2").await;
+    browser.activate("Create").await;
+    browser.wait_for_text("h1", "Billing").await;
+    browser.text("dd code").await
+}
+
+/// The webhook page's facts, each shown value by its term.
+async fn facts(browser: &Browser) -> Value {
+    browser
+        .run(
+            "return Object.fromEntries([...document.querySelectorAll('dl.facts dt')]\
+             .map(dt => [dt.textContent, dt.nextElementSibling.textContent]));",
+        )
+        .await
+}
+
+async fn edit(browser: &Browser) {
+    browser.activate("Edit").await;
+    browser.wait_for_text("h1", "Edit webhook").await;
+}
+
+/// Publishes an event and answers the `count`th request the receiver got.
+async fn deliver(app: &TestApp, receiver: &Receiver, count: usize) -> Received {
+    app.publish_user_created(json!({"userID": format!("u_{count}")}))
+        .await;
+    let got = receiver.wait_for(Some("/ok/headers"), count, WAIT).await;
+    got[count - 1].clone()
 }

@@ -60,6 +60,11 @@ const ASSETS: &[Asset] = &[
         "js/deliveries.js"
     ),
     asset!(
+        "/portal/js/headers.js",
+        "text/javascript; charset=utf-8",
+        "js/headers.js"
+    ),
+    asset!(
         "/portal/js/chart.js",
         "text/javascript; charset=utf-8",
         "js/chart.js"
