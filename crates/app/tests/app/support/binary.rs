@@ -12,6 +12,8 @@ pub struct RunningBinary {
     pub address: String,
     /// The demo API key printed on the first start of an empty database.
     pub demo_key: Option<String>,
+    /// The portal's address printed with it.
+    pub demo_portal: Option<String>,
     pub log: mpsc::Receiver<String>,
 }
 
@@ -56,15 +58,19 @@ impl RunningBinary {
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut demo_key = None;
+        let mut demo_portal = None;
+        let portal_in = |line: &str| {
+            let line = line.trim();
+            (line.starts_with("http://") && line.contains("/portal/")).then(|| line.to_owned())
+        };
         let address = loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
             let Ok(line) = lines.recv_timeout(remaining) else {
                 let _ = child.kill();
                 panic!("no `listening on` line; exit: {:?}", child.try_wait());
             };
-            if let Some(key) = demo_key_in(&line) {
-                demo_key = Some(key);
-            }
+            demo_key = demo_key.or_else(|| demo_key_in(&line));
+            demo_portal = demo_portal.or_else(|| portal_in(&line));
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 // In a JSON log the address ends at the message's closing quote.
                 let bound: String = rest
@@ -74,17 +80,20 @@ impl RunningBinary {
                 break format!("http://{bound}");
             }
         };
-        // On a brand-new database the demo tenant is printed right after.
-        while demo_key.is_none() {
+        // On a brand-new database the demo tenant is printed right after,
+        // its portal address last.
+        while demo_portal.is_none() {
             let Ok(line) = lines.recv_timeout(Duration::from_millis(1500)) else {
                 break;
             };
-            demo_key = demo_key_in(&line);
+            demo_key = demo_key.or_else(|| demo_key_in(&line));
+            demo_portal = portal_in(&line);
         }
         RunningBinary {
             child,
             address,
             demo_key,
+            demo_portal,
             log,
         }
     }
