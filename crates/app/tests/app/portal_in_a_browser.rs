@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use fantoccini::key::Key;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::{
@@ -86,6 +86,10 @@ impl Story {
         self.receiver.wait_for(Some("/ok/portal"), 1, WAIT).await;
         self.browser.activate("Refresh").await;
         self.browser.wait_for_text("td", "succeeded").await;
+        // The chart redraws with the log: the screenshot waits for both.
+        self.browser
+            .wait_for_text("#status", "Delivery log refreshed.")
+            .await;
         self.browser.screenshot("webhook").await;
     }
 
@@ -326,7 +330,8 @@ async fn a_new_user_signs_in_with_an_api_key_and_sees_a_test_delivery_and_its_at
     let receiver = Receiver::start().await;
     let group = app.tenant.group_id;
     let page = app.url(&format!("/portal/#/signin?group={group}"));
-    sign_in(&browser, &page, &group.to_string(), &app.tenant.api_key).await;
+    let key = &app.tenant.api_key;
+    sign_in(&browser, &page, &group.to_string(), key, "sign-in-api-key").await;
     let (webhook, delivery) = send_a_test_event(&browser, &receiver.url("/ok/first")).await;
     let succeeded = |log: &[Value]| log.iter().any(|d| d["status"] == "succeeded");
     app.wait_for_deliveries(&webhook, succeeded).await;
@@ -350,10 +355,13 @@ async fn the_start_up_message_leads_a_new_user_to_a_test_delivery_and_its_attemp
     };
     let dir = tempfile::tempdir().unwrap();
     let binary = RunningBinary::start(dir.path(), &[], &[]);
-    let portal = binary.demo_portal.clone().expect("the portal's address printed");
+    let portal = binary
+        .demo_portal
+        .clone()
+        .expect("the portal's address printed");
     let key = binary.demo_key.clone().expect("the demo key printed");
     assert!(portal.starts_with(&binary.address), "{portal}");
-    sign_in(&browser, &portal, "123456", &key).await;
+    sign_in(&browser, &portal, "123456", &key, "sign-in").await;
     let (_, delivery) = send_a_test_event(&browser, "http://127.0.0.1:9/").await;
 
     browser.activate(&delivery).await;
@@ -365,12 +373,16 @@ async fn the_start_up_message_leads_a_new_user_to_a_test_delivery_and_its_attemp
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let attempt = browser.text("table.attempts tbody tr").await;
-    assert!(attempt.contains("127.0.0.1"), "the error names the address: {attempt}");
+    assert!(
+        attempt.contains("127.0.0.1"),
+        "the error names the address: {attempt}"
+    );
     browser.screenshot("first-delivery").await;
 }
 
-/// Opens `page`, checks the group it fills in, and signs in with `key`.
-async fn sign_in(browser: &Browser, page: &str, group: &str, key: &str) {
+/// Opens `page`, checks the group it fills in, and signs in with `key`,
+/// saving the filled-in form as the screenshot `shot`.
+async fn sign_in(browser: &Browser, page: &str, group: &str, key: &str, shot: &str) {
     browser.client.goto(page).await.unwrap();
     browser.wait_for_text("h1", "Sign in").await;
     browser.wait_for_text("small", "demo tenant's group").await;
@@ -379,7 +391,7 @@ async fn sign_in(browser: &Browser, page: &str, group: &str, key: &str) {
         .await;
     assert_eq!(filled, json!(group));
     browser.type_into("API key", key).await;
-    browser.screenshot("sign-in").await;
+    browser.screenshot(shot).await;
     browser.activate("Sign in").await;
     browser.wait_for_text("h1", "Webhooks").await;
 }
@@ -423,7 +435,10 @@ async fn custom_headers_and_fifo_ordering_are_shown_and_edited_without_resending
     browser.type_into("Description", "Billing v2").await;
     browser.activate("Save").await;
     browser.wait_for_text("h1", "Billing v2").await;
-    assert_eq!(deliver(&app, &receiver, 2).await.header("x-api-key"), "k3y-1");
+    assert_eq!(
+        deliver(&app, &receiver, 2).await.header("x-api-key"),
+        "k3y-1"
+    );
 
     // Changed: every value typed again replaces them.
     edit(&browser).await;
@@ -431,7 +446,10 @@ async fn custom_headers_and_fifo_ordering_are_shown_and_edited_without_resending
     browser.type_into("Value of header 1", "k3y-2").await;
     browser.activate("Save").await;
     browser.wait_for_text("h1", "Billing v2").await;
-    assert_eq!(deliver(&app, &receiver, 3).await.header("x-api-key"), "k3y-2");
+    assert_eq!(
+        deliver(&app, &receiver, 3).await.header("x-api-key"),
+        "k3y-2"
+    );
 
     // Removed, and the ordering unset: neither key is left.
     edit(&browser).await;
