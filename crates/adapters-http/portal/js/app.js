@@ -2,7 +2,7 @@
 // shows the page the location's fragment names.
 
 import * as api from "./api.js";
-import { announce, errorBox, field, h, show } from "./dom.js";
+import { announce, clearStaleAnnouncement, errorBox, field, h, show } from "./dom.js";
 import { webhookList, webhookForm, webhookPage } from "./webhooks.js";
 import { deliveryPage } from "./deliveries.js";
 
@@ -13,6 +13,7 @@ function location() {
 }
 
 async function route() {
+  clearStaleAnnouncement();
   const { parts, query } = location();
   if (parts[0] === "open") return openLink(query.get("token") || "");
   if (!api.current()) return signInPage(null, query.get("group"));

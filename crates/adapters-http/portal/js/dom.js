@@ -31,9 +31,19 @@ export function show(...children) {
   (heading || main).focus();
 }
 
-/** Says something to every user, screen readers included. */
+/** Whether the status line is for the page about to be shown. */
+let announcedForNextPage = false;
+
+/** Says something to every user, screen readers included; it stays for the next page only. */
 export function announce(message) {
   document.getElementById("status").textContent = message;
+  announcedForNextPage = true;
+}
+
+/** On a new page, clears what was said about an earlier one. */
+export function clearStaleAnnouncement() {
+  if (!announcedForNextPage) document.getElementById("status").textContent = "";
+  announcedForNextPage = false;
 }
 
 /** An error as the API words it, in an alert region. */
