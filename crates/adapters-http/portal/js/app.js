@@ -37,7 +37,7 @@ async function openLink(token) {
   try {
     await api.signIn({ token });
     window.history.replaceState(null, "", "#/");
-    announce("Signed in.");
+    announce("Signed in.", { nextPage: true });
     route();
   } catch (error) {
     header();

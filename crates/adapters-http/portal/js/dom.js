@@ -34,10 +34,13 @@ export function show(...children) {
 /** Whether the status line is for the page about to be shown. */
 let announcedForNextPage = false;
 
-/** Says something to every user, screen readers included; it stays for the next page only. */
-export function announce(message) {
+/**
+ * Says something to every user, screen readers included. It is cleared by the
+ * next page, unless it is about that page (`nextPage`: said just before going there).
+ */
+export function announce(message, { nextPage = false } = {}) {
   document.getElementById("status").textContent = message;
-  announcedForNextPage = true;
+  announcedForNextPage = nextPage;
 }
 
 /** On a new page, clears what was said about an earlier one. */

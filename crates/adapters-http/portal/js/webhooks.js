@@ -112,7 +112,7 @@ export async function webhookForm(id) {
       const saved = webhook
         ? await api.webhooks.update(id, formBody(fields))
         : await api.webhooks.create(formBody(fields));
-      announce(webhook ? "Webhook saved." : "Webhook created.");
+      announce(webhook ? "Webhook saved." : "Webhook created.", { nextPage: true });
       window.location.hash = `#/w/${saved.id}`;
     } catch (error) {
       problem.replaceChildren(errorBox(error));
@@ -166,7 +166,7 @@ export async function webhookPage(id) {
   });
   const remove = confirmButton("Delete", "Delete this webhook and its delivery log?", async () => {
     await api.webhooks.remove(id);
-    announce("Webhook deleted.");
+    announce("Webhook deleted.", { nextPage: true });
     window.location.hash = "#/";
   });
   show(

@@ -372,6 +372,8 @@ async fn the_start_up_message_leads_a_new_user_to_a_test_delivery_and_its_attemp
         browser.activate("Refresh").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // "Webhook created." was about the webhook's page, not this one.
+    assert_eq!(browser.text("#status").await, "", "a stale announcement");
     let attempt = browser.text("table.attempts tbody tr").await;
     assert!(
         attempt.contains("127.0.0.1"),
