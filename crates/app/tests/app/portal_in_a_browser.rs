@@ -362,16 +362,12 @@ async fn the_start_up_message_leads_a_new_user_to_a_test_delivery_and_its_attemp
     let key = binary.demo_key.clone().expect("the demo key printed");
     assert!(portal.starts_with(&binary.address), "{portal}");
     sign_in(&browser, &portal, "123456", &key, "sign-in").await;
-    let (_, delivery) = send_a_test_event(&browser, "http://127.0.0.1:9/").await;
+    let (webhook, delivery) = send_a_test_event(&browser, "http://127.0.0.1:9/").await;
+    let path = format!("/webhooks/123456/{webhook}/deliveries/{delivery}");
+    wait_for_an_attempt(&format!("{}{path}", binary.address), &key).await;
 
     browser.activate(&delivery).await;
     browser.wait_for_text("h1", &delivery).await;
-    let deadline = std::time::Instant::now() + WAIT;
-    while browser.text("table.attempts").await.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no attempt shown");
-        browser.activate("Refresh").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
     // "Webhook created." was about the webhook's page, not this one.
     assert_eq!(browser.text("#status").await, "", "a stale announcement");
     let attempt = browser.text("table.attempts tbody tr").await;
@@ -380,6 +376,33 @@ async fn the_start_up_message_leads_a_new_user_to_a_test_delivery_and_its_attemp
         "the error names the address: {attempt}"
     );
     browser.screenshot("first-delivery").await;
+}
+
+/// Waits until the delivery at `url` (the API's) has an attempt.
+async fn wait_for_an_attempt(url: &str, key: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let delivery: Value = reqwest::Client::new()
+            .get(url)
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if delivery["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt: {delivery}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Opens `page`, checks the group it fills in, and signs in with `key`,
@@ -402,6 +425,7 @@ async fn sign_in(browser: &Browser, page: &str, group: &str, key: &str, shot: &s
 /// webhook's id and the test delivery's.
 async fn send_a_test_event(browser: &Browser, url: &str) -> (String, String) {
     browser.activate("New webhook").await;
+    browser.wait_for_text("h1", "New webhook").await;
     browser.type_into("Endpoint URL", url).await;
     browser.activate("Create").await;
     browser.wait_for_text("dt", "URL").await;
@@ -474,6 +498,7 @@ async fn custom_headers_and_fifo_ordering_are_shown_and_edited_without_resending
 /// header, after the API refused a reserved one in its own words; its id.
 async fn create_with_a_header_and_fifo(browser: &Browser, receiver: &Receiver) -> String {
     browser.activate("New webhook").await;
+    browser.wait_for_text("h1", "New webhook").await;
     browser
         .type_into("Endpoint URL", &receiver.url("/ok/headers"))
         .await;
