@@ -19,10 +19,24 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a page may take to show what a test waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A browser session; its chromedriver stops when this is dropped.
+/// A browser session; its chromedriver and the Chromium it started stop
+/// when this is dropped.
 pub struct Browser {
     pub client: Client,
-    _driver: Child,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    /// Chromium outlives a killed chromedriver (it is re-parented, not
+    /// stopped), so the whole process group goes, chromedriver's own.
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let group = format!("-{pid}");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status();
+        }
+    }
 }
 
 impl Browser {
@@ -45,13 +59,11 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let client = connect(port, width).await;
-        Some(Browser {
-            client,
-            _driver: driver,
-        })
+        Some(Browser { client, driver })
     }
 
     /// Waits until an element matching `css` shows `text` (in its own text),
