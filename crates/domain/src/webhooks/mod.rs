@@ -1,11 +1,13 @@
 //! Webhooks: the entity and its value objects (URL, description, event
 //! types, rate limit, custom headers), and the use cases of the public webhook API.
 
+mod event_types;
 mod headers;
 mod model;
 mod service;
 mod url;
 
+pub use event_types::*;
 pub use headers::*;
 pub use model::*;
 pub use service::*;
