@@ -16,7 +16,7 @@ use crate::events::Event;
 use crate::ids::{EventId, GroupId, WebhookId};
 use crate::ports::{Clock, IdSource, OutboundSender, ProbeStore};
 use crate::signing::{SealedSecret, SecretCipher};
-use crate::time::UnixMillis;
+use crate::time::{millis, stopped_within, UnixMillis};
 use crate::webhooks::SealedHeaders;
 
 /// The probing schedule.
@@ -180,10 +180,7 @@ impl Prober {
                 tracing::warn!(%error, "probe pass failed");
             }
             let tick = self.policy.tick();
-            if tokio::time::timeout(tick, shutdown.wait_for(|stop| *stop))
-                .await
-                .is_ok()
-            {
+            if stopped_within(&mut shutdown, tick).await {
                 return;
             }
         }
@@ -258,8 +255,4 @@ impl Prober {
             }
         }
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::error::RepositoryError;
 use crate::events::IDEMPOTENCY_WINDOW_MILLIS;
 use crate::ports::{Clock, RetentionStore};
-use crate::time::UnixMillis;
+use crate::time::{millis, stopped_within, UnixMillis};
 
 /// How long finished rows are kept, and how the pruning is paced.
 ///
@@ -213,16 +213,4 @@ impl Pruner {
         metrics::gauge!("webhooks_retention_oldest_age_seconds", "table" => "events")
             .set(age(oldest.event));
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Waits `wait`, or less when `shutdown` turns true first; whether it did.
-async fn stopped_within(shutdown: &mut watch::Receiver<bool>, wait: Duration) -> bool {
-    // A dropped sender stops the task too.
-    tokio::time::timeout(wait, shutdown.wait_for(|stop| *stop))
-        .await
-        .is_ok()
 }

@@ -1,6 +1,9 @@
 //! Instants as Unix milliseconds: one integer column on every backend.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 /// Milliseconds since the Unix epoch, UTC.
 ///
@@ -30,4 +33,17 @@ impl UnixMillis {
     pub fn plus_millis(self, millis: i64) -> Self {
         Self(self.0.saturating_add(millis))
     }
+}
+
+/// A duration in whole milliseconds, saturating at `i64::MAX`.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Waits `wait`, or less when `shutdown` turns true first; whether it did.
+/// A dropped sender stops the wait too.
+pub(crate) async fn stopped_within(shutdown: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    tokio::time::timeout(wait, shutdown.wait_for(|stop| *stop))
+        .await
+        .is_ok()
 }

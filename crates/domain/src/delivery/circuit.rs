@@ -109,7 +109,7 @@ impl Circuit {
             .open_for
             .saturating_mul(factor)
             .min(settings.max_open);
-        let until = now.plus_millis(i64::try_from(open_for.as_millis()).unwrap_or(i64::MAX));
+        let until = now.plus_millis(crate::time::millis(open_for));
         self.opened = self.opened.saturating_add(1);
         self.open_until = Some(until);
         Some(until)

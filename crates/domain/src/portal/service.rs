@@ -176,7 +176,7 @@ impl PortalService {
 
     fn issue(&self, grant: PortalGrant, ttl: Duration) -> (PortalPass, IssuedPass) {
         let now = self.clock.now();
-        let expires_at = now.plus_millis(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let expires_at = now.plus_millis(crate::time::millis(ttl));
         let token = PortalToken::generate();
         let pass = PortalPass {
             hash: token.hash(),

@@ -81,7 +81,7 @@ impl Clock for SystemClock {
     fn now(&self) -> UnixMillis {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .map(crate::time::millis)
             .unwrap_or(0);
         UnixMillis(millis)
     }

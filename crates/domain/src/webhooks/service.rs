@@ -264,7 +264,7 @@ impl WebhookService {
     ) -> Result<SigningSecret, DomainError> {
         let webhook = self.get(caller, group, webhook).await?;
         let secret = SigningSecret::generate();
-        let grace = i64::try_from(self.rotation_grace.as_millis()).unwrap_or(i64::MAX);
+        let grace = crate::time::millis(self.rotation_grace);
         let expires = self.clock.now().plus_millis(grace);
         let sealed = self.cipher.seal(&secret);
         if self

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use super::{millis, Dispatcher, LOG_TARGET};
+use super::{Dispatcher, LOG_TARGET};
 use crate::delivery::recorder::record_now;
 use crate::delivery::{
     Attempt, AttemptRecord, DeliveryJob, EndpointHealth, NextStep, SendOutcome, SignedRequest,
 };
 use crate::ids::EventId;
 use crate::signing::{SealedSecret, SecretCipher};
+use crate::time::millis;
 use crate::time::UnixMillis;
 use crate::webhooks::{CustomHeaders, SealedHeaders};
 

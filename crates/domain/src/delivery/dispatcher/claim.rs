@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{millis, Dispatcher, LOG_TARGET};
+use super::{Dispatcher, LOG_TARGET};
 use crate::delivery::DeliveryJob;
 use crate::ids::{DeliveryId, WebhookId};
+use crate::time::millis;
 use crate::time::UnixMillis;
 use crate::webhooks::DeliveryOrdering;
 

@@ -218,8 +218,3 @@ impl Dispatcher {
         self.shut_down(workers_done, recorder).await;
     }
 }
-
-/// A duration as the milliseconds [`crate::UnixMillis`] adds.
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
