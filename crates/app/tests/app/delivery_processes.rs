@@ -132,6 +132,27 @@ pub(crate) fn arrivals(receiver: &Receiver) -> HashMap<String, usize> {
     seen
 }
 
+/// Waits (up to `within`) until `started` requests reached the receiver,
+/// SIGKILLs `process`, and answers how many distinct events had arrived,
+/// asserting that not all `total` had.
+pub(crate) async fn kill_mid_stream(
+    process: RunningBinary,
+    receiver: &Receiver,
+    started: usize,
+    within: Duration,
+    total: usize,
+) -> usize {
+    let deadline = Instant::now() + within;
+    while receiver.received().len() < started {
+        assert!(Instant::now() < deadline, "deliveries never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    process.kill_hard();
+    let before_kill = arrivals(receiver).len();
+    assert!(before_kill < total, "everything arrived before the kill");
+    before_kill
+}
+
 pub(crate) async fn wait_until_all_arrived(
     receiver: &Receiver,
     ids: &[String],
@@ -161,17 +182,8 @@ async fn killed_mid_delivery_loses_nothing(database_url: Option<&str>) {
     webhook_to(&first, &receiver.url("/ok/slower")).await;
     let ids = publish(&first.address, 600).await;
     // Kill while deliveries are in flight: some arrived, most not yet.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while receiver.received().len() < 30 {
-        assert!(Instant::now() < deadline, "deliveries never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    first.kill_hard();
-    let before_restart = arrivals(&receiver).len();
-    assert!(
-        before_restart < ids.len(),
-        "everything arrived before the kill"
-    );
+    let before_restart =
+        kill_mid_stream(first, &receiver, 30, Duration::from_secs(60), ids.len()).await;
 
     let _second = deployment.start(&[]);
     // Claims of the killed process come due after the lease (timeout + 30 s).

@@ -4,13 +4,13 @@
 //! and sends no event before an earlier one; a head that keeps failing holds
 //! back the rest until it succeeds.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use webhooks_adapters_diesel::TestDatabase;
 
 use crate::delivery_processes::{
-    arrivals, wait_until_all_arrived, webhook_with, Deployment, SERVICE,
+    kill_mid_stream, wait_until_all_arrived, webhook_with, Deployment, SERVICE,
 };
 use crate::support::{Receiver, RunningBinary};
 
@@ -103,17 +103,8 @@ async fn a_sigkill_mid_stream_keeps_the_order(database_url: Option<&str>) {
     // Slow answers keep the stream going when the kill comes.
     fifo_webhook_to(&first, &receiver.url("/ok/slower")).await;
     let ids = publish_in_turn(&first.address, 40, 1).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while receiver.received().len() < 5 {
-        assert!(Instant::now() < deadline, "deliveries never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    first.kill_hard();
-    let before_restart = arrivals(&receiver).len();
-    assert!(
-        before_restart < ids.len(),
-        "everything arrived before the kill"
-    );
+    let before_restart =
+        kill_mid_stream(first, &receiver, 5, Duration::from_secs(30), ids.len()).await;
 
     let _second = deployment.start(&[]);
     // The killed process's head comes due after its lease (timeout + 30 s).
