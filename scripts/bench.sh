@@ -30,7 +30,9 @@
 # wait for the arrivals of one scenario, seconds), BENCH_PG_OPTIONS
 # [sslmode=disable] (query string of the service's PostgreSQL URL). BENCH_RESULTS: write the
 # results there instead of docs/benchmarks/results*.json and leave
-# docs/benchmarks.md alone (for experiments). Other WEBHOOKS__* variables in
+# docs/benchmarks.md alone (for experiments). BENCH_SCENARIOS: only these of
+# the full set, space-separated (ceiling api deliver_1 rate_1000 fanout_10
+# idle isolation drain), for experiments with BENCH_RESULTS. Other WEBHOOKS__* variables in
 # the environment reach the service and are recorded with the command; the
 # published figures use the defaults.
 set -euo pipefail
@@ -50,7 +52,7 @@ for arg in "$@"; do
     --isolation) ONLY_ISOLATION=1 ;;
     --history) ONLY_HISTORY=1 ;;
     -h | --help)
-      sed -n '2,36p' "$0"
+      sed -n '2,37p' "$0"
       exit 0
       ;;
     *)
@@ -73,6 +75,7 @@ IDLE_EVENTS=${BENCH_IDLE_EVENTS:-200}
 HISTORY_ROWS=${BENCH_HISTORY_ROWS:-5000000}
 PUBLISHERS=${BENCH_PUBLISHERS:-32}
 TIMEOUT=${BENCH_TIMEOUT:-120}
+SCENARIOS=${BENCH_SCENARIOS:-}
 DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 # Connection parameters of the service's database URL. No TLS by default: the
 # service and PostgreSQL share the machine (loopback), as a service next to
@@ -498,6 +501,11 @@ scenario_drain() {
   fi
 }
 
+# Whether scenario $1 is to run: every one unless BENCH_SCENARIOS names some.
+wanted() {
+  [ -z "$SCENARIOS" ] || [[ " $SCENARIOS " == *" $1 "* ]]
+}
+
 for r in $(seq 1 "$RUNS"); do
   log "run $r of $RUNS ($BACKEND)"
   DB_NAME=
@@ -511,14 +519,18 @@ for r in $(seq 1 "$RUNS"); do
     scenario_history "$r" "$HISTORY_ROWS"
     continue
   fi
-  run_bench ceiling --backend "$BACKEND" --run "$r" --seconds "$CEILING_SECONDS" --connections "$CONNECTIONS"
-  scenario_api "$r"
-  scenario_deliver "$r" deliver_1 "$EVENTS" 1 --publishers "$PUBLISHERS"
-  scenario_deliver "$r" rate_1000 "$((RATE * RATE_SECONDS))" 1 --rate "$RATE"
-  scenario_deliver "$r" fanout_10 "$FANOUT_EVENTS" 10 --publishers "$PUBLISHERS"
-  scenario_idle "$r"
-  for hanging in 5 20 100; do scenario_isolation "$r" "$hanging"; done
-  scenario_drain "$r"
+  if wanted ceiling; then
+    run_bench ceiling --backend "$BACKEND" --run "$r" --seconds "$CEILING_SECONDS" --connections "$CONNECTIONS"
+  fi
+  if wanted api; then scenario_api "$r"; fi
+  if wanted deliver_1; then scenario_deliver "$r" deliver_1 "$EVENTS" 1 --publishers "$PUBLISHERS"; fi
+  if wanted rate_1000; then scenario_deliver "$r" rate_1000 "$((RATE * RATE_SECONDS))" 1 --rate "$RATE"; fi
+  if wanted fanout_10; then scenario_deliver "$r" fanout_10 "$FANOUT_EVENTS" 10 --publishers "$PUBLISHERS"; fi
+  if wanted idle; then scenario_idle "$r"; fi
+  if wanted isolation; then
+    for hanging in 5 20 100; do scenario_isolation "$r" "$hanging"; done
+  fi
+  if wanted drain; then scenario_drain "$r"; fi
 done
 
 WALL=$(($(date +%s) - STARTED))
