@@ -17,9 +17,9 @@ use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
     CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
-    EventPublisher, OperatorEndpoints, PortalService, ProbePolicy, Prober, Pruner, RandomIds,
-    RetentionPolicy, RetryPolicy, SecretCipher, SystemClock, TenancyRepository, TenancyService,
-    Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
+    EventPublisher, HandOff, OperatorEndpoints, PortalService, ProbePolicy, Prober, Pruner,
+    RandomIds, RetentionPolicy, RetryPolicy, SecretCipher, SystemClock, TenancyRepository,
+    TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
 };
 
 use crate::cli::Role;
@@ -42,6 +42,7 @@ pub struct Services {
     pub cipher: SecretCipher,
     pub wakeup: Wakeup,
     queue: Arc<DieselDeliveryQueue>,
+    events: Arc<DieselEventStore>,
     cached_tenancy: Arc<CachedTenancy>,
 }
 
@@ -88,7 +89,7 @@ impl Services {
             wakeup.clone(),
         );
         let publisher = EventPublisher::new(
-            events,
+            events.clone(),
             tenancy_repository.clone(),
             clock.clone(),
             ids.clone(),
@@ -120,6 +121,7 @@ impl Services {
             cipher,
             wakeup,
             queue,
+            events,
             cached_tenancy,
         })
     }
@@ -326,6 +328,14 @@ impl Application {
             Role::Api => None,
             Role::All | Role::Worker => Some(Arc::new(services.dispatcher(&settings)?)),
         };
+        if let (Role::All, Some(dispatcher), true) = (role, &dispatcher, settings.delivery.hand_off)
+        {
+            // This process publishes and delivers: new deliveries go
+            // straight to its workers (ADR 0012).
+            services
+                .events
+                .hand_off_to(Arc::new(HandOff::new(Arc::clone(dispatcher))));
+        }
         let pruner = dispatcher.as_ref().map(|_| services.pruner(&settings));
         let prober = match dispatcher {
             Some(_) => services.prober(&settings)?,

@@ -54,8 +54,8 @@ pub use ids::{ApiKeyId, DeliveryId, EventId, GroupId, OrganizationId, WebhookId}
 pub use operations::*;
 pub use portal::*;
 pub use ports::{
-    Clock, DeliveryQueue, EventStore, IdSource, OutboundSender, PortalStore, QueueDepth, RandomIds,
-    Requeue, SystemClock, TenancyRepository, WebhookRepository,
+    Clock, DeliveryQueue, EventStore, IdSource, LocalDispatch, OutboundSender, PortalStore,
+    QueueDepth, RandomIds, Requeue, Reservation, SystemClock, TenancyRepository, WebhookRepository,
 };
 pub use ports::{ProbeStore, RetentionStore};
 pub use probes::{ProbeNext, ProbePolicy, ProbeTarget, Prober};

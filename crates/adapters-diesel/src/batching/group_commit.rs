@@ -7,10 +7,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
-use webhooks_domain::{Event, PublishOutcome, RepositoryError};
+use webhooks_domain::{Event, PublishOutcome, RepositoryError, UnixMillis};
 
 use crate::database::{write_transaction, Database, DbConnection};
-use crate::events::{enabled_receivers, publish_all, store, FanOut};
+use crate::events::{enabled_receivers, store, FanOut, HandOffSlot, Leases};
 
 /// The most events written in one transaction.
 const PUBLISH_BATCH: usize = 256;
@@ -47,6 +47,7 @@ impl GroupCommit {
     pub(crate) async fn publish(
         &self,
         db: &Database,
+        hand_off: &HandOffSlot,
         event: Event,
     ) -> Result<PublishOutcome, RepositoryError> {
         let (outcome, answer) = oneshot::channel();
@@ -60,7 +61,11 @@ impl GroupCommit {
             start
         };
         if start_writer {
-            tokio::spawn(write_waiting(db.clone(), Arc::clone(&self.waiting)));
+            tokio::spawn(write_waiting(
+                db.clone(),
+                hand_off.clone(),
+                Arc::clone(&self.waiting),
+            ));
         }
         answer.await.unwrap_or_else(|_| {
             Err(RepositoryError::Unavailable(
@@ -72,7 +77,7 @@ impl GroupCommit {
 
 /// The writer task: writes the waiting publishes, a batch per transaction,
 /// until none is left.
-async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
+async fn write_waiting(db: Database, hand_off: HandOffSlot, waiting: Arc<Mutex<Waiting>>) {
     loop {
         let batch: Vec<WaitingPublish> = {
             let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
@@ -84,8 +89,9 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
             waiting.publishes.drain(..take).collect()
         };
         let events: Vec<Event> = batch.iter().map(|waiting| waiting.event.clone()).collect();
+        let batch_hand_off = hand_off.clone();
         let written = db
-            .run(move |connection| publish_batch(connection, &events))
+            .run(move |connection| publish_batch(connection, &batch_hand_off, &events))
             .await;
         match written {
             Ok(outcomes) => {
@@ -102,9 +108,11 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
             Err(_) => {
                 for waiting in batch {
                     let event = waiting.event;
+                    let hand_off = hand_off.clone();
                     let alone = db
                         .run(move |connection| {
-                            Ok(publish_batch(connection, std::slice::from_ref(&event))?.remove(0))
+                            let slice = std::slice::from_ref(&event);
+                            Ok(publish_batch(connection, &hand_off, slice)?.remove(0))
                         })
                         .await;
                     let _ = waiting.outcome.send(alone);
@@ -114,23 +122,44 @@ async fn write_waiting(db: Database, waiting: Arc<Mutex<Waiting>>) {
     }
 }
 
-/// Stores a batch of events without idempotency keys and their deliveries.
+/// Stores a batch of events without idempotency keys and their deliveries,
+/// handing those the process's dispatcher has room for over to it once
+/// committed (see the `hand_off` module of `events`).
 /// On PostgreSQL a batch that fits one statement takes two round trips
 /// and no explicit transaction: the read of the receivers, then one
 /// statement that inserts events and deliveries and notifies, atomic and
 /// durable by itself. Otherwise, and on SQLite, one write transaction.
 fn publish_batch(
     connection: &mut DbConnection,
+    hand_off: &HandOffSlot,
     events: &[Event],
 ) -> Result<Vec<PublishOutcome>, RepositoryError> {
+    let now = events
+        .iter()
+        .map(|event| event.created_at)
+        .max()
+        .unwrap_or(UnixMillis(0));
+    let fan_out_of = |connection: &mut DbConnection| {
+        let receivers = enabled_receivers(connection, events)?;
+        let mut fan_out = FanOut::of(events, &receivers);
+        let leases = Leases::take(hand_off.get(), &mut fan_out, &receivers, now);
+        Ok::<_, RepositoryError>((fan_out, leases))
+    };
     if matches!(connection, DbConnection::Sqlite(_)) {
-        return write_transaction(connection, |connection| publish_all(connection, events));
+        let (fan_out, leases) = write_transaction(connection, |connection| {
+            let (fan_out, leases) = fan_out_of(connection)?;
+            store(connection, &fan_out)?;
+            Ok((fan_out, leases))
+        })?;
+        leases.hand_over();
+        return Ok(fan_out.outcomes);
     }
-    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
+    let (fan_out, leases) = fan_out_of(connection)?;
     if fan_out.fits_one_statement() {
         store(connection, &fan_out)?;
     } else {
         write_transaction(connection, |connection| store(connection, &fan_out))?;
     }
+    leases.hand_over();
     Ok(fan_out.outcomes)
 }

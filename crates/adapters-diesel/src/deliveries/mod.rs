@@ -28,7 +28,7 @@ mod claim;
 mod rows;
 mod stats;
 
-pub(crate) use rows::{new_delivery_id, AttemptRow, NewDeliveryRow};
+pub(crate) use rows::{new_delivery_id, AttemptRow, JobRow, NewDeliveryRow};
 use rows::{DeliveryRow, DELIVERY_COLUMNS};
 
 /// The PostgreSQL channel notified when deliveries become due now.

@@ -36,13 +36,14 @@ pub(crate) struct NewDeliveryRow {
     pub(crate) status: String,
     pub(crate) attempt_count: i64,
     pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) leased_until: Option<i64>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
 }
 
 impl NewDeliveryRow {
     /// The values a row binds, as its columns.
-    pub(crate) const VALUES: usize = 9;
+    pub(crate) const VALUES: usize = 10;
 
     /// A pending delivery of `event` to the webhook, due when the event was created.
     pub(crate) fn due_at_once(id: DeliveryId, event: &Event, webhook_id: String) -> Self {
@@ -55,9 +56,17 @@ impl NewDeliveryRow {
             status: DeliveryStatus::Pending.as_str().to_owned(),
             attempt_count: 0,
             next_attempt_at: Some(created_at),
+            leased_until: None,
             created_at,
             updated_at: created_at,
         }
+    }
+
+    /// Leases the new delivery to this process's dispatcher until `until`,
+    /// as a claim would: not due before.
+    pub(crate) fn lease(&mut self, until: UnixMillis) {
+        self.next_attempt_at = Some(until.as_millis());
+        self.leased_until = Some(until.as_millis());
     }
 }
 
@@ -181,39 +190,39 @@ impl AttemptRow {
 
 /// A claimed delivery with its event and webhook, as a worker needs it.
 #[derive(Debug, Queryable, QueryableByName)]
-pub(super) struct JobRow {
+pub(crate) struct JobRow {
     #[diesel(sql_type = Text)]
-    pub(super) delivery_id: String,
+    pub(crate) delivery_id: String,
     #[diesel(sql_type = Text)]
-    pub(super) event_id: String,
+    pub(crate) event_id: String,
     #[diesel(sql_type = BigInt)]
-    pub(super) attempt_count: i64,
+    pub(crate) attempt_count: i64,
     #[diesel(sql_type = Text)]
-    pub(super) payload: String,
+    pub(crate) payload: String,
     #[diesel(sql_type = Text)]
-    pub(super) webhook_id: String,
+    pub(crate) webhook_id: String,
     #[diesel(sql_type = Text)]
-    pub(super) url: String,
+    pub(crate) url: String,
     #[diesel(sql_type = Text)]
-    pub(super) secret: String,
+    pub(crate) secret: String,
     #[diesel(sql_type = Nullable<Text>)]
-    pub(super) previous_secret: Option<String>,
+    pub(crate) previous_secret: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    pub(super) previous_secret_expires_at: Option<i64>,
+    pub(crate) previous_secret_expires_at: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    pub(super) rate_limit: Option<i64>,
+    pub(crate) rate_limit: Option<i64>,
     #[diesel(sql_type = BigInt)]
-    pub(super) created_at: i64,
+    pub(crate) created_at: i64,
     #[diesel(sql_type = Nullable<Text>)]
-    pub(super) headers: Option<String>,
+    pub(crate) headers: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
-    pub(super) ordering: Option<String>,
+    pub(crate) ordering: Option<String>,
 }
 
 impl JobRow {
     /// Parses the row back through the domain's constructors; the previous
     /// secret comes along only while it still signs at `now`.
-    pub(super) fn into_job(self, now: UnixMillis) -> Result<DeliveryJob, RepositoryError> {
+    pub(crate) fn into_job(self, now: UnixMillis) -> Result<DeliveryJob, RepositoryError> {
         let corrupt =
             |what: &str| RepositoryError::Corrupt(format!("delivery {}: {what}", self.delivery_id));
         let previous_secret = match (self.previous_secret, self.previous_secret_expires_at) {

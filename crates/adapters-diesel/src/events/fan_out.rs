@@ -46,7 +46,7 @@ pub(crate) fn store(
     for chunk in fan_out.deliveries.chunks(ROWS_PER_STATEMENT) {
         insert_deliveries(connection, chunk).map_err(storage_error)?;
     }
-    if !fan_out.deliveries.is_empty() {
+    if fan_out.any_due() {
         announce_new_deliveries(connection).map_err(storage_error)?;
     }
     Ok(())
@@ -54,8 +54,8 @@ pub(crate) fn store(
 
 /// The rows a batch of events adds, and the outcome of each event.
 pub(crate) struct FanOut {
-    events: Vec<EventRow>,
-    deliveries: Vec<NewDeliveryRow>,
+    pub(super) events: Vec<EventRow>,
+    pub(super) deliveries: Vec<NewDeliveryRow>,
     pub(crate) outcomes: Vec<PublishOutcome>,
 }
 
@@ -78,6 +78,7 @@ impl FanOut {
             outcomes.push(PublishOutcome {
                 event_id: event.id.clone(),
                 deliveries: (deliveries.len() - before) as u64,
+                handed_over: 0,
                 created: true,
             });
         }
@@ -96,6 +97,14 @@ impl FanOut {
     /// Whether its values fit [`insert_in_one_statement`].
     pub(crate) fn fits_one_statement(&self) -> bool {
         self.values() <= ONE_STATEMENT_MAX_VALUES
+    }
+
+    /// Whether a claim has to find some of its deliveries: those not
+    /// leased to this process's dispatcher (see the `hand_off` module).
+    fn any_due(&self) -> bool {
+        self.deliveries
+            .iter()
+            .any(|delivery| delivery.leased_until.is_none())
     }
 }
 
@@ -121,14 +130,21 @@ fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> Q
          VALUES {}",
         events.join(", ")
     );
+    // Deliveries all leased to this process need no claim: no notification.
+    let announce = if fan_out.any_due() {
+        format!("SELECT pg_notify('{DELIVERIES_CHANNEL}', '')")
+    } else {
+        "SELECT 1".to_owned()
+    };
     let sql = if deliveries.is_empty() {
         insert_events
     } else {
         format!(
             "WITH new_events AS ({insert_events}), new_deliveries AS ( \
                INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, \
-                 attempt_count, next_attempt_at, created_at, updated_at) VALUES {} \
-             ) SELECT pg_notify('{DELIVERIES_CHANNEL}', '')",
+                 attempt_count, next_attempt_at, leased_until, created_at, updated_at) \
+               VALUES {} \
+             ) {announce}",
             deliveries.join(", ")
         )
     };
@@ -151,6 +167,7 @@ fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> Q
             .bind::<Text, _>(delivery.status.clone())
             .bind::<BigInt, _>(delivery.attempt_count)
             .bind::<Nullable<BigInt>, _>(delivery.next_attempt_at)
+            .bind::<Nullable<BigInt>, _>(delivery.leased_until)
             .bind::<BigInt, _>(delivery.created_at)
             .bind::<BigInt, _>(delivery.updated_at);
     }
@@ -173,12 +190,42 @@ fn insert_deliveries(connection: &mut DbConnection, rows: &[NewDeliveryRow]) -> 
     .map(drop)
 }
 
-/// An enabled webhook and the event types it receives.
+/// An enabled webhook, the event types it receives, and what sending to
+/// it needs (for a hand-off).
 pub(crate) struct Receiver {
-    id: String,
+    pub(super) id: String,
     group_id: i64,
     enabled: EnabledEvents,
+    pub(super) sending: Sending,
 }
+
+/// A webhook's columns that a delivery job carries, as stored.
+pub(super) struct Sending {
+    pub(super) url: String,
+    pub(super) secret: String,
+    pub(super) previous_secret: Option<String>,
+    pub(super) previous_secret_expires_at: Option<i64>,
+    pub(super) rate_limit: Option<i64>,
+    pub(super) headers: Option<String>,
+    pub(super) ordering: Option<String>,
+}
+
+/// The row of [`enabled_receivers`]: id, group, enabled events, then
+/// [`Sending`]'s columns.
+type ReceiverRow = (
+    String,
+    i64,
+    String,
+    (
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    ),
+);
 
 impl Receiver {
     pub(crate) fn receives(&self, event: &Event) -> bool {
@@ -203,19 +250,50 @@ pub(crate) fn enabled_receivers(
         .filter(webhooks::group_id.eq_any(groups))
         .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()))
         .order_by((webhooks::created_at.asc(), webhooks::id.asc()))
-        .select((webhooks::id, webhooks::group_id, webhooks::enabled_events))
-        .load::<(String, i64, String)>(connection)
+        .select((
+            webhooks::id,
+            webhooks::group_id,
+            webhooks::enabled_events,
+            (
+                webhooks::url,
+                webhooks::secret,
+                webhooks::previous_secret,
+                webhooks::previous_secret_expires_at,
+                webhooks::rate_limit,
+                webhooks::headers,
+                webhooks::ordering,
+            ),
+        ))
+        .load::<ReceiverRow>(connection)
         .map_err(storage_error)?;
     candidates
         .into_iter()
-        .map(|(id, group_id, enabled_events)| {
+        .map(|(id, group_id, enabled_events, sending)| {
             let enabled = decode_events(&enabled_events).ok_or_else(|| {
                 RepositoryError::Corrupt(format!("webhook {id}: invalid enabled_events"))
             })?;
+            let (
+                url,
+                secret,
+                previous_secret,
+                previous_secret_expires_at,
+                rate_limit,
+                headers,
+                ordering,
+            ) = sending;
             Ok(Receiver {
                 id,
                 group_id,
                 enabled,
+                sending: Sending {
+                    url,
+                    secret,
+                    previous_secret,
+                    previous_secret_expires_at,
+                    rate_limit,
+                    headers,
+                    ordering,
+                },
             })
         })
         .collect()

@@ -9,11 +9,13 @@
 //! Publishes without a key share transactions: see
 //! [`crate::batching`]'s group commit.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 use webhooks_domain::{
-    DeliveryId, Event, EventId, EventStore, GroupId, IdempotencyKey, PublishOutcome,
+    DeliveryId, Event, EventId, EventStore, GroupId, IdempotencyKey, LocalDispatch, PublishOutcome,
     RepositoryError, UnixMillis, WebhookId,
 };
 
@@ -23,8 +25,10 @@ use crate::deliveries::{announce_new_deliveries, new_delivery_id, NewDeliveryRow
 use crate::schema::{deliveries, events};
 
 mod fan_out;
+mod hand_off;
 
 pub(crate) use fan_out::{enabled_receivers, publish_all, store, FanOut};
+pub(crate) use hand_off::{HandOffSlot, Leases};
 
 /// The first key of the PostgreSQL advisory locks taken on idempotency keys
 /// (the second is a hash of group and key): "whik" in ASCII. Locks with two
@@ -71,6 +75,7 @@ const IDEMPOTENCY_LOCK_SPACE: i32 = 0x7768_696b;
 pub struct DieselEventStore {
     db: Database,
     group_commit: GroupCommit,
+    hand_off: HandOffSlot,
 }
 
 impl DieselEventStore {
@@ -78,7 +83,17 @@ impl DieselEventStore {
         Self {
             db,
             group_commit: GroupCommit::default(),
+            hand_off: HandOffSlot::default(),
         }
+    }
+
+    /// From now on, publishes without an idempotency key hand the new
+    /// deliveries that `dispatch` has room for to it, stored leased to
+    /// it rather than due (ADR 0012): for a process that both publishes and
+    /// delivers (`serve` with every role). Set once; answers false, and
+    /// changes nothing, when a dispatcher was set already.
+    pub fn hand_off_to(&self, dispatch: Arc<dyn LocalDispatch>) -> bool {
+        self.hand_off.set(dispatch)
     }
 }
 
@@ -157,7 +172,9 @@ impl EventStore for DieselEventStore {
                 })
                 .await;
         }
-        self.group_commit.publish(&self.db, event).await
+        self.group_commit
+            .publish(&self.db, &self.hand_off, event)
+            .await
     }
 
     /// One write transaction: the event and a pending delivery to `webhook`,
@@ -227,6 +244,7 @@ fn event_with_key(
     Ok(Some(PublishOutcome {
         event_id,
         deliveries: u64::try_from(count).unwrap_or(0),
+        handed_over: 0,
         created: false,
     }))
 }

@@ -61,6 +61,7 @@ async fn publish_fans_out_to_enabled_webhooks_whose_events_match(db: &Database) 
         Ok(PublishOutcome {
             event_id: published.id.clone(),
             deliveries: 2,
+            handed_over: 0,
             created: true,
         })
     );
@@ -128,6 +129,7 @@ async fn publish_in_a_group_without_webhooks_stores_the_event_alone(test_databas
         Ok(PublishOutcome {
             event_id: published.id,
             deliveries: 0,
+            handed_over: 0,
             created: true,
         })
     );
@@ -157,6 +159,7 @@ async fn repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing
         Ok(PublishOutcome {
             event_id: first.id.clone(),
             deliveries: 1,
+            handed_over: 0,
             created: true,
         })
     );
@@ -171,6 +174,7 @@ async fn repeating_an_idempotency_key_answers_the_first_event_and_stores_nothing
         Ok(PublishOutcome {
             event_id: first.id,
             deliveries: 1,
+            handed_over: 0,
             created: false,
         })
     );
@@ -194,6 +198,7 @@ async fn a_key_older_than_the_window_publishes_anew(test_database: &TestDatabase
         Ok(PublishOutcome {
             event_id: later.id.clone(),
             deliveries: 1,
+            handed_over: 0,
             created: true,
         })
     );
@@ -404,6 +409,7 @@ async fn concurrent_publishes_share_transactions_and_each_gets_its_outcome(
             &PublishOutcome {
                 event_id: published.id.clone(),
                 deliveries: expected,
+                handed_over: 0,
                 created: true,
             }
         );

@@ -155,6 +155,7 @@ circuit_breaker_timeouts = 5
 circuit_breaker_open_for = "30s"
 disable_after = "5days"
 secret_rotation_grace = "1day"
+hand_off = true
 
 [retention]
 deliveries = "30days"

@@ -25,7 +25,7 @@ enum Check {
 /// run in, kept so that a configuration gets the same message it always
 /// did. Every setting is listed, so that a new one has to be placed (a test
 /// checks).
-const REPORT_ORDER: [Check; 31] = [
+const REPORT_ORDER: [Check; 32] = [
     Check::Value("server.bind"),
     Check::Value("server.body_timeout"),
     Check::Value("database.url"),
@@ -46,6 +46,7 @@ const REPORT_ORDER: [Check; 31] = [
     Check::Value("delivery.circuit_breaker_open_for"),
     Check::Value("delivery.disable_after"),
     Check::Value("delivery.secret_rotation_grace"),
+    Check::Value("delivery.hand_off"),
     Check::Value("retention.deliveries"),
     Check::Value("retention.events"),
     Check::Value("retention.interval"),

@@ -139,6 +139,10 @@ pub struct DeliverySettings {
     /// How long the previous secret keeps signing after a rotation.
     #[serde(with = "Humantime")]
     pub secret_rotation_grace: Duration,
+    /// Whether a process with every role hands the deliveries it stores to
+    /// its own workers, leased, instead of leaving them for a claim.
+    #[serde(with = "TrueOrFalse")]
+    pub hand_off: bool,
 }
 
 /// `[retention]`: a worker process prunes old rows.

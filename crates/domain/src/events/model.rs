@@ -149,6 +149,10 @@ pub struct PublishOutcome {
     pub event_id: EventId,
     /// How many webhooks it goes to.
     pub deliveries: u64,
+    /// Of those, how many the dispatcher of the process that stored them
+    /// took at once (a hand-off, see [`LocalDispatch`](crate::LocalDispatch));
+    /// the others wait for a claim.
+    pub handed_over: u64,
     /// Whether this call stored the event (false for an idempotent repeat).
     pub created: bool,
 }

@@ -93,7 +93,8 @@ impl EventPublisher {
         if outcome.created {
             metrics::counter!("webhooks_events_published_total", "type" => new_event.event_type.as_str())
                 .increment(1);
-            if outcome.deliveries > 0 {
+            // Deliveries handed over need no claim round.
+            if outcome.deliveries > outcome.handed_over {
                 self.wakeup.notify();
             }
         }

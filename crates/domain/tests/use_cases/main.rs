@@ -8,6 +8,7 @@ mod support;
 
 mod delivery_log;
 mod dispatcher;
+mod hand_off;
 mod operations;
 mod portal;
 mod probes;

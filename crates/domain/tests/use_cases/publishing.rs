@@ -179,6 +179,7 @@ async fn publish_of_an_idempotent_repeat_answers_the_first_event_and_wakes_nobod
     let first = PublishOutcome {
         event_id: event_id(),
         deliveries: 2,
+        handed_over: 0,
         created: false,
     };
     let stored = Recorded::new();

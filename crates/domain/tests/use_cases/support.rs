@@ -285,6 +285,7 @@ pub fn publish_outcome(deliveries: u64, created: bool) -> PublishOutcome {
     PublishOutcome {
         event_id: new_event_id(),
         deliveries,
+        handed_over: 0,
         created,
     }
 }

@@ -2,6 +2,7 @@
 //! it or queue it behind its endpoint, and hand back what cannot start.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{Dispatcher, LOG_TARGET};
@@ -18,9 +19,13 @@ impl Dispatcher {
         let now = self.clock.now();
         let free = self.slots.available_permits();
         if free == 0 {
-            // Every slot held: wait for a delivery to finish.
+            // Every slot held: wait for a delivery to finish, which claims.
+            self.note_backlog();
             return false;
         }
+        // Cleared before the claim reads the queue: whatever limits this
+        // round, or comes after it, sets it again.
+        self.backlog.store(false, Ordering::Release);
         let excluded = self.excluded(free, now);
         let lease_until = now.plus_millis(millis(self.settings.lease));
         let limit = free.min(self.settings.per_endpoint.max(1) * 2);
@@ -32,10 +37,17 @@ impl Dispatcher {
             Ok(jobs) => jobs,
             Err(err) => {
                 tracing::warn!(target: LOG_TARGET, error = %err, "cannot claim deliveries; retrying");
+                self.note_backlog();
                 return false;
             }
         };
         let claimed = jobs.len();
+        let fifo = jobs
+            .iter()
+            .any(|job| job.ordering == Some(DeliveryOrdering::Fifo));
+        if claimed == limit || !excluded.is_empty() || fifo {
+            self.note_backlog();
+        }
         let mut surplus: HashMap<UnixMillis, Vec<DeliveryId>> = HashMap::new();
         for job in jobs {
             if let Some((delivery, at)) = self.start(job) {
@@ -43,6 +55,9 @@ impl Dispatcher {
             }
         }
         let started_all = surplus.is_empty();
+        if !started_all {
+            self.note_backlog();
+        }
         for (at, deliveries) in surplus {
             self.release_at(&deliveries, at).await;
         }

@@ -8,18 +8,45 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::delivery::{Circuit, DeliveryJob};
 use crate::time::UnixMillis;
 
-/// A webhook's deliveries in this process (in flight, and claimed but
-/// waiting, each with its slot), and its circuit.
+/// A webhook's deliveries in this process (in flight, claimed but
+/// waiting, each with its slot, and reserved for a hand-off with their
+/// slots), and its circuit.
 #[derive(Default)]
 pub(super) struct EndpointState {
     pub(super) in_flight: usize,
     pub(super) waiting: VecDeque<(DeliveryJob, OwnedSemaphorePermit)>,
+    /// Deliveries being stored by this process for a hand-off, and the
+    /// slots kept for them (one permit per delivery, merged).
+    pub(super) reserved: usize,
+    pub(super) reserved_slots: Option<OwnedSemaphorePermit>,
     pub(super) circuit: Circuit,
 }
 
 impl EndpointState {
     fn held(&self) -> usize {
-        self.in_flight + self.waiting.len()
+        self.in_flight + self.waiting.len() + self.reserved
+    }
+
+    /// Keeps `slot` for one more delivery being stored.
+    pub(super) fn keep_reserved(&mut self, slot: OwnedSemaphorePermit) {
+        self.reserved += 1;
+        match &mut self.reserved_slots {
+            Some(kept) => kept.merge(slot),
+            None => self.reserved_slots = Some(slot),
+        }
+    }
+
+    /// The slot of one reserved delivery, no longer reserved; `None` when
+    /// none is left.
+    pub(super) fn take_reserved(&mut self) -> Option<OwnedSemaphorePermit> {
+        if self.reserved == 0 {
+            return None;
+        }
+        self.reserved -= 1;
+        if self.reserved == 0 {
+            return self.reserved_slots.take();
+        }
+        self.reserved_slots.as_mut()?.split(1)
     }
 
     /// Whether the endpoint may hold one more delivery while `free` slots

@@ -20,17 +20,22 @@
 //!   counting them on its circuit.
 //! - `attempt.rs`: one attempt at one delivery (rate limit, sign, send) and
 //!   what follows from it.
+//! - `hand_off.rs`: deliveries this process stores itself, taken without a
+//!   claim (the [`LocalDispatch`](crate::ports::LocalDispatch) port).
 //! - `shutdown.rs`: stopping without losing or repeating a claim.
 
 mod attempt;
+mod hand_off;
 
 pub(crate) use attempt::{sign_envelope, Envelope};
+pub use hand_off::HandOff;
 mod claim;
 mod endpoint;
 mod shutdown;
 mod worker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -148,6 +153,14 @@ pub struct Dispatcher {
     records: mpsc::Sender<Bookkeeping>,
     /// The recorder's end of `records`, until [`Dispatcher::run`] takes it.
     unrecorded: Mutex<Option<mpsc::Receiver<Bookkeeping>>>,
+    /// Whether due deliveries may have been left in the queue for want of
+    /// room (a full claim, endpoints skipped, a FIFO head taken, a
+    /// hand-off refused): then a worker that frees its slot starts a claim
+    /// round. Otherwise new work announces itself (wake-ups, hand-offs) and
+    /// the poll finds retries.
+    backlog: AtomicBool,
+    /// Set once the last claim round is over: no more hand-offs.
+    stopping: AtomicBool,
 }
 
 impl Dispatcher {
@@ -176,7 +189,14 @@ impl Dispatcher {
             endpoints: Mutex::new(HashMap::new()),
             records,
             unrecorded: Mutex::new(Some(unrecorded)),
+            backlog: AtomicBool::new(true),
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Notes that due deliveries may be waiting in the queue for room.
+    fn note_backlog(&self) {
+        self.backlog.store(true, Ordering::Release);
     }
 
     /// Runs until `shutdown` turns true, then stops claiming and waits for the

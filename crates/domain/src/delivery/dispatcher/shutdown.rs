@@ -16,7 +16,9 @@ impl Dispatcher {
         recorder: JoinHandle<()>,
     ) {
         // Claimed deliveries still waiting are due now for the other
-        // processes; those in flight finish.
+        // processes; those in flight finish. Hand-offs from now on go back
+        // to the queue too.
+        self.stop_hand_offs();
         let waiting = self.take_waiting();
         self.release_at(&waiting, self.clock.now()).await;
         let all = u32::try_from(self.settings.workers).unwrap_or(u32::MAX);

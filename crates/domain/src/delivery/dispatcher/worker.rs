@@ -2,6 +2,7 @@
 //! slot, counts each on the endpoint's circuit, and hands the attempts to
 //! the recorder.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -59,7 +60,9 @@ impl Dispatcher {
         }
         in_flight.decrement(1.0);
         drop(slot);
-        self.wakeup.notify();
+        if self.backlog.load(Ordering::Acquire) {
+            self.wakeup.notify();
+        }
     }
 
     /// Counts the attempt on the endpoint's circuit, then answers what the
