@@ -9,6 +9,8 @@
 //! - `database`: the database itself and the test harness.
 //! - `webhooks`, `tenancy`, `events`, `portal`: the webhook and tenancy
 //!   repositories, the event store and the portal's links and sessions.
+//! - `hand_off`: the event store handing new deliveries to its process's
+//!   dispatcher.
 //! - `deliveries/`: the delivery queue and log (claims, attempts, the log).
 //! - `tls`: PostgreSQL over TLS, on a cluster of the tests' own.
 
@@ -48,6 +50,7 @@ macro_rules! on_both_backends {
 mod database;
 mod deliveries;
 mod events;
+mod hand_off;
 mod portal;
 mod support;
 mod tenancy;
