@@ -23,12 +23,9 @@ impl Dispatcher {
             self.note_backlog();
             return false;
         }
-        // Cleared before the claim reads the queue: whatever limits this
-        // round, or comes after it, sets it again.
-        self.backlog.store(false, Ordering::Release);
-        let excluded = self.excluded(free, now);
+        let (excluded, room) = self.excluded(free, now);
         let lease_until = now.plus_millis(millis(self.settings.lease));
-        let limit = free.min(self.settings.per_endpoint.max(1) * 2);
+        let limit = free.min(room);
         let jobs = match self
             .queue
             .claim_due(now, limit, lease_until, &excluded)
@@ -45,9 +42,6 @@ impl Dispatcher {
         let fifo = jobs
             .iter()
             .any(|job| job.ordering == Some(DeliveryOrdering::Fifo));
-        if claimed == limit || !excluded.is_empty() || fifo {
-            self.note_backlog();
-        }
         let mut surplus: HashMap<UnixMillis, Vec<DeliveryId>> = HashMap::new();
         for job in jobs {
             if let Some((delivery, at)) = self.start(job) {
@@ -55,24 +49,52 @@ impl Dispatcher {
             }
         }
         let started_all = surplus.is_empty();
-        if !started_all {
-            self.note_backlog();
-        }
+        // Decided at the end of the round, so that workers finishing while
+        // it ran (and saw the last round's answer) are not missed.
+        let backlog = claimed == limit || !excluded.is_empty() || fifo || !started_all;
+        self.backlog.store(backlog, Ordering::Release);
+        let first_again = surplus.keys().min().copied();
         for (at, deliveries) in surplus {
             self.release_at(&deliveries, at).await;
+        }
+        if let Some(at) = first_again {
+            // What was handed back is due again then: claim it then,
+            // rather than at the next poll.
+            self.wake_at(at);
         }
         claimed == limit && started_all
     }
 
-    /// The endpoints a claim must skip: those that may take no more.
-    fn excluded(&self, free: usize, now: UnixMillis) -> Vec<WebhookId> {
+    /// Wakes the claim loop at `at` (at once if it has passed).
+    fn wake_at(&self, at: UnixMillis) {
+        let wait = u64::try_from(at.as_millis() - self.clock.now().as_millis()).unwrap_or(0);
+        let wakeup = self.wakeup.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            wakeup.notify();
+        });
+    }
+
+    /// The endpoints a claim must skip, and the least room left among the
+    /// others this process holds deliveries of (at most `per_endpoint` × 2).
+    /// Skipped: those that may take no more, and those holding more than
+    /// `per_endpoint`; so every endpoint a claim may reach has room for at
+    /// least `per_endpoint`, and a claim limited to that room never brings
+    /// more deliveries than their endpoints can keep (each one handed back
+    /// would cost two more writes).
+    fn excluded(&self, free: usize, now: UnixMillis) -> (Vec<WebhookId>, usize) {
         let endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         let per_endpoint = self.settings.per_endpoint.max(1);
-        endpoints
-            .iter()
-            .filter(|(_, state)| !state.may_take(free, per_endpoint, now))
-            .map(|(id, _)| id.clone())
-            .collect()
+        let mut room = per_endpoint * 2;
+        let mut skipped = Vec::new();
+        for (id, state) in endpoints.iter() {
+            if !state.may_take(free, per_endpoint, now) || state.held() > per_endpoint {
+                skipped.push(id.clone());
+            } else {
+                room = room.min(per_endpoint * 2 - state.held());
+            }
+        }
+        (skipped, room)
     }
 
     /// Starts a claimed job at once, or queues it behind its endpoint's

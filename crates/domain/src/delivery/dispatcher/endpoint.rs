@@ -23,7 +23,8 @@ pub(super) struct EndpointState {
 }
 
 impl EndpointState {
-    fn held(&self) -> usize {
+    /// Deliveries in flight, waiting and reserved.
+    pub(super) fn held(&self) -> usize {
         self.in_flight + self.waiting.len() + self.reserved
     }
 
