@@ -89,7 +89,7 @@ fn api(figures: &mut Figures) {
     figures.add(
         "GET /webhooks/{groupID} (20 webhooks), requests/s",
         PerSecond,
-        Some(AtLeast(10_000.0)),
+        None,
         Some("1,550"),
         at("api_get", "/throughput"),
     );
@@ -117,14 +117,14 @@ fn api(figures: &mut Figures) {
     figures.add(
         "POST /webhooks/{groupID}, requests/s",
         PerSecond,
-        Some(AtLeast(3_500.0)),
+        None,
         Some("1,100"),
         at("api_post", "/throughput"),
     );
     figures.add(
         "POST /webhooks/{groupID}, share of ceiling",
         Share,
-        None,
+        Some(AtLeast(0.10)),
         None,
         share("api_post", "/throughput"),
     );
@@ -190,14 +190,14 @@ fn delivery(figures: &mut Figures) {
     figures.add(
         "1 webhook, published flat out: deliveries/s (first to last arrival)",
         PerSecond,
-        Some(AtLeast(2_500.0)),
+        None,
         Some("500"),
         at("deliver_1", "/throughput"),
     );
     figures.add(
         "1 webhook, flat out: share of ceiling",
         Share,
-        None,
+        Some(AtLeast(0.08)),
         None,
         share("deliver_1", "/throughput"),
     );
@@ -267,14 +267,14 @@ fn delivery(figures: &mut Figures) {
     figures.add(
         "10-way fan-out: deliveries/s",
         PerSecond,
-        Some(AtLeast(6_000.0)),
+        None,
         Some("1,800"),
         at("fanout_10", "/throughput"),
     );
     figures.add(
         "10-way fan-out: share of ceiling",
         Share,
-        None,
+        Some(AtLeast(0.10)),
         None,
         share("fanout_10", "/throughput"),
     );
@@ -302,14 +302,14 @@ fn delivery(figures: &mut Figures) {
     figures.add(
         "Backlog drain by a worker-only process: deliveries/s",
         PerSecond,
-        Some(AtLeast(5_000.0)),
+        None,
         Some("1,300"),
         at("drain", "/throughput"),
     );
     figures.add(
         "Backlog drain: share of ceiling",
         Share,
-        None,
+        Some(AtLeast(0.08)),
         None,
         share("drain", "/throughput"),
     );
@@ -334,7 +334,7 @@ fn idle(figures: &mut Figures) {
     figures.add(
         "Idle system, single event: send-to-arrival p99",
         Ms,
-        None,
+        Some(AtMost(5.0)),
         None,
         at("idle", "/delivery/send_to_arrival/p99_ms"),
     );
