@@ -11,9 +11,9 @@
 
 use async_trait::async_trait;
 use diesel::connection::SimpleConnection;
-use diesel::dsl::{case_when, count_star, min};
+use diesel::dsl::{case_when, count_star, min, sql};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Bool};
 use webhooks_domain::{
     AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
     DeliveryStatus, OperationalEvent, QueueDepth, RepositoryError, Requeue, StatsWindow,
@@ -377,16 +377,20 @@ impl DeliveryQueue for DieselDeliveryQueue {
     async fn depth(&self, now: UnixMillis) -> Result<QueueDepth, RepositoryError> {
         self.db
             .run(move |connection| {
-                let waiting = deliveries::table
-                    .inner_join(webhooks::table)
-                    .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
-                    .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()));
-                let (due, oldest_due_at) = waiting
+                // The literal lets the planner use the partial index of
+                // pending deliveries (a bound status could not).
+                let waiting = || {
+                    deliveries::table
+                        .inner_join(webhooks::table)
+                        .filter(sql::<Bool>("deliveries.status = 'pending'"))
+                        .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()))
+                };
+                let (due, oldest_due_at) = waiting()
                     .filter(deliveries::next_attempt_at.le(now.as_millis()))
                     .select((count_star(), min(deliveries::next_attempt_at)))
                     .get_result::<(i64, Option<i64>)>(connection)
                     .map_err(storage_error)?;
-                let scheduled = waiting
+                let scheduled = waiting()
                     .filter(deliveries::next_attempt_at.gt(now.as_millis()))
                     .select(count_star())
                     .get_result::<i64>(connection)
