@@ -125,10 +125,10 @@ async fn write_waiting(db: Database, hand_off: HandOffSlot, waiting: Arc<Mutex<W
 /// Stores a batch of events without idempotency keys and their deliveries,
 /// handing those the process's dispatcher has room for over to it once
 /// committed (see the `hand_off` module of `events`).
-/// On PostgreSQL a batch that fits one statement takes two round trips
-/// and no explicit transaction: the read of the receivers, then one
-/// statement that inserts events and deliveries and notifies, atomic and
-/// durable by itself. Otherwise, and on SQLite, one write transaction.
+/// On PostgreSQL a batch takes two round trips and no explicit
+/// transaction: the read of the receivers, then one statement that inserts
+/// events and deliveries and notifies, atomic and durable by itself. On
+/// SQLite, one write transaction.
 fn publish_batch(
     connection: &mut DbConnection,
     hand_off: &HandOffSlot,
@@ -155,11 +155,7 @@ fn publish_batch(
         return Ok(fan_out.outcomes);
     }
     let (fan_out, leases) = fan_out_of(connection)?;
-    if fan_out.fits_one_statement() {
-        store(connection, &fan_out)?;
-    } else {
-        write_transaction(connection, |connection| store(connection, &fan_out))?;
-    }
+    store(connection, &fan_out)?;
     leases.hand_over();
     Ok(fan_out.outcomes)
 }

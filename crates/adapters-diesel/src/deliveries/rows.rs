@@ -42,9 +42,6 @@ pub(crate) struct NewDeliveryRow {
 }
 
 impl NewDeliveryRow {
-    /// The values a row binds, as its columns.
-    pub(crate) const VALUES: usize = 10;
-
     /// A pending delivery of `event` to the webhook, due when the event was created.
     pub(crate) fn due_at_once(id: DeliveryId, event: &Event, webhook_id: String) -> Self {
         let created_at = event.created_at.as_millis();

@@ -2,17 +2,19 @@
 //! whose enabled events name its type, and the statements that store a batch
 //! of events with their deliveries.
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use webhooks_domain::{EnabledEvents, Event, PublishOutcome, RepositoryError, WebhookStatus};
 
 use super::EventRow;
-use crate::database::{storage_error, Backend, DbConnection};
+use crate::database::{storage_error, DbConnection};
 use crate::deliveries::{
     announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
 };
 use crate::schema::{deliveries, events, webhooks};
-use crate::statements::{on_its_backend, placeholders, ROWS_PER_STATEMENT};
+use crate::statements::{on_its_backend, ROWS_PER_STATEMENT};
 use crate::webhooks::decode_events;
 
 /// Stores the events and their deliveries (see
@@ -29,16 +31,14 @@ pub(crate) fn publish_all(
 }
 
 /// Inserts the rows of `fan_out` and announces its deliveries: on
-/// PostgreSQL in one statement when it fits, otherwise in chunks, which the
-/// caller wraps in a transaction.
+/// PostgreSQL in one statement (atomic by itself), on SQLite in chunks,
+/// which the caller wraps in a transaction.
 pub(crate) fn store(
     connection: &mut DbConnection,
     fan_out: &FanOut,
 ) -> Result<(), RepositoryError> {
     if let DbConnection::Postgres(postgres) = connection {
-        if fan_out.fits_one_statement() {
-            return insert_in_one_statement(postgres, fan_out).map_err(storage_error);
-        }
+        return insert_in_one_statement(postgres, fan_out).map_err(storage_error);
     }
     for chunk in fan_out.events.chunks(ROWS_PER_STATEMENT) {
         insert_events(connection, chunk).map_err(storage_error)?;
@@ -89,16 +89,6 @@ impl FanOut {
         }
     }
 
-    /// The values its rows bind.
-    fn values(&self) -> usize {
-        self.events.len() * EventRow::VALUES + self.deliveries.len() * NewDeliveryRow::VALUES
-    }
-
-    /// Whether its values fit [`insert_in_one_statement`].
-    pub(crate) fn fits_one_statement(&self) -> bool {
-        self.values() <= ONE_STATEMENT_MAX_VALUES
-    }
-
     /// Whether a claim has to find some of its deliveries: those not
     /// leased to this process's dispatcher (see the `hand_off` module).
     fn any_due(&self) -> bool {
@@ -108,71 +98,124 @@ impl FanOut {
     }
 }
 
-/// The most values [`insert_in_one_statement`] binds: below PostgreSQL's
-/// limit of 65,535 bound values per statement, with room to spare.
-const ONE_STATEMENT_MAX_VALUES: usize = 60_000;
-
-/// PostgreSQL: the events, their deliveries and the notification of
-/// [`DELIVERIES_CHANNEL`] in one statement.
+/// PostgreSQL: the events, their deliveries and, when some of them wait
+/// for a claim, the notification of [`DELIVERIES_CHANNEL`], in one
+/// statement of constant text whatever the batch's size (each column is
+/// bound as an array and `unnest`ed): Diesel prepares it once per
+/// connection, and PostgreSQL parses it once.
 fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<()> {
-    let marks = placeholders(Backend::Postgres, 1, fan_out.values());
-    let (event_marks, delivery_marks) = marks.split_at(fan_out.events.len() * EventRow::VALUES);
-    let rows = |marks: &[String], per_row: usize| -> Vec<String> {
-        marks
-            .chunks(per_row)
-            .map(|row| format!("({})", row.join(", ")))
-            .collect()
-    };
-    let events = rows(event_marks, EventRow::VALUES);
-    let deliveries = rows(delivery_marks, NewDeliveryRow::VALUES);
-    let insert_events = format!(
-        "INSERT INTO events (id, group_id, event_type, payload, idempotency_key, created_at) \
-         VALUES {}",
-        events.join(", ")
-    );
-    // Deliveries all leased to this process need no claim: no notification.
-    let announce = if fan_out.any_due() {
-        format!("SELECT pg_notify('{DELIVERIES_CHANNEL}', '')")
-    } else {
-        "SELECT 1".to_owned()
-    };
-    let sql = if deliveries.is_empty() {
-        insert_events
-    } else {
-        format!(
-            "WITH new_events AS ({insert_events}), new_deliveries AS ( \
-               INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, \
-                 attempt_count, next_attempt_at, leased_until, created_at, updated_at) \
-               VALUES {} \
-             ) {announce}",
-            deliveries.join(", ")
-        )
-    };
-    let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-    for event in &fan_out.events {
-        query = query
-            .bind::<Text, _>(event.id.clone())
-            .bind::<BigInt, _>(event.group_id)
-            .bind::<Text, _>(event.event_type.clone())
-            .bind::<Text, _>(event.payload.clone())
-            .bind::<Nullable<Text>, _>(event.idempotency_key.clone())
-            .bind::<BigInt, _>(event.created_at);
-    }
-    for delivery in &fan_out.deliveries {
-        query = query
-            .bind::<Text, _>(delivery.id.clone())
-            .bind::<Text, _>(delivery.event_id.clone())
-            .bind::<Text, _>(delivery.webhook_id.clone())
-            .bind::<BigInt, _>(delivery.group_id)
-            .bind::<Text, _>(delivery.status.clone())
-            .bind::<BigInt, _>(delivery.attempt_count)
-            .bind::<Nullable<BigInt>, _>(delivery.next_attempt_at)
-            .bind::<Nullable<BigInt>, _>(delivery.leased_until)
-            .bind::<BigInt, _>(delivery.created_at)
-            .bind::<BigInt, _>(delivery.updated_at);
-    }
-    query.execute(connection).map(drop)
+    PublishStatement::of(fan_out).execute(connection).map(drop)
 }
+
+/// The columns of a batch's rows, for [`insert_in_one_statement`].
+#[derive(Default)]
+struct PublishStatement {
+    event_id: Vec<String>,
+    event_group_id: Vec<i64>,
+    event_type: Vec<String>,
+    payload: Vec<String>,
+    idempotency_key: Vec<Option<String>>,
+    event_created_at: Vec<i64>,
+    delivery_id: Vec<String>,
+    delivery_event_id: Vec<String>,
+    webhook_id: Vec<String>,
+    delivery_group_id: Vec<i64>,
+    status: Vec<String>,
+    attempt_count: Vec<i64>,
+    next_attempt_at: Vec<Option<i64>>,
+    leased_until: Vec<Option<i64>>,
+    delivery_created_at: Vec<i64>,
+    updated_at: Vec<i64>,
+    announce: bool,
+}
+
+impl PublishStatement {
+    fn of(fan_out: &FanOut) -> Self {
+        let mut columns = Self {
+            announce: fan_out.any_due(),
+            ..Self::default()
+        };
+        for event in &fan_out.events {
+            columns.event_id.push(event.id.clone());
+            columns.event_group_id.push(event.group_id);
+            columns.event_type.push(event.event_type.clone());
+            columns.payload.push(event.payload.clone());
+            columns.idempotency_key.push(event.idempotency_key.clone());
+            columns.event_created_at.push(event.created_at);
+        }
+        for delivery in &fan_out.deliveries {
+            columns.delivery_id.push(delivery.id.clone());
+            columns.delivery_event_id.push(delivery.event_id.clone());
+            columns.webhook_id.push(delivery.webhook_id.clone());
+            columns.delivery_group_id.push(delivery.group_id);
+            columns.status.push(delivery.status.clone());
+            columns.attempt_count.push(delivery.attempt_count);
+            columns.next_attempt_at.push(delivery.next_attempt_at);
+            columns.leased_until.push(delivery.leased_until);
+            columns.delivery_created_at.push(delivery.created_at);
+            columns.updated_at.push(delivery.updated_at);
+        }
+        columns
+    }
+}
+
+impl QueryId for PublishStatement {
+    type QueryId = Self;
+    // The text never changes: Diesel may keep it prepared.
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for PublishStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "WITH new_events AS (INSERT INTO events \
+             (id, group_id, event_type, payload, idempotency_key, created_at) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.event_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.event_group_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.event_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.payload)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.idempotency_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.event_created_at)?;
+        out.push_sql(
+            ")), new_deliveries AS (INSERT INTO deliveries \
+             (id, event_id, webhook_id, group_id, status, attempt_count, next_attempt_at, \
+             leased_until, created_at, updated_at) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.delivery_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.delivery_event_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.webhook_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.delivery_group_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.attempt_count)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.next_attempt_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.leased_until)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.delivery_created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.updated_at)?;
+        out.push_sql(&format!(
+            ")) SELECT pg_notify('{DELIVERIES_CHANNEL}', '') WHERE "
+        ));
+        out.push_bind_param::<Bool, _>(&self.announce)?;
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<PgConnection> for PublishStatement {}
 
 /// One multi-row `INSERT`, the same statement on both backends.
 fn insert_events(connection: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {

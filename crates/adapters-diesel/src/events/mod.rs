@@ -111,9 +111,6 @@ struct EventRow {
 }
 
 impl EventRow {
-    /// The values a row binds, as its columns.
-    const VALUES: usize = 6;
-
     fn from_event(event: &Event) -> Self {
         Self {
             id: event.id.as_str().to_owned(),
