@@ -450,11 +450,15 @@ impl Application {
         stop.await;
         tracing::info!("shutting down: finishing requests and deliveries in flight");
         let _ = shutdown_tx.send(true);
-        handle.stop(true).await;
-        let _ = server.await;
+        // Deliveries handed over by publishes run on the HTTP workers'
+        // threads (ADR 0012): no new connections, then the dispatcher
+        // finishes what it holds, then the HTTP workers stop.
+        handle.pause().await;
         if let Some(workers) = workers {
             let _ = workers.await;
         }
+        handle.stop(true).await;
+        let _ = server.await;
         for task in [retention, probes].into_iter().flatten() {
             let _ = task.await;
         }

@@ -117,7 +117,10 @@ impl Dispatcher {
     }
 
     /// Starts the handed-over jobs in their reserved slots, or queues them
-    /// behind their endpoint's deliveries in flight. Jobs that may not be
+    /// behind their endpoint's deliveries in flight. They run on the runtime
+    /// of the thread that stores them (in `serve`, an HTTP worker's), which
+    /// spreads the sends over its threads; the service stops those only
+    /// after the dispatcher has finished (see `run_until` in the app). Jobs that may not be
     /// sent now (the dispatcher is stopping, or the endpoint's circuit
     /// opened meanwhile) go back to the queue; reserved room left unused is
     /// freed.
