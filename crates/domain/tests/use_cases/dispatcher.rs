@@ -768,3 +768,75 @@ async fn a_fifo_webhook_has_one_delivery_in_flight_at_a_time() {
 async fn a_webhook_without_ordering_has_several_deliveries_in_flight() {
     assert_eq!(most_in_flight_at_once(None).await, 4);
 }
+
+/// Drains 40 deliveries to one slow webhook (2 in flight, 2 waiting, 8
+/// slots) from a queue that honours the claim's skipped endpoints; answers
+/// how many claimed deliveries were handed back for want of room.
+async fn handed_back_while_draining_one_webhook() -> usize {
+    let jobs: Vec<DeliveryJob> = (0..40u128)
+        .map(|n| DeliveryJob {
+            delivery_id: DeliveryId::from_ulid(ulid::Ulid(n + 1)),
+            ..job(0)
+        })
+        .collect();
+    let due = Arc::new(Mutex::new(jobs.clone()));
+    let handed_back = Arc::new(Mutex::new(0usize));
+    let mut queue = MockDeliveryQueue::new();
+    let claimable = Arc::clone(&due);
+    queue
+        .expect_claim_due()
+        .returning(move |_, limit, _, exclude| {
+            let mut due = claimable.lock().unwrap();
+            let (taken, kept): (Vec<_>, Vec<_>) = due
+                .drain(..)
+                .enumerate()
+                .partition(|(at, job)| *at < limit && !exclude.contains(&job.webhook_id));
+            *due = kept.into_iter().map(|(_, job)| job).collect();
+            Ok(taken.into_iter().map(|(_, job)| job).collect())
+        });
+    let (released, counter) = (Arc::clone(&due), Arc::clone(&handed_back));
+    let all = jobs.clone();
+    queue.expect_release_many().returning(move |ids, _| {
+        *counter.lock().unwrap() += ids.len();
+        let mut due = released.lock().unwrap();
+        due.extend(
+            all.iter()
+                .filter(|job| ids.contains(&job.delivery_id))
+                .cloned(),
+        );
+        Ok(())
+    });
+    queue.expect_record_attempts().returning(|_| Ok(()));
+    let receiver = Arc::new(SlowReceiver::default());
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::new(queue),
+        Arc::clone(&receiver) as Arc<dyn OutboundSender>,
+        Arc::new(clock_at_now()),
+        cipher(),
+        RetryPolicy::exact(vec![FIRST_WAIT]),
+        DispatchSettings {
+            workers: 8,
+            per_endpoint: 2,
+            poll_interval: Duration::from_millis(10),
+            ..settings()
+        },
+        Wakeup::default(),
+    ));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(dispatcher.run(shutdown));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while receiver.flight.lock().unwrap().2 < jobs.len() {
+        assert!(tokio::time::Instant::now() < deadline, "not all sent");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let handed_back = *handed_back.lock().unwrap();
+    handed_back
+}
+
+#[tokio::test]
+async fn a_claim_never_takes_more_than_its_endpoints_have_room_for() {
+    // Each one handed back costs two writes and waits for the busy backoff.
+    assert_eq!(handed_back_while_draining_one_webhook().await, 0);
+}
