@@ -28,7 +28,7 @@ use crate::time::millis;
 /// #     Arc::new(SystemClock),
 /// #     SecretCipher::new(&[7u8; 32]).unwrap(),
 /// #     RetryPolicy::new(vec![Duration::from_secs(5)]),
-/// #     DispatchSettings::for_timeout(Duration::from_secs(15), 64),
+/// #     DispatchSettings::for_timeout(Duration::from_secs(15), 256),
 /// #     Wakeup::default(),
 /// # ));
 /// let hand_off: Arc<dyn LocalDispatch> = Arc::new(HandOff::new(Arc::clone(&dispatcher)));
