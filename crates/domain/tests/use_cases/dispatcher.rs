@@ -728,16 +728,31 @@ async fn most_in_flight_at_once(ordering: Option<DeliveryOrdering>) -> usize {
         .collect();
     let due = Arc::new(Mutex::new(jobs.clone()));
     let recorded = Arc::new(Mutex::new(Vec::new()));
+    let queue = queue_in_memory(&due, &recorded);
+    let receiver = send_to_slow_receiver(queue, 4, jobs.len(), Duration::from_secs(10)).await;
+    let most = receiver.flight.lock().unwrap().1;
+    most
+}
+
+/// Runs a dispatcher over `queue` (8 slots, `per_endpoint` in flight per
+/// endpoint) sending to a [`SlowReceiver`] until it has sent `count`
+/// deliveries (within `within`), then stops it; answers the receiver.
+async fn send_to_slow_receiver(
+    queue: MockDeliveryQueue,
+    per_endpoint: usize,
+    count: usize,
+    within: Duration,
+) -> Arc<SlowReceiver> {
     let receiver = Arc::new(SlowReceiver::default());
     let dispatcher = Arc::new(Dispatcher::new(
-        Arc::new(queue_in_memory(&due, &recorded)),
+        Arc::new(queue),
         Arc::clone(&receiver) as Arc<dyn OutboundSender>,
         Arc::new(clock_at_now()),
         cipher(),
         RetryPolicy::exact(vec![FIRST_WAIT]),
         DispatchSettings {
             workers: 8,
-            per_endpoint: 4,
+            per_endpoint,
             poll_interval: Duration::from_millis(10),
             ..settings()
         },
@@ -745,15 +760,14 @@ async fn most_in_flight_at_once(ordering: Option<DeliveryOrdering>) -> usize {
     ));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(dispatcher.run(shutdown));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while receiver.flight.lock().unwrap().2 < jobs.len() {
+    let deadline = tokio::time::Instant::now() + within;
+    while receiver.flight.lock().unwrap().2 < count {
         assert!(tokio::time::Instant::now() < deadline, "not all sent");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     stop.send(true).unwrap();
     running.await.unwrap();
-    let most = receiver.flight.lock().unwrap().1;
-    most
+    receiver
 }
 
 #[tokio::test]
@@ -807,30 +821,7 @@ async fn handed_back_while_draining_one_webhook() -> usize {
         Ok(())
     });
     queue.expect_record_attempts().returning(|_| Ok(()));
-    let receiver = Arc::new(SlowReceiver::default());
-    let dispatcher = Arc::new(Dispatcher::new(
-        Arc::new(queue),
-        Arc::clone(&receiver) as Arc<dyn OutboundSender>,
-        Arc::new(clock_at_now()),
-        cipher(),
-        RetryPolicy::exact(vec![FIRST_WAIT]),
-        DispatchSettings {
-            workers: 8,
-            per_endpoint: 2,
-            poll_interval: Duration::from_millis(10),
-            ..settings()
-        },
-        Wakeup::default(),
-    ));
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(dispatcher.run(shutdown));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while receiver.flight.lock().unwrap().2 < jobs.len() {
-        assert!(tokio::time::Instant::now() < deadline, "not all sent");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    stop.send(true).unwrap();
-    running.await.unwrap();
+    send_to_slow_receiver(queue, 2, jobs.len(), Duration::from_secs(20)).await;
     let handed_back = *handed_back.lock().unwrap();
     handed_back
 }
