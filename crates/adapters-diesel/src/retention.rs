@@ -6,16 +6,29 @@
 //! rows another transaction holds, so a concurrent pruner takes other rows
 //! and a manual retry waits for the chunk, then finds none; SQLite has no
 //! row locks, and its `BEGIN IMMEDIATE` transaction makes writers take turns.
+//!
+//! Old events are found without looking at the whole history on every
+//! pass. An event loses its last delivery in one of three ways, each with
+//! its own path:
+//! - it never had one (no webhook took its type): the walk over events in
+//!   `(created_at, id)` order finds it when it passes the events' retention;
+//!   the walk's mark (`events_checked`, one row) remembers how far it got;
+//! - retention pruned its deliveries: the chunk that deletes the last one
+//!   deletes the event too, once old enough;
+//! - its webhook was deleted (the deliveries go by cascade): the delete
+//!   moves the walk's mark back to the webhook's oldest delivery (see
+//!   [`rewind_events_checked`]).
 
 use async_trait::async_trait;
 use diesel::dsl::{exists, min, not};
 use diesel::prelude::*;
 use webhooks_domain::{
-    DeliveryStatus, OldestKept, PrunedDeliveries, RepositoryError, RetentionStore, UnixMillis,
+    DeliveryStatus, OldestKept, PrunedDeliveries, PrunedEvents, RepositoryError, RetentionStore,
+    UnixMillis,
 };
 
 use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
-use crate::schema::{attempts, deliveries, events};
+use crate::schema::{attempts, deliveries, events, events_checked};
 use crate::statements::ROWS_PER_PRUNE;
 
 /// The finished statuses: only these are ever pruned.
@@ -40,42 +53,46 @@ impl DieselRetention {
 #[async_trait]
 impl RetentionStore for DieselRetention {
     /// One transaction: picks the deliveries, deletes their attempts, then
-    /// them.
+    /// them, then (with `events_accepted_before`) their events accepted
+    /// before it of which no delivery remains.
     /// At most [`ROWS_PER_PRUNE`] deliveries, whatever `limit` asks.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn prune_finished_deliveries(
         &self,
         finished_before: UnixMillis,
+        events_accepted_before: Option<UnixMillis>,
         limit: usize,
     ) -> Result<PrunedDeliveries, RepositoryError> {
         let limit = i64::try_from(limit.min(ROWS_PER_PRUNE)).unwrap_or(0);
         self.db
             .run(move |connection| {
                 bookkeeping_transaction(connection, |connection| {
-                    prune_finished(connection, finished_before, limit).map_err(storage_error)
+                    prune_finished(connection, finished_before, events_accepted_before, limit)
+                        .map_err(storage_error)
                 })
             })
             .await
     }
 
-    /// One transaction: picks the events, then deletes them; at most
-    /// [`ROWS_PER_PRUNE`], whatever `limit` asks.
+    /// One transaction: reads the walk's mark, takes the next events after
+    /// it (index `events_created_at_id`), deletes those without a delivery,
+    /// and moves the mark to the last one taken; at most [`ROWS_PER_PRUNE`],
+    /// whatever `limit` asks. PostgreSQL locks the mark, so concurrent
+    /// pruners take turns rather than walk the same events.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn prune_events(
         &self,
         accepted_before: UnixMillis,
         limit: usize,
-    ) -> Result<u64, RepositoryError> {
+    ) -> Result<PrunedEvents, RepositoryError> {
         let limit = i64::try_from(limit.min(ROWS_PER_PRUNE)).unwrap_or(0);
-        let deleted = self
-            .db
+        self.db
             .run(move |connection| {
                 bookkeeping_transaction(connection, |connection| {
-                    prune_orphan_events(connection, accepted_before, limit).map_err(storage_error)
+                    walk_events(connection, accepted_before, limit).map_err(storage_error)
                 })
             })
-            .await?;
-        Ok(u64::try_from(deleted).unwrap_or(0))
+            .await
     }
 
     /// One index lookup per finished status (`status, updated_at`) and one
@@ -106,50 +123,138 @@ impl RetentionStore for DieselRetention {
     }
 }
 
-/// Picks, then deletes the attempts and the deliveries picked.
+/// Picks, then deletes the attempts and the deliveries picked, then the
+/// events of those accepted before `events_before` left without a delivery.
 fn prune_finished(
     connection: &mut DbConnection,
     finished_before: UnixMillis,
+    events_before: Option<UnixMillis>,
     limit: i64,
 ) -> QueryResult<PrunedDeliveries> {
     let query = finished(finished_before.as_millis(), limit);
     // The backends differ only here: see the module comment on locks.
-    let picked: Vec<String> = match connection {
+    let picked: Vec<(String, String)> = match connection {
         DbConnection::Postgres(postgres) => query.for_update().skip_locked().load(postgres)?,
         DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
     };
     if picked.is_empty() {
         return Ok(PrunedDeliveries::default());
     }
+    let (picked, mut their_events): (Vec<String>, Vec<String>) = picked.into_iter().unzip();
+    their_events.sort_unstable();
+    their_events.dedup();
+    if let DbConnection::Postgres(postgres) = connection {
+        // Two pruners deleting the last two deliveries of one event would
+        // each still see the other's, and neither would delete the event:
+        // the event's lock makes the second wait, then see the first's
+        // deletes. In id order, so that two such waits never cross.
+        events::table
+            .filter(events::id.eq_any(&their_events))
+            .order_by(events::id)
+            .select(events::id)
+            .for_update()
+            .load::<String>(postgres)?;
+    }
     let attempts = diesel::delete(attempts::table.filter(attempts::delivery_id.eq_any(&picked)))
         .execute(connection)?;
     let deliveries = diesel::delete(deliveries::table.filter(deliveries::id.eq_any(&picked)))
         .execute(connection)?;
+    let events = match events_before {
+        Some(before) => delete_without_deliveries(connection, &their_events, before)?,
+        None => 0,
+    };
     Ok(PrunedDeliveries {
         deliveries: u64::try_from(deliveries).unwrap_or(0),
         attempts: u64::try_from(attempts).unwrap_or(0),
+        events: u64::try_from(events).unwrap_or(0),
     })
 }
 
-/// Picks, then deletes the events picked.
-fn prune_orphan_events(
+/// Deletes those of the events `ids` accepted before `before` of which no
+/// delivery remains. A delivery is only ever stored with its event, in the
+/// event's transaction, so such an event never gains one.
+fn delete_without_deliveries(
     connection: &mut DbConnection,
-    accepted_before: UnixMillis,
-    limit: i64,
+    ids: &[String],
+    before: UnixMillis,
 ) -> QueryResult<usize> {
-    let query = orphan_events(accepted_before.as_millis(), limit);
-    // The backends differ only here: see the module comment on locks.
-    let picked: Vec<String> = match connection {
-        DbConnection::Postgres(postgres) => query.for_update().skip_locked().load(postgres)?,
-        DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
-    };
-    if picked.is_empty() {
-        return Ok(0);
-    }
-    diesel::delete(events::table.filter(events::id.eq_any(&picked))).execute(connection)
+    diesel::delete(
+        events::table
+            .filter(events::id.eq_any(ids))
+            .filter(events::created_at.lt(before.as_millis()))
+            .filter(not(exists(
+                deliveries::table.filter(deliveries::event_id.eq(events::id)),
+            ))),
+    )
+    .execute(connection)
 }
 
-/// Up to `limit` ids of deliveries that finished before `before`, in no
+/// One step of the walk over old events: the next `limit` events accepted
+/// before `before` after the mark, those without a delivery deleted, the
+/// mark moved to the last one (index `events_created_at_id`).
+fn walk_events(
+    connection: &mut DbConnection,
+    before: UnixMillis,
+    limit: i64,
+) -> QueryResult<PrunedEvents> {
+    let mark = events_checked::table.select((events_checked::created_at, events_checked::id));
+    let (at, id): (i64, String) = match connection {
+        DbConnection::Postgres(postgres) => mark.for_update().first(postgres)?,
+        DbConnection::Sqlite(sqlite) => mark.first(sqlite)?,
+    };
+    // After (at, id) in the order of `events_created_at_id`, written so
+    // that both backends start the index range at `at`.
+    let next: Vec<(i64, String)> = events::table
+        .filter(events::created_at.lt(before.as_millis()))
+        .filter(events::created_at.ge(at))
+        .filter(events::created_at.gt(at).or(events::id.gt(id)))
+        .order_by((events::created_at, events::id))
+        .select((events::created_at, events::id))
+        .limit(limit)
+        .load(connection)?;
+    let Some((last_at, last_id)) = next.last().cloned() else {
+        return Ok(PrunedEvents::default());
+    };
+    let ids: Vec<String> = next.into_iter().map(|(_, id)| id).collect();
+    let deleted = delete_without_deliveries(connection, &ids, before)?;
+    diesel::update(events_checked::table)
+        .set((
+            events_checked::created_at.eq(last_at),
+            events_checked::id.eq(last_id),
+        ))
+        .execute(connection)?;
+    Ok(PrunedEvents {
+        checked: ids.len() as u64,
+        deleted: u64::try_from(deleted).unwrap_or(0),
+    })
+}
+
+/// Moves the walk over old events back before the oldest delivery of
+/// `webhook`, in the transaction that deletes the webhook (and, by cascade,
+/// its deliveries): their events, walked past while they had deliveries,
+/// are looked at again by the next pass. Costs a pass the events since that
+/// delivery, once.
+pub(crate) fn rewind_events_checked(
+    connection: &mut DbConnection,
+    webhook: &str,
+) -> QueryResult<()> {
+    let oldest: Option<i64> = deliveries::table
+        .filter(deliveries::webhook_id.eq(webhook))
+        .select(min(deliveries::created_at))
+        .get_result(connection)?;
+    let Some(oldest) = oldest else {
+        return Ok(());
+    };
+    diesel::update(events_checked::table.filter(events_checked::created_at.ge(oldest)))
+        .set((
+            events_checked::created_at.eq(oldest - 1),
+            events_checked::id.eq(""),
+        ))
+        .execute(connection)?;
+    Ok(())
+}
+
+/// Up to `limit` deliveries (id, event) that finished before `before`, in no
 /// particular order (an order would sort every old row per chunk).
 #[diesel::dsl::auto_type]
 fn finished(before: i64, limit: i64) -> _ {
@@ -157,20 +262,6 @@ fn finished(before: i64, limit: i64) -> _ {
     deliveries::table
         .filter(deliveries::status.eq_any(statuses))
         .filter(deliveries::updated_at.lt(before))
-        .select(deliveries::id)
-        .limit(limit)
-}
-
-/// Up to `limit` ids of events accepted before `before` of which no delivery
-/// remains. A delivery is only ever stored with its event, in the event's
-/// transaction, so such an event never gains one.
-#[diesel::dsl::auto_type]
-fn orphan_events(before: i64, limit: i64) -> _ {
-    events::table
-        .filter(events::created_at.lt(before))
-        .filter(not(exists(
-            deliveries::table.filter(deliveries::event_id.eq(events::id)),
-        )))
-        .select(events::id)
+        .select((deliveries::id, deliveries::event_id))
         .limit(limit)
 }

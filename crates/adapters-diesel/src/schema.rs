@@ -108,6 +108,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// How far retention has looked at old events: one row.
+    events_checked (one) {
+        one -> Integer,
+        created_at -> BigInt,
+        id -> Text,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(groups -> organizations (organization_id));
 diesel::joinable!(webhooks -> groups (group_id));
@@ -122,6 +131,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     webhooks,
     events,
+    events_checked,
     deliveries,
     attempts,
     portal_passes,

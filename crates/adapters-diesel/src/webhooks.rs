@@ -10,6 +10,7 @@ use webhooks_domain::{
 
 use crate::database::{storage_error, write_transaction, Database};
 use crate::operations::{announce, disabled_reason, store_status_change};
+use crate::retention::rewind_events_checked;
 use crate::schema::webhooks;
 
 /// Stores webhooks in PostgreSQL or SQLite, whichever [`Database`] points at.
@@ -276,21 +277,31 @@ impl WebhookRepository for DieselWebhookRepository {
     }
 
     /// Its deliveries and their attempts go with it (`ON DELETE CASCADE`, in
-    /// the same statement). `false` when no webhook has this id in this group.
+    /// the same statement), and retention looks at their events again (in
+    /// the same transaction: see the `retention` module). `false` when no
+    /// webhook has this id in this group.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn delete(&self, group: GroupId, id: &WebhookId) -> Result<bool, RepositoryError> {
         let group = group.get();
         let id = id.as_str().to_owned();
         self.db
             .run(move |connection| {
-                let deleted = diesel::delete(
-                    webhooks::table
+                write_transaction(connection, |connection| {
+                    let this = webhooks::table
                         .filter(webhooks::group_id.eq(group))
-                        .filter(webhooks::id.eq(id)),
-                )
-                .execute(connection)
-                .map_err(storage_error)?;
-                Ok(deleted > 0)
+                        .filter(webhooks::id.eq(&id));
+                    let exists: bool = diesel::select(diesel::dsl::exists(this))
+                        .get_result(connection)
+                        .map_err(storage_error)?;
+                    if !exists {
+                        return Ok(false);
+                    }
+                    rewind_events_checked(connection, &id).map_err(storage_error)?;
+                    let deleted = diesel::delete(this)
+                        .execute(connection)
+                        .map_err(storage_error)?;
+                    Ok(deleted > 0)
+                })
             })
             .await
     }

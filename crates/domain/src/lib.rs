@@ -59,7 +59,9 @@ pub use ports::{
 };
 pub use ports::{ProbeStore, RetentionStore};
 pub use probes::{ProbeNext, ProbePolicy, ProbeTarget, Prober};
-pub use retention::{OldestKept, PruneReport, PrunedDeliveries, Pruner, RetentionPolicy};
+pub use retention::{
+    OldestKept, PruneReport, PrunedDeliveries, PrunedEvents, Pruner, RetentionPolicy,
+};
 pub use signing::*;
 pub use tenancy::*;
 pub use text::TextKind;

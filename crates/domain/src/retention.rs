@@ -66,6 +66,18 @@ pub struct PrunedDeliveries {
     pub deliveries: u64,
     /// Their attempts, deleted with them.
     pub attempts: u64,
+    /// Their events deleted with them: those old enough of which no
+    /// delivery remains.
+    pub events: u64,
+}
+
+/// What one chunk of [`RetentionStore::prune_events`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrunedEvents {
+    /// Old events looked at for the first time.
+    pub checked: u64,
+    /// Those of them deleted, having no delivery left.
+    pub deleted: u64,
 }
 
 /// The oldest rows retention keeps, for the age gauges.
@@ -148,29 +160,38 @@ impl Pruner {
         let mut report = PruneReport::default();
         let now = self.clock.now();
         let limit = self.policy.rows_per_chunk.max(1);
+        let events_before = self
+            .policy
+            .events
+            .map(|keep| now.plus_millis(-millis(keep).max(IDEMPOTENCY_WINDOW_MILLIS)));
         if let Some(keep) = self.policy.deliveries {
             let before = now.plus_millis(-millis(keep));
             loop {
-                let chunk = self.store.prune_finished_deliveries(before, limit).await?;
+                let chunk = self
+                    .store
+                    .prune_finished_deliveries(before, events_before, limit)
+                    .await?;
                 report.deliveries += chunk.deliveries;
                 report.attempts += chunk.attempts;
+                report.events += chunk.events;
                 metrics::counter!("webhooks_retention_pruned_rows_total", "table" => "deliveries")
                     .increment(chunk.deliveries);
                 metrics::counter!("webhooks_retention_pruned_rows_total", "table" => "attempts")
                     .increment(chunk.attempts);
+                metrics::counter!("webhooks_retention_pruned_rows_total", "table" => "events")
+                    .increment(chunk.events);
                 if !self.next_chunk(chunk.deliveries, limit, shutdown).await {
                     break;
                 }
             }
         }
-        if let Some(keep) = self.policy.events {
-            let before = now.plus_millis(-millis(keep).max(IDEMPOTENCY_WINDOW_MILLIS));
+        if let Some(before) = events_before {
             loop {
-                let deleted = self.store.prune_events(before, limit).await?;
-                report.events += deleted;
+                let chunk = self.store.prune_events(before, limit).await?;
+                report.events += chunk.deleted;
                 metrics::counter!("webhooks_retention_pruned_rows_total", "table" => "events")
-                    .increment(deleted);
-                if !self.next_chunk(deleted, limit, shutdown).await {
+                    .increment(chunk.deleted);
+                if !self.next_chunk(chunk.checked, limit, shutdown).await {
                     break;
                 }
             }
@@ -178,15 +199,10 @@ impl Pruner {
         Ok(report)
     }
 
-    /// Whether another chunk follows one that deleted `deleted` rows: only
+    /// Whether another chunk follows one that took `taken` rows: only
     /// after a full chunk, and after the pause.
-    async fn next_chunk(
-        &self,
-        deleted: u64,
-        limit: usize,
-        shutdown: &watch::Receiver<bool>,
-    ) -> bool {
-        if deleted < limit as u64 || *shutdown.borrow() {
+    async fn next_chunk(&self, taken: u64, limit: usize, shutdown: &watch::Receiver<bool>) -> bool {
+        if taken < limit as u64 || *shutdown.borrow() {
             return false;
         }
         tokio::time::sleep(self.policy.pause).await;

@@ -351,23 +351,30 @@ pub trait PortalStore: Send + Sync {
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
     /// Deletes up to `limit` succeeded or failed deliveries that finished
-    /// before `finished_before`, with their attempts, in one transaction.
-    /// Pending deliveries are never deleted.
+    /// before `finished_before`, with their attempts, in one transaction;
+    /// with `events_accepted_before`, also their events accepted before it
+    /// of which no delivery remains. Pending deliveries are never deleted.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn prune_finished_deliveries(
         &self,
         finished_before: UnixMillis,
+        events_accepted_before: Option<UnixMillis>,
         limit: usize,
     ) -> Result<crate::retention::PrunedDeliveries, RepositoryError>;
 
-    /// Deletes up to `limit` events accepted before `accepted_before` of
-    /// which no delivery remains; answers how many.
+    /// Looks at up to `limit` events accepted before `accepted_before` that
+    /// no earlier call looked at, oldest first, and deletes those of which
+    /// no delivery remains. The store remembers how far it got, for every
+    /// process, so a pass costs what is new rather than the whole history.
+    /// An event looked at while it still had deliveries goes with its last
+    /// one ([`Self::prune_finished_deliveries`]); the store looks again at
+    /// the events of a deleted webhook's deliveries.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn prune_events(
         &self,
         accepted_before: UnixMillis,
         limit: usize,
-    ) -> Result<u64, RepositoryError>;
+    ) -> Result<crate::retention::PrunedEvents, RepositoryError>;
 
     /// When the oldest finished delivery finished and the oldest event was
     /// accepted.

@@ -6,7 +6,9 @@ use std::time::Duration;
 use mockall::predicate::eq;
 use tokio::sync::watch;
 use webhooks_domain::ports::{MockClock, MockRetentionStore};
-use webhooks_domain::{PruneReport, PrunedDeliveries, Pruner, RetentionPolicy, UnixMillis};
+use webhooks_domain::{
+    PruneReport, PrunedDeliveries, PrunedEvents, Pruner, RetentionPolicy, UnixMillis,
+};
 
 const NOW: UnixMillis = UnixMillis(1_800_000_000_000);
 const DAY: i64 = 24 * 3600 * 1000;
@@ -38,13 +40,14 @@ async fn deliveries_that_finished_before_the_retention_go_chunk_by_chunk_until_a
     let mut sizes = vec![10, 10, 3].into_iter();
     store
         .expect_prune_finished_deliveries()
-        .with(eq(NOW.plus_millis(-30 * DAY)), eq(10))
+        .with(eq(NOW.plus_millis(-30 * DAY)), eq(None), eq(10))
         .times(3)
-        .returning(move |_, _| {
+        .returning(move |_, _, _| {
             let deliveries = sizes.next().unwrap();
             Ok(PrunedDeliveries {
                 deliveries,
                 attempts: deliveries * 2,
+                events: 0,
             })
         });
     let report = pruner(store, policy(Some(30), None))
@@ -69,18 +72,71 @@ async fn events_go_after_the_deliveries_once_older_than_their_retention() {
         .expect_prune_finished_deliveries()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(|_, _| Ok(PrunedDeliveries::default()));
+        .returning(|_, _, _| Ok(PrunedDeliveries::default()));
     store
         .expect_prune_events()
         .with(eq(NOW.plus_millis(-7 * DAY)), eq(10))
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(|_, _| Ok(4));
+        .returning(|_, _| {
+            Ok(PrunedEvents {
+                checked: 6,
+                deleted: 4,
+            })
+        });
     let report = pruner(store, policy(Some(30), Some(7)))
         .prune(&running())
         .await
         .unwrap();
     assert_eq!(report.events, 4);
+}
+
+#[tokio::test]
+async fn the_deliveries_take_their_old_events_with_them() {
+    let mut store = MockRetentionStore::new();
+    let mut sizes = vec![10, 2].into_iter();
+    store
+        .expect_prune_finished_deliveries()
+        .with(
+            eq(NOW.plus_millis(-30 * DAY)),
+            eq(Some(NOW.plus_millis(-7 * DAY))),
+            eq(10),
+        )
+        .times(2)
+        .returning(move |_, _, _| {
+            let deliveries = sizes.next().unwrap();
+            Ok(PrunedDeliveries {
+                deliveries,
+                attempts: deliveries,
+                events: deliveries / 2,
+            })
+        });
+    store
+        .expect_prune_events()
+        .times(1)
+        .returning(|_, _| Ok(PrunedEvents::default()));
+    let report = pruner(store, policy(Some(30), Some(7)))
+        .prune(&running())
+        .await
+        .unwrap();
+    assert_eq!(report.events, 6);
+}
+
+#[tokio::test]
+async fn events_are_looked_at_chunk_by_chunk_until_a_short_chunk_even_when_none_goes() {
+    let mut store = MockRetentionStore::new();
+    let mut checked = vec![10, 10, 4].into_iter();
+    store.expect_prune_events().times(3).returning(move |_, _| {
+        Ok(PrunedEvents {
+            checked: checked.next().unwrap(),
+            deleted: 1,
+        })
+    });
+    let report = pruner(store, policy(None, Some(7)))
+        .prune(&running())
+        .await
+        .unwrap();
+    assert_eq!(report.events, 3);
 }
 
 #[tokio::test]
@@ -90,7 +146,7 @@ async fn events_are_kept_at_least_the_idempotency_window() {
         .expect_prune_events()
         .with(eq(NOW.plus_millis(-DAY)), eq(10))
         .times(1)
-        .returning(|_, _| Ok(0));
+        .returning(|_, _| Ok(PrunedEvents::default()));
     let mut short = policy(None, None);
     short.events = Some(Duration::from_secs(60));
     pruner(store, short).prune(&running()).await.unwrap();
@@ -113,10 +169,11 @@ async fn a_shutdown_stops_the_pass_after_the_current_chunk() {
     store
         .expect_prune_finished_deliveries()
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(PrunedDeliveries {
                 deliveries: 10,
                 attempts: 10,
+                events: 0,
             })
         });
     let (stop, shutdown) = watch::channel(false);
@@ -133,7 +190,7 @@ async fn a_failing_store_fails_the_pass() {
     let mut store = MockRetentionStore::new();
     store
         .expect_prune_finished_deliveries()
-        .returning(|_, _| Err(webhooks_domain::RepositoryError::Unavailable("down".into())));
+        .returning(|_, _, _| Err(webhooks_domain::RepositoryError::Unavailable("down".into())));
     let result = pruner(store, policy(Some(30), Some(1)))
         .prune(&running())
         .await;
@@ -145,7 +202,7 @@ async fn the_task_runs_a_pass_at_start_and_stops_on_shutdown() {
     let mut store = MockRetentionStore::new();
     store
         .expect_prune_finished_deliveries()
-        .returning(|_, _| Ok(PrunedDeliveries::default()));
+        .returning(|_, _, _| Ok(PrunedDeliveries::default()));
     store
         .expect_oldest_kept()
         .returning(|| Ok(Default::default()));

@@ -7,21 +7,26 @@ use std::sync::Arc;
 use webhooks_adapters_diesel::{Database, DieselRetention, TestDatabase};
 use webhooks_domain::{
     DeliveryId, DeliveryQueue, EndpointHealth, EventStore, NextStep, OldestKept, PrunedDeliveries,
-    RetentionStore, UnixMillis, Webhook,
+    PrunedEvents, RetentionStore, UnixMillis, Webhook, WebhookRepository,
 };
 
 use super::{attempt, deliver, RecordOne};
-use crate::support::{count_from, event, events_store, group, queue, receiver};
+use crate::support::{
+    count_from, event, events_store, group, queue, receiver, receiver_in, webhooks,
+};
 
 on_both_backends!(
     a_prune_takes_at_most_its_limit_of_deliveries,
     oldest_kept_answers_the_oldest_finished_delivery_and_event,
     concurrent_pruners_delete_each_delivery_once,
+    concurrent_pruners_delete_every_event_of_the_deliveries_they_share,
 );
 
 on_both_backends!(test_database:
     exactly_the_old_finished_deliveries_and_their_attempts_go,
     events_go_once_old_and_none_of_their_deliveries_remains,
+    an_event_walked_past_goes_with_its_last_delivery,
+    a_deleted_webhooks_old_events_are_looked_at_again,
 );
 
 /// Finished deliveries go when they finished before this; events when they
@@ -87,13 +92,16 @@ async fn exactly_the_old_finished_deliveries_and_their_attempts_go(test_database
     let new_succeeded = delivery(db, &receiver, OLD, 1, NextStep::Succeeded, NEW).await;
     let new_failed = delivery(db, &receiver, NEW, 1, NextStep::Failed, NEW).await;
 
-    let pruned = retention(db).prune_finished_deliveries(CUTOFF, 100).await;
+    let pruned = retention(db)
+        .prune_finished_deliveries(CUTOFF, None, 100)
+        .await;
 
     assert_eq!(
         pruned,
         Ok(PrunedDeliveries {
             deliveries: 2,
-            attempts: 5
+            attempts: 5,
+            events: 0,
         })
     );
     for gone in [&old_succeeded, &old_failed] {
@@ -106,7 +114,9 @@ async fn exactly_the_old_finished_deliveries_and_their_attempts_go(test_database
     assert_eq!((counts.deliveries, counts.attempts), (4, 3));
     // Pruning again deletes nothing more.
     assert_eq!(
-        retention(db).prune_finished_deliveries(CUTOFF, 100).await,
+        retention(db)
+            .prune_finished_deliveries(CUTOFF, None, 100)
+            .await,
         Ok(PrunedDeliveries::default())
     );
 }
@@ -130,17 +140,156 @@ async fn events_go_once_old_and_none_of_their_deliveries_remains(test_database: 
             .unwrap();
     }
     let retention = retention(db);
-    retention
-        .prune_finished_deliveries(CUTOFF, 100)
+    let pruned = retention
+        .prune_finished_deliveries(CUTOFF, Some(CUTOFF), 100)
         .await
         .unwrap();
+    // The event whose only delivery was pruned went with it.
+    assert_eq!((pruned.deliveries, pruned.events), (1, 1));
 
-    assert_eq!(retention.prune_events(CUTOFF, 100).await, Ok(2));
+    // The walk looks at the three old events left and deletes the lonely one.
+    assert_eq!(
+        retention.prune_events(CUTOFF, 100).await,
+        Ok(PrunedEvents {
+            checked: 3,
+            deleted: 1
+        })
+    );
 
     assert_eq!(test_database.row_counts().await.events, 3);
     let orphans = "events e WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)";
     assert_eq!(count_from(test_database.url(), orphans), 1);
-    assert_eq!(retention.prune_events(CUTOFF, 100).await, Ok(0));
+    // The walk remembers: the next pass looks at nothing it saw.
+    assert_eq!(
+        retention.prune_events(CUTOFF, 100).await,
+        Ok(PrunedEvents::default())
+    );
+}
+
+async fn an_event_walked_past_goes_with_its_last_delivery(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = receiver(db, 66).await;
+    // Old, its delivery finished recently: kept by the walk.
+    delivery(db, &receiver, OLD, 1, NextStep::Succeeded, NEW).await;
+    let retention = retention(db);
+    assert_eq!(
+        retention.prune_events(CUTOFF, 100).await,
+        Ok(PrunedEvents {
+            checked: 1,
+            deleted: 0
+        })
+    );
+    // Later, the delivery's own retention ends: the event goes with it.
+    let later = UnixMillis(NEW + 1);
+    let pruned = retention
+        .prune_finished_deliveries(later, Some(CUTOFF), 100)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deliveries, pruned.events), (1, 1));
+    assert_eq!(test_database.row_counts().await.events, 0);
+    // Events younger than the events' retention stay, delivery or not.
+    delivery(db, &receiver, NEW, 1, NextStep::Succeeded, NEW).await;
+    let pruned = retention
+        .prune_finished_deliveries(later, Some(CUTOFF), 100)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deliveries, pruned.events), (1, 0));
+    assert_eq!(test_database.row_counts().await.events, 1);
+}
+
+async fn a_deleted_webhooks_old_events_are_looked_at_again(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let receiver = receiver(db, 67).await;
+    let other = receiver_in(db, &receiver, 2_000).await;
+    deliver(db, &receiver, OLD).await;
+    deliver(db, &receiver, OLD + 1).await;
+    deliver(db, &other, OLD + 2).await;
+    let retention = retention(db);
+    assert_eq!(
+        retention.prune_events(CUTOFF, 100).await,
+        Ok(PrunedEvents {
+            checked: 3,
+            deleted: 0
+        })
+    );
+    // Deleting a webhook of another group changes nothing.
+    assert_eq!(
+        webhooks(db)
+            .delete(group(db, 68).await.id, &receiver.id)
+            .await,
+        Ok(false)
+    );
+    assert_eq!(
+        retention.prune_events(CUTOFF, 100).await,
+        Ok(PrunedEvents::default())
+    );
+
+    assert_eq!(
+        webhooks(db).delete(receiver.group_id, &receiver.id).await,
+        Ok(true)
+    );
+
+    // The walk goes back to the deleted webhook's oldest delivery: its two
+    // events go, the other webhook's stays.
+    assert_eq!(
+        retention.prune_events(CUTOFF, 100).await,
+        Ok(PrunedEvents {
+            checked: 3,
+            deleted: 2
+        })
+    );
+    assert_eq!(test_database.row_counts().await.events, 1);
+}
+
+async fn concurrent_pruners_delete_every_event_of_the_deliveries_they_share(db: &Database) {
+    // Each event goes to two webhooks and four pruners take a delivery at a
+    // time, so the two deliveries of one event may go in two pruners at once:
+    // every event must still go, once.
+    let first = receiver(db, 69).await;
+    let second = receiver_in(db, &first, 2_000).await;
+    let store = events_store(db);
+    for at in 0..20 {
+        let outcome = store
+            .publish(&event(first.group_id, OLD + at, None), UnixMillis(0))
+            .await
+            .unwrap();
+        assert_eq!(outcome.deliveries, 2);
+    }
+    let queue = queue(db);
+    for webhook in [&first, &second] {
+        for delivery in queue.list(&webhook.id, None, None, 100).await.unwrap() {
+            queue
+                .record_attempt(
+                    &attempt(&delivery.id, 1, OLD, Some(200)),
+                    NextStep::Succeeded,
+                    EndpointHealth::Unchanged,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let retention = Arc::new(retention(db));
+    let pruners = (0..4).map(|_| {
+        let retention = retention.clone();
+        tokio::spawn(async move {
+            let mut events = 0;
+            loop {
+                let chunk = retention
+                    .prune_finished_deliveries(CUTOFF, Some(CUTOFF), 1)
+                    .await
+                    .unwrap();
+                events += chunk.events;
+                if chunk.deliveries == 0 {
+                    return events;
+                }
+            }
+        })
+    });
+    let mut events = 0;
+    for pruner in pruners.collect::<Vec<_>>() {
+        events += pruner.await.unwrap();
+    }
+    assert_eq!(events, 20);
 }
 
 async fn a_prune_takes_at_most_its_limit_of_deliveries(db: &Database) {
@@ -151,7 +300,7 @@ async fn a_prune_takes_at_most_its_limit_of_deliveries(db: &Database) {
     let retention = retention(db);
     let mut chunks = Vec::new();
     for _ in 0..4 {
-        let chunk = retention.prune_finished_deliveries(CUTOFF, 2).await;
+        let chunk = retention.prune_finished_deliveries(CUTOFF, None, 2).await;
         chunks.push(chunk.unwrap().deliveries);
     }
     assert_eq!(chunks, [2, 2, 1, 0]);
@@ -186,7 +335,7 @@ async fn concurrent_pruners_delete_each_delivery_once(db: &Database) {
             let mut deleted = 0;
             loop {
                 let chunk = retention
-                    .prune_finished_deliveries(CUTOFF, 3)
+                    .prune_finished_deliveries(CUTOFF, None, 3)
                     .await
                     .unwrap();
                 deleted += chunk.deliveries;
