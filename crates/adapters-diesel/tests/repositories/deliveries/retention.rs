@@ -70,6 +70,46 @@ async fn delivery(
     id
 }
 
+/// Four pruners side by side, each taking `limit` finished deliveries (and,
+/// with `events_before`, their events) per chunk until none is left: what
+/// they deleted together.
+async fn prune_side_by_side(
+    db: &Database,
+    events_before: Option<UnixMillis>,
+    limit: usize,
+) -> PrunedDeliveries {
+    let retention = Arc::new(retention(db));
+    let pruners: Vec<_> = (0..4)
+        .map(|_| {
+            let retention = retention.clone();
+            tokio::spawn(async move {
+                let mut total = PrunedDeliveries::default();
+                loop {
+                    let chunk = retention
+                        .prune_finished_deliveries(CUTOFF, events_before, limit)
+                        .await
+                        .unwrap();
+                    add(&mut total, chunk);
+                    if chunk.deliveries == 0 {
+                        return total;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = PrunedDeliveries::default();
+    for pruner in pruners {
+        add(&mut total, pruner.await.unwrap());
+    }
+    total
+}
+
+fn add(total: &mut PrunedDeliveries, more: PrunedDeliveries) {
+    total.deliveries += more.deliveries;
+    total.attempts += more.attempts;
+    total.events += more.events;
+}
+
 async fn exists(db: &Database, receiver: &Webhook, id: &DeliveryId) -> bool {
     queue(db).find(&receiver.id, id).await.unwrap().is_some()
 }
@@ -268,28 +308,8 @@ async fn concurrent_pruners_delete_every_event_of_the_deliveries_they_share(db: 
                 .unwrap();
         }
     }
-    let retention = Arc::new(retention(db));
-    let pruners = (0..4).map(|_| {
-        let retention = retention.clone();
-        tokio::spawn(async move {
-            let mut events = 0;
-            loop {
-                let chunk = retention
-                    .prune_finished_deliveries(CUTOFF, Some(CUTOFF), 1)
-                    .await
-                    .unwrap();
-                events += chunk.events;
-                if chunk.deliveries == 0 {
-                    return events;
-                }
-            }
-        })
-    });
-    let mut events = 0;
-    for pruner in pruners.collect::<Vec<_>>() {
-        events += pruner.await.unwrap();
-    }
-    assert_eq!(events, 20);
+    let pruned = prune_side_by_side(db, Some(CUTOFF), 1).await;
+    assert_eq!((pruned.deliveries, pruned.events), (40, 20));
 }
 
 async fn a_prune_takes_at_most_its_limit_of_deliveries(db: &Database) {
@@ -328,28 +348,7 @@ async fn concurrent_pruners_delete_each_delivery_once(db: &Database) {
     for _ in 0..40 {
         delivery(db, &receiver, OLD, 1, NextStep::Succeeded, OLD).await;
     }
-    let retention = Arc::new(retention(db));
-    let pruners = (0..4).map(|_| {
-        let retention = retention.clone();
-        tokio::spawn(async move {
-            let mut deleted = 0;
-            loop {
-                let chunk = retention
-                    .prune_finished_deliveries(CUTOFF, None, 3)
-                    .await
-                    .unwrap();
-                deleted += chunk.deliveries;
-                if chunk.deliveries == 0 {
-                    return deleted;
-                }
-            }
-        })
-    });
-    let mut total = 0;
-    for pruner in pruners.collect::<Vec<_>>() {
-        total += pruner.await.unwrap();
-    }
-    assert_eq!(total, 40);
+    assert_eq!(prune_side_by_side(db, None, 3).await.deliveries, 40);
     assert_eq!(
         queue(db).list(&receiver.id, None, None, 100).await,
         Ok(vec![])
