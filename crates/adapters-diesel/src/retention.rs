@@ -143,7 +143,7 @@ fn prune_finished(
     let (picked, mut their_events): (Vec<String>, Vec<String>) = picked.into_iter().unzip();
     their_events.sort_unstable();
     their_events.dedup();
-    if let DbConnection::Postgres(postgres) = connection {
+    if let (Some(_), DbConnection::Postgres(postgres)) = (events_before, &mut *connection) {
         // Two pruners deleting the last two deliveries of one event would
         // each still see the other's, and neither would delete the event:
         // the event's lock makes the second wait, then see the first's
