@@ -614,17 +614,7 @@ fn queue_in_memory(
         let take = limit.min(due.len());
         Ok(due.drain(..take).collect())
     });
-    let released = Arc::clone(due);
-    let jobs = due.lock().unwrap().clone();
-    queue.expect_release_many().returning(move |ids, _| {
-        let mut due = released.lock().unwrap();
-        due.extend(
-            jobs.iter()
-                .filter(|job| ids.contains(&job.delivery_id))
-                .cloned(),
-        );
-        Ok(())
-    });
+    put_back_when_released(&mut queue, due);
     let recorder = Arc::clone(recorded);
     queue.expect_record_attempts().returning(move |records| {
         // A slow database: attempts pile up behind the one being written.
@@ -638,6 +628,28 @@ fn queue_in_memory(
         Ok(())
     });
     queue
+}
+
+/// Releases put the released jobs (of those `due` holds now) back into
+/// `due`; answers the count of deliveries released.
+fn put_back_when_released(
+    queue: &mut MockDeliveryQueue,
+    due: &Arc<Mutex<Vec<DeliveryJob>>>,
+) -> Arc<Mutex<usize>> {
+    let (released, counter) = (Arc::clone(due), Arc::new(Mutex::new(0usize)));
+    let count = Arc::clone(&counter);
+    let jobs = due.lock().unwrap().clone();
+    queue.expect_release_many().returning(move |ids, _| {
+        *count.lock().unwrap() += ids.len();
+        let mut due = released.lock().unwrap();
+        due.extend(
+            jobs.iter()
+                .filter(|job| ids.contains(&job.delivery_id))
+                .cloned(),
+        );
+        Ok(())
+    });
+    counter
 }
 
 // Two threads, so that `run` could return while the recorder is writing.
@@ -794,7 +806,6 @@ async fn handed_back_while_draining_one_webhook() -> usize {
         })
         .collect();
     let due = Arc::new(Mutex::new(jobs.clone()));
-    let handed_back = Arc::new(Mutex::new(0usize));
     let mut queue = MockDeliveryQueue::new();
     let claimable = Arc::clone(&due);
     queue
@@ -808,18 +819,7 @@ async fn handed_back_while_draining_one_webhook() -> usize {
             *due = kept.into_iter().map(|(_, job)| job).collect();
             Ok(taken.into_iter().map(|(_, job)| job).collect())
         });
-    let (released, counter) = (Arc::clone(&due), Arc::clone(&handed_back));
-    let all = jobs.clone();
-    queue.expect_release_many().returning(move |ids, _| {
-        *counter.lock().unwrap() += ids.len();
-        let mut due = released.lock().unwrap();
-        due.extend(
-            all.iter()
-                .filter(|job| ids.contains(&job.delivery_id))
-                .cloned(),
-        );
-        Ok(())
-    });
+    let handed_back = put_back_when_released(&mut queue, &due);
     queue.expect_record_attempts().returning(|_| Ok(()));
     send_to_slow_receiver(queue, 2, jobs.len(), Duration::from_secs(20)).await;
     let handed_back = *handed_back.lock().unwrap();
