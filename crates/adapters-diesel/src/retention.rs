@@ -230,16 +230,18 @@ fn walk_events(
 }
 
 /// Moves the walk over old events back before the oldest delivery of
-/// `webhook`, in the transaction that deletes the webhook (and, by cascade,
-/// its deliveries): their events, walked past while they had deliveries,
-/// are looked at again by the next pass. Costs a pass the events since that
-/// delivery, once.
+/// `webhook` in `group` (none when the webhook is another group's), in the
+/// transaction that deletes the webhook (and, by cascade, its deliveries):
+/// their events, walked past while they had deliveries, are looked at again
+/// by the next pass. Costs a pass the events since that delivery, once.
 pub(crate) fn rewind_events_checked(
     connection: &mut DbConnection,
+    group: i64,
     webhook: &str,
 ) -> QueryResult<()> {
     let oldest: Option<i64> = deliveries::table
         .filter(deliveries::webhook_id.eq(webhook))
+        .filter(deliveries::group_id.eq(group))
         .select(min(deliveries::created_at))
         .get_result(connection)?;
     let Some(oldest) = oldest else {

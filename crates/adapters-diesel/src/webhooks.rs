@@ -287,19 +287,14 @@ impl WebhookRepository for DieselWebhookRepository {
         self.db
             .run(move |connection| {
                 write_transaction(connection, |connection| {
-                    let this = webhooks::table
-                        .filter(webhooks::group_id.eq(group))
-                        .filter(webhooks::id.eq(&id));
-                    let exists: bool = diesel::select(diesel::dsl::exists(this))
-                        .get_result(connection)
-                        .map_err(storage_error)?;
-                    if !exists {
-                        return Ok(false);
-                    }
-                    rewind_events_checked(connection, &id).map_err(storage_error)?;
-                    let deleted = diesel::delete(this)
-                        .execute(connection)
-                        .map_err(storage_error)?;
+                    rewind_events_checked(connection, group, &id).map_err(storage_error)?;
+                    let deleted = diesel::delete(
+                        webhooks::table
+                            .filter(webhooks::group_id.eq(group))
+                            .filter(webhooks::id.eq(&id)),
+                    )
+                    .execute(connection)
+                    .map_err(storage_error)?;
                     Ok(deleted > 0)
                 })
             })
