@@ -9,6 +9,9 @@
 //! …)`), PostgreSQL's one-statement publish. Their placeholders all come from
 //! [`placeholders`].
 
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::{QueryResult, RunQueryDsl};
+
 use crate::database::Backend;
 
 /// Rows per multi-row statement (`INSERT … VALUES`, `UPDATE … FROM (VALUES
@@ -63,6 +66,66 @@ pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Vec<
         })
         .collect()
 }
+
+/// `query … LIMIT n` with `n` written into the SQL text instead of bound,
+/// for a query whose statement PostgreSQL should plan once, not per call.
+///
+/// PostgreSQL keeps one generic plan for a prepared statement only when it
+/// costs no more than the plans made for each call's values. A bound limit
+/// is unknown to the generic plan, which PostgreSQL then costs as if it
+/// read a tenth of the matching rows (on a long history, a parallel scan),
+/// so every call is planned again: on a table of millions of rows that
+/// planning (its statistics read and decompressed) costs more than running
+/// the query. With the limit written, the generic plan is the same index
+/// walk as each call's, and PostgreSQL keeps it.
+///
+/// `cached` says whether Diesel may keep the statement prepared: only for
+/// the few limits callers use again and again (each written limit is its own
+/// statement, so caching every one would let callers fill the connection
+/// with prepared statements).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WrittenLimit<Q> {
+    query: Q,
+    limit: usize,
+    cached: bool,
+}
+
+impl<Q> WrittenLimit<Q> {
+    /// `query` (which must have no `LIMIT` of its own) limited to `limit`
+    /// rows, kept prepared when `cached`.
+    pub(crate) fn new(query: Q, limit: usize, cached: bool) -> Self {
+        Self {
+            query,
+            limit,
+            cached,
+        }
+    }
+}
+
+impl<Q: Query> Query for WrittenLimit<Q> {
+    type SqlType = Q::SqlType;
+}
+
+/// Not static: the statement's text depends on the limit, so Diesel keys its
+/// cache by the text.
+impl<Q> QueryId for WrittenLimit<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<DB>, DB: diesel::backend::Backend> QueryFragment<DB> for WrittenLimit<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.cached {
+            out.unsafe_to_cache_prepared();
+        }
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(" LIMIT ");
+        out.push_sql(&self.limit.to_string());
+        Ok(())
+    }
+}
+
+impl<Q, C> RunQueryDsl<C> for WrittenLimit<Q> {}
 
 #[cfg(test)]
 mod tests {

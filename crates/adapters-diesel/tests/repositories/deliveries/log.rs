@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use webhooks_adapters_diesel::{Database, TestDatabase};
 use webhooks_domain::{
     DeliveryId, DeliveryQueue, DeliveryStatus, EndpointHealth, EventStore, NextStep, QueueDepth,
-    RepositoryError, Requeue, UnixMillis, WebhookRepository, WebhookStatus,
+    RepositoryError, Requeue, UnixMillis, WebhookRepository, WebhookStatus, DEFAULT_PAGE_SIZE,
 };
 
 use super::{attempt, deliver, finish, job_ids, RecordOne, LONG_LEASE};
@@ -60,6 +60,16 @@ async fn list_is_newest_first_and_pages_with_a_cursor(db: &Database) {
     let third = page(second.last().cloned()).await;
     assert_eq!(third, vec![made[0].clone()]);
     assert_eq!(page(third.last().cloned()).await, vec![]);
+
+    // The default page is a statement of its own, kept prepared.
+    let whole: Vec<_> = queue
+        .list(&receiver.id, None, None, DEFAULT_PAGE_SIZE + 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| delivery.id)
+        .collect();
+    assert_eq!(whole, made.iter().rev().cloned().collect::<Vec<_>>());
 }
 
 async fn list_filters_by_status(db: &Database) {
