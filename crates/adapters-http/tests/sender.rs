@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use svix::webhooks::Webhook;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -400,6 +400,26 @@ async fn success_client_and_server_errors_are_recorded_with_their_body() {
         assert_eq!(outcome.error, None);
         assert_eq!(outcome.retry_after, None);
     }
+}
+
+#[tokio::test]
+async fn an_answer_with_a_long_head_is_read_whole() {
+    // Proxies and frameworks may answer with kilobytes of cookies and policy
+    // headers: the client reads a head of any usual size (hyper's limit).
+    let padding = "p".repeat(20_000);
+    let receiver = Receiver::start(
+        Reply::status(201)
+            .header("x-padding", &padding)
+            .body("created"),
+    )
+    .await;
+
+    let outcome = loopback_sender()
+        .send(&unsigned_request_to(&receiver.url()))
+        .await;
+
+    assert_eq!(outcome.status, Some(201), "{outcome:?}");
+    assert_eq!(outcome.body.as_deref(), Some("created"));
 }
 
 #[tokio::test]

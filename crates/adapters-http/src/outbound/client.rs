@@ -7,15 +7,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use ipnet::IpNet;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{redirect, Response, StatusCode};
 use thiserror::Error;
 use tokio::time::{timeout_at, Instant};
 use url::{Host, Url};
 use webhooks_domain::{OutboundSender, SendOutcome, SignedRequest, MAX_RESPONSE_BODY_BYTES};
 
-use super::failure::{classify, innermost_message, Failure};
+use super::failure::{classify, Failure};
 use super::ssrf::DestinationGuard;
 
 /// The log target this module has always had, kept when it moved to its folder,
@@ -30,6 +37,8 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const POOL_MAX_IDLE_PER_HOST: usize = 32;
+/// The client's connector: the guard resolves names, rustls speaks TLS.
+type Connector = HttpsConnector<HttpConnector<DestinationGuard>>;
 
 /// How the sender behaves; the `app` crate fills it from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,15 +85,16 @@ pub enum SenderError {
 /// ```
 #[derive(Debug, Clone)]
 pub struct HttpSender {
-    client: reqwest::Client,
+    client: Client<Connector, Full<Bytes>>,
     guard: DestinationGuard,
+    user_agent: HeaderValue,
     timeout: Duration,
     connect_timeout: Duration,
 }
 
 impl HttpSender {
-    /// Builds the client once. Proxies from the environment are ignored: a
-    /// proxy would connect on our behalf and bypass the guard.
+    /// Builds the client once. It uses no proxy (one would connect on our
+    /// behalf and bypass the guard) and follows no redirect.
     pub fn new(settings: SenderSettings) -> Result<Self, SenderError> {
         if settings.timeout.is_zero() || settings.timeout > MAX_TIMEOUT {
             return Err(SenderError::InvalidTimeout(settings.timeout));
@@ -93,22 +103,24 @@ impl HttpSender {
             .map_err(|_| SenderError::InvalidUserAgent(settings.user_agent.clone()))?;
         let connect_timeout = settings.timeout.min(MAX_CONNECT_TIMEOUT);
         let guard = DestinationGuard::new(settings.allow_networks);
-        let client = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .redirect(redirect::Policy::none())
-            .no_proxy()
-            .timeout(settings.timeout)
-            .connect_timeout(connect_timeout)
+        let mut http = HttpConnector::new_with_resolver(guard.clone());
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .tcp_nodelay(true)
-            .http1_only()
-            .dns_resolver(Arc::new(guard.clone()))
-            .build()
-            .map_err(|err| SenderError::Client(innermost_message(&err)))?;
+            .build(connector);
         Ok(Self {
             client,
             guard,
+            user_agent,
             timeout: settings.timeout,
             connect_timeout,
         })
@@ -121,17 +133,16 @@ impl HttpSender {
         request: &SignedRequest,
         deadline: Instant,
     ) -> Result<SendOutcome, Failure> {
-        let url = self.destination(&request.url)?;
-        let headers = webhook_headers(request)?;
-        let sending = self
-            .client
-            .post(url)
-            .headers(headers)
-            .body(request.body.clone())
-            .send();
-        let mut response = match timeout_at(deadline, sending).await {
+        let uri = self.destination(&request.url)?;
+        let mut post = Request::new(Full::new(Bytes::from(request.body.clone())));
+        *post.method_mut() = Method::POST;
+        *post.uri_mut() = uri;
+        *post.headers_mut() = webhook_headers(request)?;
+        post.headers_mut()
+            .insert(USER_AGENT, self.user_agent.clone());
+        let mut response = match timeout_at(deadline, self.client.request(post)).await {
             Ok(Ok(response)) => response,
-            Ok(Err(err)) => return Err(classify(&err, self.timeout, self.connect_timeout)),
+            Ok(Err(err)) => return Err(classify(&err, self.connect_timeout)),
             Err(_elapsed) => return Err(Failure::Timeout(self.timeout)),
         };
         let status = response.status();
@@ -161,14 +172,14 @@ impl HttpSender {
 
     /// Parses the URL and checks an address written in it: the client's
     /// resolver, where the guard sits, only ever sees names.
-    fn destination(&self, raw: &str) -> Result<Url, Failure> {
+    fn destination(&self, raw: &str) -> Result<Uri, Failure> {
         let url = Url::parse(raw).map_err(|err| Failure::InvalidUrl(err.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Failure::UnsupportedScheme(url.scheme().to_owned()));
         }
         // The API refuses `user:pass@` in URLs (`WebhookUrl`); a webhook saved
         // before that rule is not sent, rather than sent with the credential
-        // as `Authorization: Basic` (which reqwest would add).
+        // in view.
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Failure::InvalidUrl(
                 "a user name or password in the URL is not sent; remove it from the webhook's URL"
@@ -184,7 +195,11 @@ impl HttpSender {
         if let Some(ip) = literal {
             self.guard.check(ip).map_err(Failure::Blocked)?;
         }
-        Ok(url)
+        // The URL as `url` normalised it (host in punycode, path
+        // percent-encoded), which `Uri` accepts; the fragment is not sent.
+        let mut sent = url;
+        sent.set_fragment(None);
+        Uri::try_from(sent.as_str()).map_err(|err| Failure::InvalidUrl(err.to_string()))
     }
 }
 
@@ -203,6 +218,21 @@ impl OutboundSender for HttpSender {
         outcome.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         outcome
     }
+}
+
+/// rustls with its ring provider, the default protocol versions (TLS 1.2
+/// and 1.3) and the Mozilla roots, as browsers trust them; HTTP/1.1 by ALPN.
+fn tls_config() -> Result<rustls::ClientConfig, SenderError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| SenderError::Client(err.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
 }
 
 /// The webhook's custom headers, then `content-type` and the three Standard
@@ -231,15 +261,18 @@ fn webhook_headers(request: &SignedRequest) -> Result<HeaderMap, Failure> {
 /// Reads the answer into `kept` until it ends or `kept` holds
 /// [`MAX_RESPONSE_BODY_BYTES`]; the rest is never read. Writing into the
 /// caller's buffer keeps what came when the deadline cancels the read.
-async fn read_prefix(response: &mut Response, kept: &mut Vec<u8>) {
+async fn read_prefix(response: &mut Response<Incoming>, kept: &mut Vec<u8>) {
     while kept.len() < MAX_RESPONSE_BODY_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_RESPONSE_BODY_BYTES - kept.len();
-                kept.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
+        match response.body_mut().frame().await {
+            Some(Ok(frame)) => {
+                // Trailers carry no body: skip them.
+                if let Ok(chunk) = frame.into_data() {
+                    let room = MAX_RESPONSE_BODY_BYTES - kept.len();
+                    kept.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
+                }
             }
             // The end, or a receiver that hung up mid-answer: keep what came.
-            Ok(None) | Err(_) => break,
+            None | Some(Err(_)) => break,
         }
     }
 }

@@ -64,7 +64,7 @@ fn known_cause(err: &(dyn StdError + 'static)) -> Option<Failure> {
 
 /// The deepest cause's text: the outer layers only say "error sending
 /// request for url (…)", with the URL.
-pub(super) fn innermost_message(err: &(dyn StdError + 'static)) -> String {
+fn innermost_message(err: &(dyn StdError + 'static)) -> String {
     let mut deepest = err;
     while let Some(next) = next_cause(deepest) {
         deepest = next;
@@ -94,21 +94,36 @@ fn human(duration: Duration) -> String {
 }
 
 /// What a failed send says, for the log: a known cause by name, else whether
-/// connecting or the whole attempt timed out, else the deepest cause's text.
+/// connecting timed out (the whole attempt's timeout is the caller's), else
+/// the deepest cause's text.
 pub(super) fn classify(
-    err: &reqwest::Error,
-    timeout: Duration,
+    err: &hyper_util::client::legacy::Error,
     connect_timeout: Duration,
 ) -> Failure {
     if let Some(failure) = known_cause(err) {
         return failure;
     }
-    match (err.is_timeout(), err.is_connect()) {
+    match (err.is_connect(), timed_out(err)) {
         (true, true) => Failure::ConnectTimeout(connect_timeout),
-        (true, false) => Failure::Timeout(timeout),
-        (false, true) => Failure::Connect(innermost_message(err)),
-        (false, false) => Failure::Other(innermost_message(err)),
+        (true, false) => Failure::Connect(innermost_message(err)),
+        (false, _) => Failure::Other(innermost_message(err)),
     }
+}
+
+/// Whether a cause down the chain is an I/O timeout: the connector's own
+/// connect timeout.
+fn timed_out(err: &(dyn StdError + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        let elapsed = current
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut);
+        if elapsed {
+            return true;
+        }
+        cause = next_cause(current);
+    }
+    false
 }
 
 #[cfg(test)]
@@ -124,7 +139,7 @@ mod tests {
         assert_eq!(human(Duration::from_millis(250)), "250ms");
     }
 
-    /// An outer error with a cause, like the layers reqwest and hyper add.
+    /// An outer error with a cause, like the layers hyper adds.
     #[derive(Debug)]
     struct Layer(Box<dyn StdError + Send + Sync>);
 

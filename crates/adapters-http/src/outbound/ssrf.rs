@@ -3,13 +3,17 @@
 //! are not globally routable, and [`DestinationGuard`] applies that rule, with
 //! the configured allow-list, to the addresses the client connects to.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use thiserror::Error;
+use tower_service::Service;
 
 /// A destination the SSRF guard refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -45,7 +49,7 @@ pub enum ResolveError {
 }
 
 /// The SSRF guard: [`is_forbidden`] plus the allow-list. It is also the HTTP
-/// client's resolver ([`reqwest::dns::Resolve`]), so the check runs on the
+/// client's resolver (a `tower` service of names), so the check runs on the
 /// addresses the client will connect to, whatever name the URL holds.
 ///
 /// Cheap to clone: clones share the allow-list.
@@ -120,14 +124,24 @@ impl DestinationGuard {
     }
 }
 
-impl Resolve for DestinationGuard {
-    fn resolve(&self, name: Name) -> Resolving {
+/// The client's resolver: the addresses of a name that the guard lets
+/// through, in the resolver's order.
+impl Service<Name> for DestinationGuard {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = ResolveError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ResolveError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ResolveError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let guard = self.clone();
         Box::pin(async move {
             let ips = guard.lookup(name.as_str()).await?;
-            // Port 0: the client puts in the URL's port.
-            let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(addrs)
+            // Port 0: the connector puts in the URL's port.
+            let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
+            Ok(addrs.into_iter())
         })
     }
 }
