@@ -13,22 +13,23 @@ use async_trait::async_trait;
 use diesel::connection::SimpleConnection;
 use diesel::dsl::{case_when, count_star, min, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Bool};
 use webhooks_domain::{
     AttemptRecord, Delivery, DeliveryDetail, DeliveryId, DeliveryJob, DeliveryQueue,
     DeliveryStatus, OperationalEvent, QueueDepth, RepositoryError, Requeue, StatsWindow,
-    UnixMillis, WebhookId, WebhookStatus, WindowActivity, DEFAULT_PAGE_SIZE,
+    UnixMillis, WebhookId, WebhookStatus, WindowActivity,
 };
 
 use crate::batching::record_batch;
 use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
 use crate::schema::{attempts, deliveries, events, webhooks};
-use crate::statements::WrittenLimit;
 
 mod claim;
+mod log;
 mod rows;
 mod stats;
 
+use log::log_page;
 pub(crate) use rows::{new_delivery_id, AttemptRow, JobRow, NewDeliveryRow};
 use rows::{DeliveryRow, DELIVERY_COLUMNS};
 
@@ -406,58 +407,6 @@ type DueAgain = (
     diesel::dsl::Eq<deliveries::updated_at, i64>,
 );
 
-/// A page of a webhook's deliveries, newest first (see
-/// [`DeliveryQueue::list`]).
-fn log_page(
-    connection: &mut DbConnection,
-    webhook: String,
-    status: Option<DeliveryStatus>,
-    before: Option<DeliveryId>,
-    limit: usize,
-) -> Result<Vec<Delivery>, RepositoryError> {
-    let mut query = deliveries::table
-        .inner_join(events::table)
-        .select(DELIVERY_COLUMNS)
-        .order_by(deliveries::id.desc())
-        .into_boxed();
-    if let Some(before) = before {
-        query = query.filter(deliveries::id.lt(before.as_str().to_owned()));
-    }
-    let rows = match status {
-        // Planned for the status asked, at every call: one plan for every
-        // status walks a large webhook's whole log for a status it rarely
-        // has (322 ms a call, forced, on a webhook of 50,000 deliveries
-        // none of them pending, against 0.4 ms planned per call).
-        Some(status) => query
-            .filter(deliveries::webhook_id.eq(webhook))
-            .filter(deliveries::status.eq(status.as_str()))
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .load::<DeliveryRow>(connection),
-        // Planned once per connection. PostgreSQL keeps one plan for a
-        // prepared statement only when no call's own plan looks cheaper.
-        // Its planner reads the webhook out of a sub-select (`= (SELECT
-        // $1 LIMIT 1)`) as "some webhook", so each call's plan costs what the shared
-        // one does; with the webhook in view, one newer than the last
-        // ANALYZE (no statistics: about one row) always looked cheaper, and
-        // every call was planned again. The limit is written for the same
-        // reason (see `WrittenLimit`). On millions of deliveries, planning
-        // a call cost more than running it.
-        None => {
-            let webhook = diesel::select(webhook.into_sql::<Text>()).single_value();
-            let query = query.filter(deliveries::webhook_id.nullable().eq(webhook));
-            // Kept prepared for the default page, which the log asks one
-            // delivery more than (to know whether another page follows):
-            // the page nearly every caller reads.
-            WrittenLimit::new(query, limit, limit == DEFAULT_PAGE_SIZE + 1)
-                .load::<DeliveryRow>(connection)
-        }
-    };
-    rows.map_err(storage_error)?
-        .into_iter()
-        .map(DeliveryRow::into_delivery)
-        .collect()
-}
-
 /// Pending and due at `now`, whatever the delivery's status was, held by no
 /// claim.
 fn due_again(now: UnixMillis) -> DueAgain {
@@ -482,106 +431,5 @@ pub(crate) fn announce_new_deliveries(connection: &mut DbConnection) -> QueryRes
             postgres.batch_execute(&format!("NOTIFY {DELIVERIES_CHANNEL}"))
         }
         DbConnection::Sqlite(_) => Ok(()),
-    }
-}
-
-#[cfg(all(test, feature = "testing"))]
-mod tests {
-    use super::*;
-
-    /// 20,000 finished deliveries of one webhook, analyzed, then 100 of a
-    /// webhook newer than the statistics: the one PostgreSQL costs at about
-    /// a row, whose own plan looked cheaper than any shared one.
-    const HISTORY: &str = "
-        INSERT INTO organizations (id, name, created_at) VALUES ('org_1', 'Log', 0);
-        INSERT INTO groups (id, organization_id, name, created_at, operations)
-        VALUES (1, 'org_1', 'Log', 0, FALSE);
-        INSERT INTO webhooks (id, group_id, url, description, status, enabled_events,
-                              rate_limit, secret, created_at, updated_at)
-        SELECT 'we_' || lpad(n::text, 26, '0'), 1, 'http://127.0.0.1:9/', 'log', 'disabled',
-               'log.sample', NULL, 'x1:log', 0, 0
-        FROM generate_series(1, 2) AS n;
-        CREATE TEMP TABLE history AS
-        SELECT n, CASE WHEN n <= 20000 THEN 1 ELSE 2 END AS webhook FROM generate_series(1, 20100) AS n;
-        INSERT INTO events (id, group_id, event_type, payload, idempotency_key, created_at)
-        SELECT 'evt_' || lpad(n::text, 26, '0'), 1, 'log.sample', '{}', NULL, n FROM history;
-        INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, attempt_count,
-                                next_attempt_at, created_at, updated_at, leased_until)
-        SELECT 'dlv_' || lpad(n::text, 26, '0'), 'evt_' || lpad(n::text, 26, '0'),
-               'we_' || lpad(webhook::text, 26, '0'), 1, 'succeeded', 1, NULL, n, n, NULL
-        FROM history WHERE webhook = 1;
-        ANALYZE;
-        INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, attempt_count,
-                                next_attempt_at, created_at, updated_at, leased_until)
-        SELECT 'dlv_' || lpad(n::text, 26, '0'), 'evt_' || lpad(n::text, 26, '0'),
-               'we_' || lpad(webhook::text, 26, '0'), 1, 'succeeded', 1, NULL, n, n, NULL
-        FROM history WHERE webhook = 2;
-    ";
-
-    /// How often PostgreSQL planned the connection's prepared statements of
-    /// the log: `(generic plans, custom plans)`.
-    fn log_plans(connection: &mut DbConnection) -> Result<(i64, i64), RepositoryError> {
-        #[derive(QueryableByName)]
-        struct Plans {
-            #[diesel(sql_type = BigInt)]
-            generic: i64,
-            #[diesel(sql_type = BigInt)]
-            custom: i64,
-        }
-        let DbConnection::Postgres(postgres) = connection else {
-            unreachable!("a PostgreSQL test database");
-        };
-        diesel::sql_query(
-            "SELECT COALESCE(SUM(generic_plans), 0)::bigint AS generic, \
-             COALESCE(SUM(custom_plans), 0)::bigint AS custom \
-             FROM pg_prepared_statements \
-             WHERE statement LIKE '%FROM (\"deliveries\" INNER JOIN \"events\"%'",
-        )
-        .get_result::<Plans>(postgres)
-        .map(|plans| (plans.generic, plans.custom))
-        .map_err(storage_error)
-    }
-
-    #[tokio::test]
-    async fn postgres_plans_the_default_page_of_the_log_once_however_large_the_history() {
-        let test_database = crate::TestDatabase::postgres().await;
-        let (pages, plans, filtered) = test_database
-            .database()
-            .run(|connection| {
-                connection.batch_execute(HISTORY).map_err(storage_error)?;
-                let newest = format!("we_{:0>26}", 2);
-                let mut pages = Vec::new();
-                for _ in 0..10 {
-                    pages.push(log_page(
-                        connection,
-                        newest.clone(),
-                        None,
-                        None,
-                        DEFAULT_PAGE_SIZE + 1,
-                    )?);
-                }
-                let plans = log_plans(connection)?;
-                let filtered = log_page(
-                    connection,
-                    newest,
-                    Some(DeliveryStatus::Succeeded),
-                    None,
-                    DEFAULT_PAGE_SIZE + 1,
-                )?;
-                Ok((pages, plans, filtered))
-            })
-            .await
-            .unwrap();
-
-        for page in &pages {
-            let created: Vec<i64> = page.iter().map(|d| d.created_at.as_millis()).collect();
-            let newest_first: Vec<i64> = (20_050..=20_100).rev().collect();
-            assert_eq!(created, newest_first);
-        }
-        assert_eq!(filtered, pages[0]);
-        // Five calls planned each (PostgreSQL's trial), then the one plan.
-        let (generic, custom) = plans;
-        assert!(generic >= 5, "generic plans: {generic}, custom: {custom}");
-        assert!(custom <= 5, "generic plans: {generic}, custom: {custom}");
     }
 }
