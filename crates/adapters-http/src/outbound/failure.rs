@@ -40,39 +40,40 @@ pub(super) enum Failure {
 
 /// Finds, down an error's chain of causes, one the log names precisely.
 fn known_cause(err: &(dyn StdError + 'static)) -> Option<Failure> {
-    let mut cause = Some(err);
-    while let Some(current) = cause {
-        if let Some(resolve) = current.downcast_ref::<ResolveError>() {
+    causes(err).find_map(|cause| {
+        if let Some(resolve) = cause.downcast_ref::<ResolveError>() {
             return Some(match resolve {
                 ResolveError::Blocked(blocked) => Failure::Blocked(*blocked),
                 other => Failure::Dns(other.to_string()),
             });
         }
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
             return Some(Failure::Tls(tls.to_string()));
         }
-        let refused = current
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::ConnectionRefused);
-        if refused {
-            return Some(Failure::Refused);
-        }
-        cause = next_cause(current);
-    }
-    None
+        is_io(cause, io::ErrorKind::ConnectionRefused).then_some(Failure::Refused)
+    })
 }
 
 /// The deepest cause's text: the outer layers only say "error sending
 /// request for url (…)", with the URL.
 fn innermost_message(err: &(dyn StdError + 'static)) -> String {
-    let mut deepest = err;
-    while let Some(next) = next_cause(deepest) {
-        deepest = next;
+    match causes(err).skip(1).last() {
+        Some(deepest) => deepest.to_string(),
+        None => "no details".to_owned(),
     }
-    if std::ptr::addr_eq(deepest, err) {
-        return "no details".to_owned();
-    }
-    deepest.to_string()
+}
+
+/// `err`, then its causes down the chain (see [`next_cause`]).
+fn causes<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&cause| next_cause(cause))
+}
+
+/// Whether `err` is an `io::Error` of this kind.
+fn is_io(err: &(dyn StdError + 'static), kind: io::ErrorKind) -> bool {
+    err.downcast_ref::<io::Error>()
+        .is_some_and(|io| io.kind() == kind)
 }
 
 /// The cause of `err`. An `io::Error` hides its payload from `source()`
@@ -113,17 +114,7 @@ pub(super) fn classify(
 /// Whether a cause down the chain is an I/O timeout: the connector's own
 /// connect timeout.
 fn timed_out(err: &(dyn StdError + 'static)) -> bool {
-    let mut cause = Some(err);
-    while let Some(current) = cause {
-        let elapsed = current
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut);
-        if elapsed {
-            return true;
-        }
-        cause = next_cause(current);
-    }
-    false
+    causes(err).any(|cause| is_io(cause, io::ErrorKind::TimedOut))
 }
 
 #[cfg(test)]
