@@ -76,8 +76,10 @@ pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Vec<
 /// read a tenth of the matching rows (on a long history, a parallel scan),
 /// so every call is planned again: on a table of millions of rows that
 /// planning (its statistics read and decompressed) costs more than running
-/// the query. With the limit written, the generic plan is the same index
-/// walk as each call's, and PostgreSQL keeps it.
+/// the query. With the limit written, the generic plan can cost what each
+/// call's does, and PostgreSQL keeps it, provided the planner cannot see
+/// the other values either (the delivery log's page hides its webhook in a
+/// sub-select: `deliveries/log.rs`).
 ///
 /// `cached` says whether Diesel may keep the statement prepared: only for
 /// the few limits callers use again and again (each written limit is its own
