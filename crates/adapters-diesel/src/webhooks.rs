@@ -8,10 +8,10 @@ use webhooks_domain::{
     SystemClock, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
-use crate::database::{storage_error, write_transaction, Database};
+use crate::database::{storage_error, write_transaction, Database, DbConnection};
 use crate::operations::{announce, disabled_reason, store_status_change};
 use crate::retention::rewind_events_checked;
-use crate::schema::webhooks;
+use crate::schema::{attempts, deliveries, webhooks};
 
 /// Stores webhooks in PostgreSQL or SQLite, whichever [`Database`] points at.
 #[derive(Debug, Clone)]
@@ -276,10 +276,10 @@ impl WebhookRepository for DieselWebhookRepository {
             .is_some())
     }
 
-    /// Its deliveries and their attempts go with it (`ON DELETE CASCADE`, in
-    /// the same statement), and retention looks at their events again (in
-    /// the same transaction: see the `retention` module). `false` when no
-    /// webhook has this id in this group.
+    /// Its deliveries and their attempts go with it, in the same transaction
+    /// (see [`delete_attempts_of`]; the deliveries by `ON DELETE CASCADE`),
+    /// and retention looks at their events again (see the `retention`
+    /// module). `false` when no webhook has this id in this group.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn delete(&self, group: GroupId, id: &WebhookId) -> Result<bool, RepositoryError> {
         let group = group.get();
@@ -287,6 +287,9 @@ impl WebhookRepository for DieselWebhookRepository {
         self.db
             .run(move |connection| {
                 write_transaction(connection, |connection| {
+                    if !delete_attempts_of(connection, group, &id).map_err(storage_error)? {
+                        return Ok(false);
+                    }
                     rewind_events_checked(connection, group, &id).map_err(storage_error)?;
                     let deleted = diesel::delete(
                         webhooks::table
@@ -345,6 +348,49 @@ impl WebhookRepository for DieselWebhookRepository {
             .map(|types| OperationalEvent::count_sent(&types))
             .is_some())
     }
+}
+
+/// Deletes the attempts of the webhook's deliveries, before the webhook's
+/// delete takes the deliveries: no foreign key cascades from a delivery to
+/// its attempts (see the migration `attempts_unchecked`). Answers `false`,
+/// deleting nothing, when no webhook has this id in this group.
+///
+/// On PostgreSQL it first locks the webhook's row, then its deliveries'
+/// rows, each in a statement of its own. A publish storing a delivery for
+/// the webhook (its foreign key check) and a recorder updating one of the
+/// deliveries (which stores attempts only for the deliveries its update
+/// found) then wait for this transaction and find them gone; the attempts'
+/// delete, a later statement, sees every attempt committed before the locks
+/// were granted. So no attempt outlives its delivery. SQLite's writers take
+/// turns.
+fn delete_attempts_of(connection: &mut DbConnection, group: i64, id: &str) -> QueryResult<bool> {
+    let webhook = webhooks::table
+        .filter(webhooks::group_id.eq(group))
+        .filter(webhooks::id.eq(id))
+        .select(webhooks::id);
+    let found = match connection {
+        DbConnection::Postgres(postgres) => {
+            let found = webhook.for_update().first::<String>(postgres).optional()?;
+            if found.is_some() {
+                deliveries::table
+                    .filter(deliveries::webhook_id.eq(id))
+                    .select(deliveries::id)
+                    .for_update()
+                    .execute(postgres)?;
+            }
+            found
+        }
+        DbConnection::Sqlite(sqlite) => webhook.first::<String>(sqlite).optional()?,
+    };
+    if found.is_none() {
+        return Ok(false);
+    }
+    let of_webhook = deliveries::table
+        .filter(deliveries::webhook_id.eq(id))
+        .select(deliveries::id);
+    diesel::delete(attempts::table.filter(attempts::delivery_id.eq_any(of_webhook)))
+        .execute(connection)?;
+    Ok(true)
 }
 
 #[cfg(test)]

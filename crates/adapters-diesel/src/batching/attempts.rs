@@ -42,12 +42,22 @@ pub(crate) fn record_batch(
 }
 
 /// [`record_batch`]'s writes; answers the operational events they call for.
+///
+/// Where each delivery stands is written first: that statement locks the
+/// delivery rows and answers those that still exist, so the attempts are
+/// stored only for deliveries that stay until the commit. A delivery deleted
+/// meanwhile (with its webhook) leaves nothing to record. No foreign key
+/// checks each attempt's delivery (see the migration `attempts_unchecked`):
+/// this order, and the deletes' (see `WebhookRepository::delete`), keep
+/// every attempt's delivery there.
 fn record_statements(
     connection: &mut DbConnection,
     records: &[AttemptRecord],
 ) -> QueryResult<Vec<OperationalEvent>> {
-    let webhook_of = webhooks_of_deliveries(connection, records)?;
-    // A delivery deleted meanwhile (with its webhook) leaves nothing to record.
+    let mut webhook_of: HashMap<String, String> = HashMap::with_capacity(records.len());
+    for chunk in last_outcomes(records).chunks(ROWS_PER_STATEMENT) {
+        webhook_of.extend(update_deliveries(connection, chunk)?);
+    }
     let records: Vec<(&AttemptRecord, &str)> = records
         .iter()
         .filter_map(|record| {
@@ -64,9 +74,6 @@ fn record_statements(
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         insert_attempts_once(connection, chunk)?;
-    }
-    for chunk in last_outcomes(&records).chunks(ROWS_PER_STATEMENT) {
-        update_deliveries(connection, chunk)?;
     }
     let disabled = apply_health_in_order(connection, &records)?;
     let mut news = disabled_news(connection, &disabled)?;
@@ -145,29 +152,11 @@ fn failed_news(
         .collect())
 }
 
-/// The webhook of each of the records' deliveries that still exists, by
-/// delivery id, in one query.
-fn webhooks_of_deliveries(
-    connection: &mut DbConnection,
-    records: &[AttemptRecord],
-) -> QueryResult<HashMap<String, String>> {
-    let ids: Vec<&str> = records
-        .iter()
-        .map(|record| record.attempt.delivery_id.as_str())
-        .collect();
-    Ok(deliveries::table
-        .filter(deliveries::id.eq_any(&ids))
-        .select((deliveries::id, deliveries::webhook_id))
-        .load::<(String, String)>(connection)?
-        .into_iter()
-        .collect())
-}
-
 /// Where each delivery stands after the batch: its last record decides.
-fn last_outcomes(records: &[(&AttemptRecord, &str)]) -> Vec<DeliveryOutcome> {
+fn last_outcomes(records: &[AttemptRecord]) -> Vec<DeliveryOutcome> {
     let mut outcomes: Vec<DeliveryOutcome> = Vec::with_capacity(records.len());
     let mut position: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for (record, _) in records {
+    for record in records {
         let outcome = DeliveryOutcome::of(record);
         match position.get(outcome.id.as_str()) {
             Some(&at) => outcomes[at] = outcome,
@@ -245,12 +234,22 @@ impl DeliveryOutcome {
     }
 }
 
+/// A delivery the batch updated, and its webhook.
+#[derive(QueryableByName)]
+struct Updated {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    webhook_id: String,
+}
+
 /// One `UPDATE … FROM` a list of values for all the deliveries (both
-/// backends have it; SQLite since 3.33).
+/// backends have it; SQLite since 3.33), answering the webhook of each
+/// delivery it found (`RETURNING`: SQLite since 3.35), by delivery id.
 fn update_deliveries(
     connection: &mut DbConnection,
     outcomes: &[DeliveryOutcome],
-) -> QueryResult<()> {
+) -> QueryResult<Vec<(String, String)>> {
     let marks = placeholders(
         connection.backend(),
         1,
@@ -273,13 +272,17 @@ fn update_deliveries(
          UPDATE deliveries SET status = outcome.status, attempt_count = outcome.attempt_count, \
          next_attempt_at = outcome.next_attempt_at, leased_until = NULL, \
          updated_at = outcome.updated_at \
-         FROM outcome WHERE deliveries.id = outcome.id",
+         FROM outcome WHERE deliveries.id = outcome.id \
+         RETURNING deliveries.id, deliveries.webhook_id",
         values.join(", ")
     );
-    on_its_backend!(connection, inner => {
-        bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).execute(inner)
-    })
-    .map(drop)
+    let updated: Vec<Updated> = on_its_backend!(connection, inner => {
+        bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).load(inner)
+    })?;
+    Ok(updated
+        .into_iter()
+        .map(|row| (row.id, row.webhook_id))
+        .collect())
 }
 
 /// Binds the values of [`update_deliveries`], five per delivery, in order.

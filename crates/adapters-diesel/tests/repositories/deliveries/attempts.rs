@@ -1,7 +1,7 @@
 //! Recording attempts, alone and in batches, and what they do to the
 //! webhook's health.
 
-use webhooks_adapters_diesel::Database;
+use webhooks_adapters_diesel::{Database, TestDatabase};
 use webhooks_domain::{
     DeliveryQueue, DeliveryStatus, EndpointHealth, NextStep, UnixMillis, WebhookRepository,
     WebhookStatus,
@@ -23,8 +23,8 @@ on_both_backends!(
     a_batch_records_each_delivery_of_several_webhooks,
     a_batch_applies_health_in_order,
     a_batch_with_an_attempt_twice_keeps_the_first_attempt_and_the_last_step,
-    a_batch_skips_deleted_deliveries_and_records_the_others,
 );
+on_both_backends!(test_database: a_batch_skips_deleted_deliveries_and_records_the_others);
 
 async fn a_successful_attempt_ends_the_delivery(db: &Database) {
     let receiver = receiver(db, 7).await;
@@ -409,7 +409,8 @@ async fn a_batch_with_an_attempt_twice_keeps_the_first_attempt_and_the_last_step
     assert_eq!(detail.delivery.updated_at, UnixMillis(2_500));
 }
 
-async fn a_batch_skips_deleted_deliveries_and_records_the_others(db: &Database) {
+async fn a_batch_skips_deleted_deliveries_and_records_the_others(test_database: &TestDatabase) {
+    let db = test_database.database();
     let kept = receiver(db, 18).await;
     let deleted = receiver(db, 19).await;
     let stays = deliver(db, &kept, 1_000).await;
@@ -438,4 +439,72 @@ async fn a_batch_skips_deleted_deliveries_and_records_the_others(db: &Database) 
     let detail = queue(db).find(&kept.id, &stays).await.unwrap().unwrap();
     assert_eq!(detail.delivery.status, DeliveryStatus::Succeeded);
     assert_eq!(detail.attempts.len(), 1);
+    // Nothing was stored for the deleted delivery, not even unseen.
+    assert_eq!(test_database.row_counts().await.attempts, 1);
+}
+
+/// A recorder whose update waits for a webhook's delete (which locks the
+/// webhook's deliveries first) finds the delivery gone and stores no
+/// attempt: no foreign key would stop an attempt outliving its delivery.
+#[tokio::test]
+async fn a_postgres_record_that_waits_for_a_webhook_delete_stores_no_attempt() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let receiver = receiver(db, 20).await;
+    let delivery = deliver(db, &receiver, 1_000).await;
+    // The delete, in another process, between its lock and its delete.
+    let mut deleting = PgConnection::establish(test_database.url()).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut deleting).unwrap();
+    diesel::sql_query(format!(
+        "SELECT id FROM deliveries WHERE webhook_id = '{}' FOR UPDATE",
+        receiver.id
+    ))
+    .execute(&mut deleting)
+    .unwrap();
+    let recording = tokio::spawn({
+        let queue = queue(db);
+        let record = record(
+            attempt(&delivery, 1, 2_000, Some(200)),
+            NextStep::Succeeded,
+            EndpointHealth::Healthy,
+        );
+        async move { queue.record_attempts(&[record]).await }
+    });
+    wait_until_a_query_waits_for_a_lock(&mut deleting).await;
+
+    diesel::sql_query(format!("DELETE FROM webhooks WHERE id = '{}'", receiver.id))
+        .execute(&mut deleting)
+        .unwrap();
+    diesel::sql_query("COMMIT").execute(&mut deleting).unwrap();
+
+    assert_eq!(recording.await.unwrap(), Ok(()));
+    assert_eq!(test_database.row_counts().await.attempts, 0);
+}
+
+/// Waits (up to 10 s) until another session of the database waits for a
+/// lock.
+async fn wait_until_a_query_waits_for_a_lock(connection: &mut diesel::PgConnection) {
+    use diesel::sql_types::BigInt;
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    for _ in 0..1_000 {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(connection)
+        .unwrap();
+        if waiting.count > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no query waited for the lock");
 }
