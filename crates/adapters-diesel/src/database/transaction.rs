@@ -1,4 +1,4 @@
-//! The two kinds of write transaction the repositories use, each begun the
+//! The kinds of write transaction the repositories use, each begun the
 //! way its backend needs.
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -52,6 +52,31 @@ pub(crate) fn bookkeeping_transaction<T>(
     transaction_begun_with(connection, Some(BEGIN_BOOKKEEPING), f)
 }
 
+/// How PostgreSQL begins a [`claim_transaction`]: the bookkeeping settings,
+/// and no bitmap or sequential scans.
+const BEGIN_CLAIM: &str = "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+                           SET LOCAL plan_cache_mode TO force_custom_plan; \
+                           SET LOCAL enable_bitmapscan TO off; SET LOCAL enable_seqscan TO off";
+
+/// A [`bookkeeping_transaction`] for a claim, in which PostgreSQL reads the
+/// pending deliveries through an index in due order, stopping at the
+/// claim's limit, whatever its statistics say.
+///
+/// A backlog builds faster than autovacuum analyzes the table: a burst of
+/// ten thousand publishes, then a claim a second later, still planned with
+/// the statistics of a nearly empty queue (tens of pending rows). With
+/// those, reading every due delivery (a bitmap scan of the index, or the
+/// table) and sorting them looked as cheap as the ordered index scan, and
+/// each claim then cost as much as the whole backlog: 5 ms per claim of 30
+/// deliveries in a backlog of 10,000 (see docs/benchmarks.md). The other
+/// statements of a claim (the FIFO heads) read through indexes anyway.
+pub(crate) fn claim_transaction<T>(
+    connection: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    transaction_begun_with(connection, Some(BEGIN_CLAIM), f)
+}
+
 /// Runs `f` in a transaction that PostgreSQL begins with `postgres_begin`
 /// (plain `BEGIN` when `None`) and SQLite with `BEGIN IMMEDIATE`.
 fn transaction_begun_with<T>(
@@ -99,6 +124,10 @@ mod tests {
             synchronous_commit: String,
             #[diesel(sql_type = diesel::sql_types::Text)]
             plan_cache_mode: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            enable_bitmapscan: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            enable_seqscan: String,
         }
         fn setting(connection: &mut DbConnection) -> Result<String, RepositoryError> {
             let DbConnection::Postgres(postgres) = connection else {
@@ -106,24 +135,36 @@ mod tests {
             };
             diesel::sql_query(
                 "SELECT current_setting('synchronous_commit') AS synchronous_commit, \
-                 current_setting('plan_cache_mode') AS plan_cache_mode",
+                 current_setting('plan_cache_mode') AS plan_cache_mode, \
+                 current_setting('enable_bitmapscan') AS enable_bitmapscan, \
+                 current_setting('enable_seqscan') AS enable_seqscan",
             )
             .get_result::<Settings>(postgres)
-            .map(|row| format!("{} {}", row.synchronous_commit, row.plan_cache_mode))
+            .map(|row| {
+                format!(
+                    "{} {} {} {}",
+                    row.synchronous_commit,
+                    row.plan_cache_mode,
+                    row.enable_bitmapscan,
+                    row.enable_seqscan
+                )
+            })
             .map_err(storage_error)
         }
         let test_database = crate::TestDatabase::postgres().await;
         let database = test_database.database().clone();
-        let (bookkeeping, durable, after) = database
+        let (bookkeeping, claim, durable, after) = database
             .run(|connection| {
                 let bookkeeping = bookkeeping_transaction(connection, setting)?;
+                let claim = claim_transaction(connection, setting)?;
                 let durable = write_transaction(connection, setting)?;
-                Ok((bookkeeping, durable, setting(connection)?))
+                Ok((bookkeeping, claim, durable, setting(connection)?))
             })
             .await
             .unwrap();
-        assert_eq!(bookkeeping, "off force_custom_plan");
-        assert_eq!(durable, "on auto");
-        assert_eq!(after, "on auto");
+        assert_eq!(bookkeeping, "off force_custom_plan on on");
+        assert_eq!(claim, "off force_custom_plan off off");
+        assert_eq!(durable, "on auto on on");
+        assert_eq!(after, "on auto on on");
     }
 }

@@ -142,10 +142,19 @@ const FIRST_EXCLUDED_ON_SQLITE: usize = 2;
 /// The claim on PostgreSQL of webhooks without an ordering, in one
 /// statement: picks up to `limit` pending deliveries due at `now` whose
 /// webhook is enabled, oldest due first, locking them and skipping those
-/// another claim holds (`FOR UPDATE OF d SKIP LOCKED`: the delivery rows
-/// only, so webhook rows stay free for rate slots and health), so any number
-/// of processes claim side by side without waiting for or overlapping each
+/// another claim holds (`FOR UPDATE SKIP LOCKED`: the delivery rows only, so
+/// webhook rows stay free for rate slots and health), so any number of
+/// processes claim side by side without waiting for or overlapping each
 /// other; then [`lease_picked_on_postgres`].
+///
+/// The webhook is checked by a sub-select per delivery, not a join, and the
+/// claim's transaction rules out bitmap and sequential scans
+/// ([`claim_transaction`](crate::database::claim_transaction)), so that
+/// the way to the deliveries is the index of pending ones in due order
+/// (`deliveries_pending_due`), read until the limit is reached. With a
+/// join and statistics older than a backlog, PostgreSQL started from the
+/// webhook, read all its pending deliveries through the FIFO index and
+/// sorted them: each claim cost as much as the backlog.
 fn claim_on_postgres(
     connection: &mut PgConnection,
     now: UnixMillis,
@@ -153,20 +162,7 @@ fn claim_on_postgres(
     lease_until: UnixMillis,
     exclude: &[String],
 ) -> QueryResult<Vec<JobRow>> {
-    let picked = format!(
-        "SELECT d.id, d.next_attempt_at AS due FROM deliveries d \
-         JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'enabled' \
-           AND w.ordering IS NULL{} \
-         ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
-        excluded_webhooks(
-            Backend::Postgres,
-            "d.webhook_id",
-            FIRST_EXCLUDED_ON_POSTGRES,
-            exclude.len()
-        )
-    );
-    let mut query = diesel::sql_query(lease_picked_on_postgres(&picked))
+    let mut query = diesel::sql_query(unordered_claim_on_postgres(exclude.len()))
         .bind::<BigInt, _>(now.as_millis())
         .bind::<BigInt, _>(limit)
         .bind::<BigInt, _>(lease_until.as_millis())
@@ -175,6 +171,55 @@ fn claim_on_postgres(
         query = query.bind::<Text, _>(id.clone());
     }
     query.load::<JobRow>(connection)
+}
+
+/// The statement of [`claim_on_postgres`] with `excluded` webhook ids
+/// (`$4` on); `$1` is now, `$2` the limit, `$3` the lease's end.
+fn unordered_claim_on_postgres(excluded: usize) -> String {
+    let picked = format!(
+        "SELECT d.id, d.next_attempt_at AS due FROM deliveries d \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1{} \
+           AND (SELECT w.status = 'enabled' AND w.ordering IS NULL \
+                FROM webhooks w WHERE w.id = d.webhook_id) \
+         ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        excluded_webhooks(
+            Backend::Postgres,
+            "d.webhook_id",
+            FIRST_EXCLUDED_ON_POSTGRES,
+            excluded
+        )
+    );
+    lease_picked_on_postgres(&picked)
+}
+
+/// A line of `EXPLAIN`'s text output.
+#[cfg(feature = "testing")]
+#[derive(Debug, QueryableByName)]
+struct PlanLine {
+    #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
+    line: String,
+}
+
+/// The plan PostgreSQL makes for [`claim_on_postgres`] at `now`, as
+/// `EXPLAIN` writes it (nothing is claimed); for tests that pin how a claim
+/// reads the queue.
+#[cfg(feature = "testing")]
+pub(crate) fn explain_unordered_claim_on_postgres(
+    connection: &mut PgConnection,
+    now: UnixMillis,
+    limit: i64,
+) -> QueryResult<String> {
+    let sql = format!("EXPLAIN {}", unordered_claim_on_postgres(0));
+    let lines = diesel::sql_query(sql)
+        .bind::<BigInt, _>(now.as_millis())
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(now.as_millis())
+        .load::<PlanLine>(connection)?;
+    Ok(lines
+        .into_iter()
+        .map(|plan| plan.line)
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// A PostgreSQL claim around `picked` (the `id` and `due` of the deliveries

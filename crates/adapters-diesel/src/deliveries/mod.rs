@@ -21,10 +21,14 @@ use webhooks_domain::{
 };
 
 use crate::batching::record_batch;
-use crate::database::{bookkeeping_transaction, storage_error, Database, DbConnection};
+use crate::database::{
+    bookkeeping_transaction, claim_transaction, storage_error, Database, DbConnection,
+};
 use crate::schema::{attempts, deliveries, events, webhooks};
 
 mod claim;
+#[cfg(feature = "testing")]
+pub(crate) use claim::explain_unordered_claim_on_postgres;
 mod log;
 mod rows;
 mod stats;
@@ -75,7 +79,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
         let rows = self
             .db
             .run(move |connection| {
-                bookkeeping_transaction(connection, |connection| {
+                claim_transaction(connection, |connection| {
                     claim::claim(connection, now, limit, lease_until, &exclude)
                         .map_err(storage_error)
                 })

@@ -11,8 +11,10 @@
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl};
 use tempfile::TempDir;
+use webhooks_domain::UnixMillis;
 
-use crate::database::{storage_error, Database};
+use crate::database::{claim_transaction, storage_error, Database, DbConnection};
+use crate::deliveries::explain_unordered_claim_on_postgres;
 
 mod cluster;
 
@@ -175,6 +177,26 @@ impl TestDatabase {
             })
             .await;
         counted.unwrap_or_else(|error| panic!("cannot count the test database's rows: {error}"))
+    }
+
+    /// The plan PostgreSQL makes, in a claim's transaction, for claiming up
+    /// to `limit` due deliveries of webhooks without an ordering at `now`,
+    /// as `EXPLAIN` writes it (nothing is claimed); `None` on SQLite.
+    pub async fn explain_claim(&self, now: UnixMillis, limit: i64) -> Option<String> {
+        let explained = self
+            .database
+            .run(move |connection| {
+                claim_transaction(connection, |connection| match connection {
+                    DbConnection::Postgres(postgres) => {
+                        explain_unordered_claim_on_postgres(postgres, now, limit)
+                            .map(Some)
+                            .map_err(storage_error)
+                    }
+                    DbConnection::Sqlite(_) => Ok(None),
+                })
+            })
+            .await;
+        explained.unwrap_or_else(|error| panic!("cannot explain a claim: {error}"))
     }
 }
 

@@ -424,3 +424,43 @@ async fn concurrent_rate_slots_never_overbook_a_second(db: &Database) {
     }
     assert_eq!(granted, 5);
 }
+
+/// A backlog stored after PostgreSQL last analyzed the queue (a burst of
+/// publishes, faster than autovacuum) is claimed through the index of
+/// pending deliveries in due order, stopping at the limit: not by reading
+/// every pending delivery of the webhook and sorting them, which made each
+/// claim cost as much as the backlog (docs/benchmarks.md, round 3).
+#[tokio::test]
+async fn a_postgres_claim_reads_a_backlog_in_due_order_whatever_the_statistics_say() {
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let receiver = receiver(db, 1).await;
+    execute_raw(test_database.url(), "ANALYZE");
+    execute_raw(
+        test_database.url(),
+        "INSERT INTO events (id, group_id, event_type, payload, created_at) \
+         SELECT 'evt_backlog' || n, 1, 'user.created', '{}', n FROM generate_series(1, 5000) n",
+    );
+    execute_raw(
+        test_database.url(),
+        &format!(
+            "INSERT INTO deliveries (id, event_id, webhook_id, group_id, status, attempt_count, \
+               next_attempt_at, created_at, updated_at) \
+             SELECT 'dlv_backlog' || n, 'evt_backlog' || n, '{}', 1, 'pending', 0, n, n, n \
+             FROM generate_series(1, 5000) n",
+            receiver.id.as_str()
+        ),
+    );
+
+    let plan = test_database
+        .explain_claim(UnixMillis(10_000), 32)
+        .await
+        .expect("a PostgreSQL plan");
+
+    assert!(
+        plan.contains("Index Scan using deliveries_pending_due on deliveries d"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Sort Key: d.next_attempt_at"), "{plan}");
+    assert!(!plan.contains("Bitmap"), "{plan}");
+}
