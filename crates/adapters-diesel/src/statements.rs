@@ -6,9 +6,11 @@
 //! backends. A few are SQL text because the builder cannot say them on
 //! [`DbConnection`](crate::DbConnection): the claim (`SKIP LOCKED`, a list of
 //! excluded webhooks), recording a batch's outcomes (`UPDATE … FROM (VALUES
-//! …)`), PostgreSQL's one-statement publish. Their placeholders all come from
-//! [`placeholders`].
+//! …)`), PostgreSQL's one-statement publish. Their placeholders come from
+//! [`placeholders`], or, for PostgreSQL statements kept prepared, from
+//! [`push_with_binds`].
 
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, RunQueryDsl};
 
@@ -65,6 +67,52 @@ pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Vec<
             Backend::Sqlite => "?".to_owned(),
         })
         .collect()
+}
+
+/// Where a value is bound in the text of a PostgreSQL statement written
+/// with [`push_with_binds`].
+pub(crate) const BIND: &str = "$?";
+
+/// Pushes `sql`, binding a value at each [`BIND`] in it: the `n`th (from 0)
+/// is pushed by `bind(out, n)`, which answers an error for an `n` it has
+/// no value for.
+///
+/// For SQL text kept prepared: Diesel prepares a statement once per
+/// connection only when its text and the types of its values are those of
+/// the last time (a `QueryId` that is static, or a cache key made of the
+/// text), and numbers its placeholders itself as values are pushed, so a
+/// value used twice is bound twice. `sql_query`'s statements are never kept.
+pub(crate) fn push_with_binds<'b>(
+    out: &mut AstPass<'_, 'b, Pg>,
+    sql: &str,
+    mut bind: impl FnMut(&mut AstPass<'_, 'b, Pg>, usize) -> QueryResult<()>,
+) -> QueryResult<()> {
+    for (n, part) in sql.split(BIND).enumerate() {
+        if n > 0 {
+            bind(out, n - 1)?;
+        }
+        out.push_sql(part);
+    }
+    Ok(())
+}
+
+/// The error of a [`push_with_binds`] closure asked for a value it lacks.
+pub(crate) fn no_value_to_bind(n: usize) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(format!("no value to bind at place {n}").into())
+}
+
+/// `sql` with its [`BIND`]s numbered `$1`, `$2`, … in order: the text
+/// PostgreSQL gets, for a test's own `PREPARE`.
+#[cfg(feature = "testing")]
+pub(crate) fn numbered_binds(sql: &str) -> String {
+    let mut numbered = String::with_capacity(sql.len());
+    for (n, part) in sql.split(BIND).enumerate() {
+        if n > 0 {
+            numbered.push_str(&format!("${n}"));
+        }
+        numbered.push_str(part);
+    }
+    numbered
 }
 
 /// `query … LIMIT n` with `n` written into the SQL text instead of bound,
@@ -138,5 +186,15 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 4, 3), ["$4", "$5", "$6"]);
         assert_eq!(placeholders(Backend::Sqlite, 4, 3), ["?", "?", "?"]);
         assert!(placeholders(Backend::Postgres, 1, 0).is_empty());
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn binds_are_numbered_in_the_order_they_appear() {
+        assert_eq!(
+            numbered_binds("SELECT $? WHERE a = $? LIMIT $?"),
+            "SELECT $1 WHERE a = $2 LIMIT $3"
+        );
+        assert_eq!(numbered_binds("SELECT 1"), "SELECT 1");
     }
 }

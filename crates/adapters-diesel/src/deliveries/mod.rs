@@ -28,7 +28,7 @@ use crate::schema::{attempts, deliveries, events, webhooks};
 
 mod claim;
 #[cfg(feature = "testing")]
-pub(crate) use claim::explain_unordered_claim_on_postgres;
+pub(crate) use claim::explain_claim_unordered;
 mod log;
 mod rows;
 mod stats;

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use webhooks_domain::UnixMillis;
 
 use crate::database::{claim_transaction, storage_error, Database, DbConnection};
-use crate::deliveries::explain_unordered_claim_on_postgres;
+use crate::deliveries::explain_claim_unordered;
 
 mod cluster;
 
@@ -179,16 +179,18 @@ impl TestDatabase {
         counted.unwrap_or_else(|error| panic!("cannot count the test database's rows: {error}"))
     }
 
-    /// The plan PostgreSQL makes, in a claim's transaction, for claiming up
-    /// to `limit` due deliveries of webhooks without an ordering at `now`,
-    /// as `EXPLAIN` writes it (nothing is claimed); `None` on SQLite.
+    /// The plan PostgreSQL keeps, in a claim's transaction (one made
+    /// without the values, for every claim of the connection), for claiming
+    /// up to `limit` due deliveries of webhooks without an ordering at
+    /// `now`, as `EXPLAIN EXECUTE` writes it (nothing is claimed); `None` on
+    /// SQLite.
     pub async fn explain_claim(&self, now: UnixMillis, limit: i64) -> Option<String> {
         let explained = self
             .database
             .run(move |connection| {
                 claim_transaction(connection, |connection| match connection {
                     DbConnection::Postgres(postgres) => {
-                        explain_unordered_claim_on_postgres(postgres, now, limit)
+                        explain_claim_unordered(postgres, now, limit)
                             .map(Some)
                             .map_err(storage_error)
                     }

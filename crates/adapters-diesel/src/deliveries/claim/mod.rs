@@ -3,14 +3,19 @@
 //! first (see [`claim_fifo_heads`] and ADR 0010).
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Text};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::sql_types::{BigInt, Text};
+use diesel::SqliteConnection;
 use webhooks_domain::UnixMillis;
 
 use super::rows::JobRow;
 use crate::database::{Backend, DbConnection};
 use crate::schema::{deliveries, events, webhooks};
 use crate::statements::placeholders;
+
+mod postgres;
+
+#[cfg(feature = "testing")]
+pub(crate) use postgres::explain_claim_unordered;
 
 /// The claim of [`DeliveryQueue::claim_due`](webhooks_domain::DeliveryQueue::claim_due),
 /// in its transaction: first the heads of FIFO webhooks (at most half the
@@ -61,7 +66,7 @@ fn claim_unordered(
     }
     match connection {
         DbConnection::Postgres(postgres) => {
-            claim_on_postgres(postgres, now, limit, lease_until, exclude)
+            postgres::claim_unordered(postgres, now, limit, lease_until, exclude)
         }
         DbConnection::Sqlite(sqlite) => {
             let picked = select_due_for_claim_on_sqlite(sqlite, now, limit, exclude)?;
@@ -118,127 +123,16 @@ struct ClaimedId {
     id: String,
 }
 
-/// The condition that leaves out the excluded webhooks (`column` holding the
-/// webhook id), one placeholder per id from the statement's `first`; an
-/// empty list excludes nothing.
-fn excluded_webhooks(backend: Backend, column: &str, first: usize, count: usize) -> String {
+/// The condition of a SQLite statement that leaves out `count` excluded
+/// webhooks (`column` holding the webhook id), one placeholder each; no
+/// condition for none. (PostgreSQL's statements bind the list as one array.)
+fn excluded_on_sqlite(column: &str, count: usize) -> String {
     if count == 0 {
         return String::new();
     }
     format!(
         " AND {column} NOT IN ({})",
-        placeholders(backend, first, count).join(", ")
-    )
-}
-
-/// The placeholder of the first excluded webhook id in the PostgreSQL claim:
-/// `$1` to `$3` are `now`, the limit and the lease's end.
-const FIRST_EXCLUDED_ON_POSTGRES: usize = 4;
-
-/// The placeholder of the first excluded webhook id in the SQLite pick, after
-/// `now`.
-const FIRST_EXCLUDED_ON_SQLITE: usize = 2;
-
-/// The claim on PostgreSQL of webhooks without an ordering, in one
-/// statement: picks up to `limit` pending deliveries due at `now` whose
-/// webhook is enabled, oldest due first, locking them and skipping those
-/// another claim holds (`FOR UPDATE SKIP LOCKED`: the delivery rows only, so
-/// webhook rows stay free for rate slots and health), so any number of
-/// processes claim side by side without waiting for or overlapping each
-/// other; then [`lease_picked_on_postgres`].
-///
-/// The webhook is checked by a sub-select per delivery, not a join, and the
-/// claim's transaction rules out bitmap and sequential scans
-/// ([`claim_transaction`](crate::database::claim_transaction)), so that
-/// the way to the deliveries is the index of pending ones in due order
-/// (`deliveries_pending_due`), read until the limit is reached. With a
-/// join and statistics older than a backlog, PostgreSQL started from the
-/// webhook, read all its pending deliveries through the FIFO index and
-/// sorted them: each claim cost as much as the backlog.
-fn claim_on_postgres(
-    connection: &mut PgConnection,
-    now: UnixMillis,
-    limit: i64,
-    lease_until: UnixMillis,
-    exclude: &[String],
-) -> QueryResult<Vec<JobRow>> {
-    let mut query = diesel::sql_query(unordered_claim_on_postgres(exclude.len()))
-        .bind::<BigInt, _>(now.as_millis())
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(lease_until.as_millis())
-        .into_boxed::<diesel::pg::Pg>();
-    for id in exclude {
-        query = query.bind::<Text, _>(id.clone());
-    }
-    query.load::<JobRow>(connection)
-}
-
-/// The statement of [`claim_on_postgres`] with `excluded` webhook ids
-/// (`$4` on); `$1` is now, `$2` the limit, `$3` the lease's end.
-fn unordered_claim_on_postgres(excluded: usize) -> String {
-    let picked = format!(
-        "SELECT d.id, d.next_attempt_at AS due FROM deliveries d \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1{} \
-           AND (SELECT w.status = 'enabled' AND w.ordering IS NULL \
-                FROM webhooks w WHERE w.id = d.webhook_id) \
-         ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        excluded_webhooks(
-            Backend::Postgres,
-            "d.webhook_id",
-            FIRST_EXCLUDED_ON_POSTGRES,
-            excluded
-        )
-    );
-    lease_picked_on_postgres(&picked)
-}
-
-/// A line of `EXPLAIN`'s text output.
-#[cfg(feature = "testing")]
-#[derive(Debug, QueryableByName)]
-struct PlanLine {
-    #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
-    line: String,
-}
-
-/// The plan PostgreSQL makes for [`claim_on_postgres`] at `now`, as
-/// `EXPLAIN` writes it (nothing is claimed); for tests that pin how a claim
-/// reads the queue.
-#[cfg(feature = "testing")]
-pub(crate) fn explain_unordered_claim_on_postgres(
-    connection: &mut PgConnection,
-    now: UnixMillis,
-    limit: i64,
-) -> QueryResult<String> {
-    let sql = format!("EXPLAIN {}", unordered_claim_on_postgres(0));
-    let lines = diesel::sql_query(sql)
-        .bind::<BigInt, _>(now.as_millis())
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(now.as_millis())
-        .load::<PlanLine>(connection)?;
-    Ok(lines
-        .into_iter()
-        .map(|plan| plan.line)
-        .collect::<Vec<_>>()
-        .join("\n"))
-}
-
-/// A PostgreSQL claim around `picked` (the `id` and `due` of the deliveries
-/// it locked): moves them to the end of the lease (`$3`, `$1` being now) and
-/// answers what sending needs, in the order picked.
-fn lease_picked_on_postgres(picked: &str) -> String {
-    format!(
-        "WITH picked AS ({picked}), claimed AS ( \
-           UPDATE deliveries d SET next_attempt_at = $3, leased_until = $3, updated_at = $1 \
-           FROM picked \
-           WHERE d.id = picked.id \
-           RETURNING d.id, d.event_id, d.attempt_count, d.webhook_id, d.created_at \
-         ) \
-         SELECT c.id AS delivery_id, c.event_id, c.attempt_count, e.payload, c.webhook_id, \
-           w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.rate_limit, \
-           c.created_at, w.headers, w.ordering \
-         FROM claimed c JOIN picked p ON p.id = c.id \
-         JOIN events e ON e.id = c.event_id JOIN webhooks w ON w.id = c.webhook_id \
-         ORDER BY p.due, p.id"
+        placeholders(Backend::Sqlite, 1, count).join(", ")
     )
 }
 
@@ -253,7 +147,8 @@ fn lease_picked_on_postgres(picked: &str) -> String {
 /// still in flight, and must wait for it.
 ///
 /// Placeholders are given as text, in the order they appear, so that SQLite
-/// can bind `?` by position (`now` twice).
+/// can bind `?` by position and PostgreSQL's statements bind each where
+/// [`BIND`](crate::statements::BIND) stands (`now` twice).
 fn fifo_heads_sql(now: &str, condition: &str, now_again: &str, limit: &str) -> String {
     format!(
         "SELECT h.id, h.webhook_id, h.next_attempt_at AS due FROM webhooks w \
@@ -293,72 +188,17 @@ fn claim_fifo_heads(
     }
     match connection {
         DbConnection::Postgres(postgres) => {
-            let locked = lock_fifo_webhooks_on_postgres(postgres, now, limit, exclude)?;
+            let locked = postgres::lock_fifo_webhooks(postgres, now, limit, exclude)?;
             if locked.is_empty() {
                 return Ok(Vec::new());
             }
-            lease_fifo_heads_on_postgres(postgres, now, limit, lease_until, &locked)
+            postgres::lease_fifo_heads(postgres, now, limit, lease_until, &locked)
         }
         DbConnection::Sqlite(sqlite) => {
             let picked = select_fifo_heads_on_sqlite(sqlite, now, limit, exclude)?;
             lease_on_sqlite(sqlite, &picked, now, lease_until)
         }
     }
-}
-
-/// The first key of the advisory locks of FIFO webhooks' claims (the second
-/// is a hash of the webhook id): "fifo" in ASCII. A hash collision only makes
-/// two webhooks' heads wait for each other's claims.
-const FIFO_LOCK_SPACE: i32 = 0x6669_666f;
-
-/// The FIFO webhooks with a head to claim, each now locked by this
-/// transaction; those whose lock another claim holds are left out.
-fn lock_fifo_webhooks_on_postgres(
-    connection: &mut PgConnection,
-    now: UnixMillis,
-    limit: i64,
-    exclude: &[String],
-) -> QueryResult<Vec<String>> {
-    // The lock is taken outside the subquery, so only on the rows it kept.
-    let condition = excluded_webhooks(Backend::Postgres, "w.id", 4, exclude.len());
-    let sql = format!(
-        "SELECT c.webhook_id AS id FROM ({}) c \
-         WHERE pg_try_advisory_xact_lock($3, hashtext(c.webhook_id))",
-        fifo_heads_sql("$1", &condition, "$1", "$2")
-    );
-    let mut query = diesel::sql_query(sql)
-        .bind::<BigInt, _>(now.as_millis())
-        .bind::<BigInt, _>(limit)
-        .bind::<Integer, _>(FIFO_LOCK_SPACE)
-        .into_boxed::<diesel::pg::Pg>();
-    for id in exclude {
-        query = query.bind::<Text, _>(id.clone());
-    }
-    let locked = query.load::<ClaimedId>(connection)?;
-    Ok(locked.into_iter().map(|row| row.id).collect())
-}
-
-/// Leases the heads of the `locked` FIFO webhooks, found again by a
-/// statement that sees every claim committed before the locks were taken.
-fn lease_fifo_heads_on_postgres(
-    connection: &mut PgConnection,
-    now: UnixMillis,
-    limit: i64,
-    lease_until: UnixMillis,
-    locked: &[String],
-) -> QueryResult<Vec<JobRow>> {
-    let heads = fifo_heads_sql("$1", " AND w.id = ANY($4)", "$1", "$2");
-    let picked = format!(
-        "SELECT d.id, heads.due FROM deliveries d JOIN ({heads}) heads ON heads.id = d.id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-         FOR UPDATE OF d SKIP LOCKED"
-    );
-    diesel::sql_query(lease_picked_on_postgres(&picked))
-        .bind::<BigInt, _>(now.as_millis())
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(lease_until.as_millis())
-        .bind::<Array<Text>, _>(locked)
-        .load::<JobRow>(connection)
 }
 
 /// The heads of FIFO webhooks to claim on SQLite (see [`fifo_heads_sql`]).
@@ -368,7 +208,7 @@ fn select_fifo_heads_on_sqlite(
     limit: i64,
     exclude: &[String],
 ) -> QueryResult<Vec<String>> {
-    let condition = excluded_webhooks(Backend::Sqlite, "w.id", 2, exclude.len());
+    let condition = excluded_on_sqlite("w.id", exclude.len());
     let sql = fifo_heads_sql("?", &condition, "?", "?");
     let mut query = diesel::sql_query(sql)
         .bind::<BigInt, _>(now.as_millis())
@@ -399,12 +239,7 @@ fn select_due_for_claim_on_sqlite(
            AND w.ordering IS NULL{} \
          ORDER BY d.next_attempt_at, d.id \
          LIMIT ?",
-        excluded_webhooks(
-            Backend::Sqlite,
-            "d.webhook_id",
-            FIRST_EXCLUDED_ON_SQLITE,
-            exclude.len()
-        )
+        excluded_on_sqlite("d.webhook_id", exclude.len())
     );
     // SQLite numbers `?` in order: the excluded ids come before LIMIT.
     let mut query = diesel::sql_query(sql)
