@@ -1,20 +1,19 @@
-//! What statements written as SQL text share: their placeholders, and how
-//! many rows one multi-row statement carries; and [`on_its_backend!`] for
-//! the statements Diesel builds per backend only.
+//! What statements written as SQL text share: how PostgreSQL's statements
+//! place their bound values and stay prepared, and how many rows one
+//! multi-row statement carries; and [`on_its_backend!`] for the statements
+//! Diesel builds per backend only.
 //!
 //! Most queries go through Diesel's query builder, written once for both
 //! backends. A few are SQL text because the builder cannot say them on
 //! [`DbConnection`](crate::DbConnection): the claim (`SKIP LOCKED`, a list of
 //! excluded webhooks), recording a batch's outcomes (`UPDATE … FROM (VALUES
-//! …)`), PostgreSQL's one-statement publish. Their placeholders come from
-//! [`placeholders`], or, for PostgreSQL statements kept prepared, from
-//! [`push_with_binds`].
+//! …)`), PostgreSQL's one-statement publish. On SQLite their placeholders
+//! are `?`, bound by position; PostgreSQL's are pushed as values are bound
+//! ([`push_with_binds`]), so that the text stays constant and prepared.
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, RunQueryDsl};
-
-use crate::database::Backend;
 
 /// Rows per multi-row statement (`INSERT … VALUES`, `UPDATE … FROM (VALUES
 /// …)`), for every table: a longer list is written in statements of this
@@ -56,19 +55,6 @@ macro_rules! on_its_backend {
 }
 pub(crate) use on_its_backend;
 
-/// `count` placeholders for values bound in order, the first of them the
-/// statement's `first`: `$first, $first+1, …` on PostgreSQL, which numbers
-/// its placeholders; `?` each on SQLite, which numbers them by position (so
-/// the values must be bound in the order the placeholders appear).
-pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Vec<String> {
-    (first..first + count)
-        .map(|number| match backend {
-            Backend::Postgres => format!("${number}"),
-            Backend::Sqlite => "?".to_owned(),
-        })
-        .collect()
-}
-
 /// Where a value is bound in the text of a PostgreSQL statement written
 /// with [`push_with_binds`].
 pub(crate) const BIND: &str = "$?";
@@ -100,6 +86,25 @@ pub(crate) fn push_with_binds<'b>(
 pub(crate) fn no_value_to_bind(n: usize) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(format!("no value to bind at place {n}").into())
 }
+
+/// Makes each of these types (a [`QueryFragment`] on PostgreSQL of one
+/// constant text, whose rows are loaded by name) a statement that Diesel
+/// keeps prepared, keyed by its type.
+macro_rules! prepared_statement {
+    ($($statement:ty),*) => {$(
+        impl diesel::query_builder::QueryId for $statement {
+            type QueryId = Self;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::Query for $statement {
+            type SqlType = diesel::sql_types::Untyped;
+        }
+
+        impl diesel::RunQueryDsl<diesel::PgConnection> for $statement {}
+    )*};
+}
+pub(crate) use prepared_statement;
 
 /// `sql` with its [`BIND`]s numbered `$1`, `$2`, … in order: the text
 /// PostgreSQL gets, for a test's own `PREPARE`.
@@ -180,13 +185,6 @@ impl<Q, C> RunQueryDsl<C> for WrittenLimit<Q> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn postgres_numbers_its_placeholders_from_the_first_and_sqlite_does_not() {
-        assert_eq!(placeholders(Backend::Postgres, 4, 3), ["$4", "$5", "$6"]);
-        assert_eq!(placeholders(Backend::Sqlite, 4, 3), ["?", "?", "?"]);
-        assert!(placeholders(Backend::Postgres, 1, 0).is_empty());
-    }
 
     #[cfg(feature = "testing")]
     #[test]

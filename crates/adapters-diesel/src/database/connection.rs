@@ -20,17 +20,6 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-impl DbConnection {
-    /// Which backend this connection talks to, for the statements written as
-    /// text (see [`crate::statements`]).
-    pub(crate) fn backend(&self) -> Backend {
-        match self {
-            DbConnection::Postgres(_) => Backend::Postgres,
-            DbConnection::Sqlite(_) => Backend::Sqlite,
-        }
-    }
-}
-
 /// Which database a [`Database`](super::Database) talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -32,7 +32,9 @@ mod transaction;
 use connection::{create_parent_folder, Target, POSTGRES_CONNECT_TIMEOUT_SECS};
 pub use connection::{Backend, DbConnection};
 use pool::{Connector, Lifecycle, POOL_CLOSED};
-pub(crate) use transaction::{bookkeeping_transaction, claim_transaction, write_transaction};
+pub(crate) use transaction::{
+    bookkeeping_transaction, claim_transaction, record_transaction, write_transaction,
+};
 
 /// How long [`Database::close`] waits for connections still in use or
 /// still being opened: longer than libpq's connect timeout.

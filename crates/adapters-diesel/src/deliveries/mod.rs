@@ -22,7 +22,8 @@ use webhooks_domain::{
 
 use crate::batching::record_batch;
 use crate::database::{
-    bookkeeping_transaction, claim_transaction, storage_error, Database, DbConnection,
+    bookkeeping_transaction, claim_transaction, record_transaction, storage_error, Database,
+    DbConnection,
 };
 use crate::schema::{attempts, deliveries, events, webhooks};
 
@@ -115,7 +116,7 @@ impl DeliveryQueue for DieselDeliveryQueue {
         let announced = self
             .db
             .run(move |connection| {
-                bookkeeping_transaction(connection, |connection| record_batch(connection, &records))
+                record_transaction(connection, |connection| record_batch(connection, &records))
             })
             .await?;
         OperationalEvent::count_sent(&announced);

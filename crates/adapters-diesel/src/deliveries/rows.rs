@@ -139,13 +139,13 @@ impl DeliveryRow {
 // Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
 #[diesel(treat_none_as_default_value = false)]
 pub(crate) struct AttemptRow {
-    pub(super) delivery_id: String,
-    pub(super) number: i64,
-    pub(super) attempted_at: i64,
-    pub(super) duration_ms: i64,
-    pub(super) response_status: Option<i64>,
-    pub(super) response_body: Option<String>,
-    pub(super) error: Option<String>,
+    pub(crate) delivery_id: String,
+    pub(crate) number: i64,
+    pub(crate) attempted_at: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) response_status: Option<i64>,
+    pub(crate) response_body: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl AttemptRow {

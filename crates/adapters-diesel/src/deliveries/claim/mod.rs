@@ -8,9 +8,8 @@ use diesel::SqliteConnection;
 use webhooks_domain::UnixMillis;
 
 use super::rows::JobRow;
-use crate::database::{Backend, DbConnection};
+use crate::database::DbConnection;
 use crate::schema::{deliveries, events, webhooks};
-use crate::statements::placeholders;
 
 mod postgres;
 
@@ -130,10 +129,7 @@ fn excluded_on_sqlite(column: &str, count: usize) -> String {
     if count == 0 {
         return String::new();
     }
-    format!(
-        " AND {column} NOT IN ({})",
-        placeholders(Backend::Sqlite, 1, count).join(", ")
-    )
+    format!(" AND {column} NOT IN ({})", vec!["?"; count].join(", "))
 }
 
 /// The heads that may be claimed at `now`: of each enabled FIFO webhook

@@ -7,14 +7,14 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Integer, Text, Untyped};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{Array, BigInt, Integer, Text};
 use diesel::PgConnection;
 use webhooks_domain::UnixMillis;
 
 use super::{fifo_heads_sql, ClaimedId};
 use crate::deliveries::rows::JobRow;
-use crate::statements::{no_value_to_bind, push_with_binds, BIND};
+use crate::statements::{no_value_to_bind, prepared_statement, push_with_binds, BIND};
 
 /// Claims due deliveries of webhooks without an ordering, in one statement
 /// (see [`UnorderedClaim::sql`]).
@@ -193,23 +193,6 @@ impl QueryFragment<Pg> for LeaseFifoHeads {
             n => Err(no_value_to_bind(n)),
         })
     }
-}
-
-/// Each statement above is one text: Diesel may keep it prepared, keyed by
-/// its type, and loads its rows by name.
-macro_rules! prepared_statement {
-    ($($statement:ty),*) => {$(
-        impl QueryId for $statement {
-            type QueryId = Self;
-            const HAS_STATIC_QUERY_ID: bool = true;
-        }
-
-        impl Query for $statement {
-            type SqlType = Untyped;
-        }
-
-        impl RunQueryDsl<PgConnection> for $statement {}
-    )*};
 }
 
 prepared_statement!(UnorderedClaim, LockFifoWebhooks, LeaseFifoHeads);

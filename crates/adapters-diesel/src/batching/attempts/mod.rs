@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use diesel::backend::Backend;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sqlite::Sqlite;
+use diesel::SqliteConnection;
 use webhooks_domain::{
     AttemptRecord, DeliveryStatus, DisabledReason, EndpointHealth, EventId, EventType,
     FailedDelivery, GroupId, NextStep, OperationalEvent, RepositoryError, StatusChange, WebhookId,
@@ -19,7 +19,9 @@ use crate::database::{storage_error, DbConnection};
 use crate::deliveries::AttemptRow;
 use crate::operations::{announce, no_probes};
 use crate::schema::{attempts, deliveries, events, webhooks};
-use crate::statements::{on_its_backend, placeholders, ROWS_PER_STATEMENT};
+use crate::statements::ROWS_PER_STATEMENT;
+
+mod postgres;
 
 /// The statements of [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts),
 /// in its transaction: the attempts, where each delivery stands, what the
@@ -215,9 +217,6 @@ struct DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
-    /// The values each outcome binds, in [`bind_outcomes`]' order.
-    const VALUES: usize = 5;
-
     fn of(record: &AttemptRecord) -> Self {
         let (status, next_attempt_at) = match record.next {
             NextStep::Succeeded => (DeliveryStatus::Succeeded, None),
@@ -243,30 +242,30 @@ struct Updated {
     webhook_id: String,
 }
 
-/// One `UPDATE … FROM` a list of values for all the deliveries (both
-/// backends have it; SQLite since 3.33), answering the webhook of each
-/// delivery it found (`RETURNING`: SQLite since 3.35), by delivery id.
+/// Where each delivery stands, in one statement for them all, answering
+/// the webhook of each delivery it found (`RETURNING`), by delivery id.
 fn update_deliveries(
     connection: &mut DbConnection,
     outcomes: &[DeliveryOutcome],
 ) -> QueryResult<Vec<(String, String)>> {
-    let marks = placeholders(
-        connection.backend(),
-        1,
-        outcomes.len() * DeliveryOutcome::VALUES,
-    );
-    let values: Vec<String> = marks
-        .chunks(DeliveryOutcome::VALUES)
-        .map(|row| {
-            let [id, status, attempt_count, next_attempt_at, updated_at] = row else {
-                unreachable!("chunks of DeliveryOutcome::VALUES placeholders");
-            };
-            format!(
-                "({id}, {status}, CAST({attempt_count} AS BIGINT), \
-                 CAST({next_attempt_at} AS BIGINT), CAST({updated_at} AS BIGINT))"
-            )
-        })
-        .collect();
+    let updated = match connection {
+        DbConnection::Postgres(postgres) => postgres::update_deliveries(postgres, outcomes)?,
+        DbConnection::Sqlite(sqlite) => update_deliveries_on_sqlite(sqlite, outcomes)?,
+    };
+    Ok(updated
+        .into_iter()
+        .map(|row| (row.id, row.webhook_id))
+        .collect())
+}
+
+/// [`update_deliveries`] on SQLite: one `UPDATE … FROM` a list of values
+/// (SQLite since 3.33; `RETURNING` since 3.35).
+fn update_deliveries_on_sqlite(
+    connection: &mut SqliteConnection,
+    outcomes: &[DeliveryOutcome],
+) -> QueryResult<Vec<Updated>> {
+    // One row of values per outcome, bound in `bind_outcomes`' order.
+    let row = "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))";
     let sql = format!(
         "WITH outcome(id, status, attempt_count, next_attempt_at, updated_at) AS (VALUES {}) \
          UPDATE deliveries SET status = outcome.status, attempt_count = outcome.attempt_count, \
@@ -274,29 +273,17 @@ fn update_deliveries(
          updated_at = outcome.updated_at \
          FROM outcome WHERE deliveries.id = outcome.id \
          RETURNING deliveries.id, deliveries.webhook_id",
-        values.join(", ")
+        vec![row; outcomes.len()].join(", ")
     );
-    let updated: Vec<Updated> = on_its_backend!(connection, inner => {
-        bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).load(inner)
-    })?;
-    Ok(updated
-        .into_iter()
-        .map(|row| (row.id, row.webhook_id))
-        .collect())
+    bind_outcomes(diesel::sql_query(sql).into_boxed(), outcomes).load(connection)
 }
 
-/// Binds the values of [`update_deliveries`], five per delivery, in order.
-fn bind_outcomes<'q, DB>(
-    mut query: BoxedSqlQuery<'q, DB, SqlQuery>,
+/// Binds the values of [`update_deliveries_on_sqlite`], five per delivery,
+/// in order.
+fn bind_outcomes<'q>(
+    mut query: BoxedSqlQuery<'q, Sqlite, SqlQuery>,
     outcomes: &[DeliveryOutcome],
-) -> BoxedSqlQuery<'q, DB, SqlQuery>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Nullable<BigInt>>,
-    String: ToSql<Text, DB>,
-    &'static str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-    Option<i64>: ToSql<Nullable<BigInt>, DB>,
-{
+) -> BoxedSqlQuery<'q, Sqlite, SqlQuery> {
     for outcome in outcomes {
         query = query
             .bind::<Text, _>(outcome.id.clone())
@@ -311,6 +298,9 @@ where
 /// A success ends the failure streaks of these webhooks; those without one
 /// are not written.
 fn end_failure_streaks(connection: &mut DbConnection, webhook_ids: &[&str]) -> QueryResult<()> {
+    if let DbConnection::Postgres(postgres) = connection {
+        return postgres::end_failure_streaks(postgres, webhook_ids);
+    }
     diesel::update(
         webhooks::table
             .filter(webhooks::id.eq_any(webhook_ids))
@@ -375,9 +365,12 @@ fn apply_health(
 /// stored for its delivery (an earlier row of the same statement included).
 /// Both backends say `ON CONFLICT DO NOTHING`.
 fn insert_attempts_once(connection: &mut DbConnection, rows: &[AttemptRow]) -> QueryResult<()> {
-    on_its_backend!(connection, inner => diesel::insert_into(attempts::table)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .execute(inner))
-    .map(drop)
+    match connection {
+        DbConnection::Postgres(postgres) => postgres::insert_attempts_once(postgres, rows),
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(attempts::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(sqlite)
+            .map(drop),
+    }
 }
