@@ -67,9 +67,9 @@ pub(super) fn log_page(
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use diesel::connection::SimpleConnection;
-    use diesel::sql_types::BigInt;
 
     use super::*;
+    use crate::testing::PreparedPlans;
 
     /// 20,000 finished deliveries of one webhook, analyzed, then 100 of a
     /// webhook newer than the statistics: the one PostgreSQL costs at about
@@ -100,30 +100,6 @@ mod tests {
         FROM history WHERE webhook = 2;
     ";
 
-    /// How often PostgreSQL planned the connection's prepared statements of
-    /// the log: `(generic plans, custom plans)`.
-    fn log_plans(connection: &mut DbConnection) -> Result<(i64, i64), RepositoryError> {
-        #[derive(QueryableByName)]
-        struct Plans {
-            #[diesel(sql_type = BigInt)]
-            generic: i64,
-            #[diesel(sql_type = BigInt)]
-            custom: i64,
-        }
-        let DbConnection::Postgres(postgres) = connection else {
-            unreachable!("a PostgreSQL test database");
-        };
-        diesel::sql_query(
-            "SELECT COALESCE(SUM(generic_plans), 0)::bigint AS generic, \
-             COALESCE(SUM(custom_plans), 0)::bigint AS custom \
-             FROM pg_prepared_statements \
-             WHERE statement LIKE '%FROM (\"deliveries\" INNER JOIN \"events\"%'",
-        )
-        .get_result::<Plans>(postgres)
-        .map(|plans| (plans.generic, plans.custom))
-        .map_err(storage_error)
-    }
-
     #[tokio::test]
     async fn postgres_plans_the_default_page_of_the_log_once_however_large_the_history() {
         let test_database = crate::TestDatabase::postgres().await;
@@ -142,7 +118,10 @@ mod tests {
                         DEFAULT_PAGE_SIZE + 1,
                     )?);
                 }
-                let plans = log_plans(connection)?;
+                let plans = PreparedPlans::of(
+                    connection,
+                    &["%FROM (\"deliveries\" INNER JOIN \"events\"%"],
+                )?;
                 let filtered = log_page(
                     connection,
                     newest,
@@ -162,7 +141,9 @@ mod tests {
         }
         assert_eq!(filtered, pages[0]);
         // Five calls planned each (PostgreSQL's trial), then the one plan.
-        let (generic, custom) = plans;
+        let PreparedPlans {
+            generic, custom, ..
+        } = plans;
         assert!(generic >= 5, "generic plans: {generic}, custom: {custom}");
         assert!(custom <= 5, "generic plans: {generic}, custom: {custom}");
     }

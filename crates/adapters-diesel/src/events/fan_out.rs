@@ -6,16 +6,16 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
-use webhooks_domain::{EnabledEvents, Event, PublishOutcome, RepositoryError, WebhookStatus};
+use webhooks_domain::{Event, PublishOutcome, RepositoryError};
 
+use super::receivers::{enabled_receivers, Receiver};
 use super::EventRow;
 use crate::database::{storage_error, DbConnection};
 use crate::deliveries::{
     announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
 };
-use crate::schema::{deliveries, events, webhooks};
+use crate::schema::{deliveries, events};
 use crate::statements::{on_its_backend, ROWS_PER_STATEMENT};
-use crate::webhooks::decode_events;
 
 /// Stores the events and their deliveries (see
 /// [`EventStore::publish`](webhooks_domain::EventStore::publish)) in
@@ -231,113 +231,4 @@ fn insert_deliveries(connection: &mut DbConnection, rows: &[NewDeliveryRow]) -> 
         .values(rows)
         .execute(inner))
     .map(drop)
-}
-
-/// An enabled webhook, the event types it receives, and what sending to
-/// it needs (for a hand-off).
-pub(crate) struct Receiver {
-    pub(super) id: String,
-    group_id: i64,
-    enabled: EnabledEvents,
-    pub(super) sending: Sending,
-}
-
-/// A webhook's columns that a delivery job carries, as stored.
-pub(super) struct Sending {
-    pub(super) url: String,
-    pub(super) secret: String,
-    pub(super) previous_secret: Option<String>,
-    pub(super) previous_secret_expires_at: Option<i64>,
-    pub(super) rate_limit: Option<i64>,
-    pub(super) headers: Option<String>,
-    pub(super) ordering: Option<String>,
-}
-
-/// The row of [`enabled_receivers`]: id, group, enabled events, then
-/// [`Sending`]'s columns.
-type ReceiverRow = (
-    String,
-    i64,
-    String,
-    (
-        String,
-        String,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-    ),
-);
-
-impl Receiver {
-    pub(crate) fn receives(&self, event: &Event) -> bool {
-        self.group_id == event.group_id.get()
-            && self
-                .enabled
-                .iter()
-                .any(|kind| kind.as_str() == event.event_type)
-    }
-}
-
-/// The enabled webhooks of the events' groups, oldest webhook first, in one
-/// query.
-pub(crate) fn enabled_receivers(
-    connection: &mut DbConnection,
-    events: &[Event],
-) -> Result<Vec<Receiver>, RepositoryError> {
-    let mut groups: Vec<i64> = events.iter().map(|event| event.group_id.get()).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let candidates = webhooks::table
-        .filter(webhooks::group_id.eq_any(groups))
-        .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()))
-        .order_by((webhooks::created_at.asc(), webhooks::id.asc()))
-        .select((
-            webhooks::id,
-            webhooks::group_id,
-            webhooks::enabled_events,
-            (
-                webhooks::url,
-                webhooks::secret,
-                webhooks::previous_secret,
-                webhooks::previous_secret_expires_at,
-                webhooks::rate_limit,
-                webhooks::headers,
-                webhooks::ordering,
-            ),
-        ))
-        .load::<ReceiverRow>(connection)
-        .map_err(storage_error)?;
-    candidates
-        .into_iter()
-        .map(|(id, group_id, enabled_events, sending)| {
-            let enabled = decode_events(&enabled_events).ok_or_else(|| {
-                RepositoryError::Corrupt(format!("webhook {id}: invalid enabled_events"))
-            })?;
-            let (
-                url,
-                secret,
-                previous_secret,
-                previous_secret_expires_at,
-                rate_limit,
-                headers,
-                ordering,
-            ) = sending;
-            Ok(Receiver {
-                id,
-                group_id,
-                enabled,
-                sending: Sending {
-                    url,
-                    secret,
-                    previous_secret,
-                    previous_secret_expires_at,
-                    rate_limit,
-                    headers,
-                    ordering,
-                },
-            })
-        })
-        .collect()
 }

@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use webhooks_domain::{DeliveryJob, LocalDispatch, Reservation, UnixMillis, WebhookId};
 
-use super::fan_out::{FanOut, Receiver, Sending};
+use super::fan_out::FanOut;
+use super::receivers::{Receiver, Sending};
 use crate::deliveries::{JobRow, NewDeliveryRow};
 
 /// Where the store hands deliveries over, once the process's dispatcher is

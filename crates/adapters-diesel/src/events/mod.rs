@@ -5,6 +5,7 @@
 //!   lock and its repeat), a test send to one webhook.
 //! - `fan_out.rs`: the deliveries an event makes, and the statements that
 //!   store a batch of events with them.
+//! - `receivers.rs`: the enabled webhooks of a batch's groups.
 //!
 //! Publishes without a key share transactions: see
 //! [`crate::batching`]'s group commit.
@@ -26,9 +27,11 @@ use crate::schema::{deliveries, events};
 
 mod fan_out;
 mod hand_off;
+mod receivers;
 
-pub(crate) use fan_out::{enabled_receivers, publish_all, store, FanOut};
+pub(crate) use fan_out::{publish_all, store, FanOut};
 pub(crate) use hand_off::{HandOffSlot, Leases};
+pub(crate) use receivers::enabled_receivers;
 
 /// The first key of the PostgreSQL advisory locks taken on idempotency keys
 /// (the second is a hash of group and key): "whik" in ASCII. Locks with two

@@ -214,6 +214,45 @@ pub struct RowCounts {
     pub attempts: i64,
 }
 
+/// How often PostgreSQL planned a connection's prepared statements whose
+/// text is `LIKE` any of `patterns`: for tests that a statement is
+/// prepared and planned once per connection.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::QueryableByName)]
+pub(crate) struct PreparedPlans {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) statements: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) generic: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) custom: i64,
+}
+
+#[cfg(test)]
+impl PreparedPlans {
+    /// Reads `pg_prepared_statements` on `connection`, which must be
+    /// PostgreSQL's.
+    pub(crate) fn of(
+        connection: &mut DbConnection,
+        patterns: &[&str],
+    ) -> Result<Self, webhooks_domain::RepositoryError> {
+        let DbConnection::Postgres(postgres) = connection else {
+            return Err(webhooks_domain::RepositoryError::Unavailable(
+                "prepared statements are read on PostgreSQL".to_owned(),
+            ));
+        };
+        let patterns: Vec<String> = patterns.iter().map(|&pattern| pattern.to_owned()).collect();
+        diesel::sql_query(
+            "SELECT COUNT(*) AS statements, COALESCE(SUM(generic_plans), 0)::bigint AS generic, \
+             COALESCE(SUM(custom_plans), 0)::bigint AS custom \
+             FROM pg_prepared_statements WHERE statement LIKE ANY($1)",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(patterns)
+        .get_result::<Self>(postgres)
+        .map_err(storage_error)
+    }
+}
+
 /// Opens the connection the notification listener of
 /// [`Database::spawn_listener`] would open for `url`, with the same reading of
 /// its TLS parameters, and answers whether that connection is encrypted

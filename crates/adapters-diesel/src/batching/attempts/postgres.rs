@@ -155,14 +155,14 @@ prepared_statement!(UpdateDeliveries, InsertAttempts, EndFailureStreaks);
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use diesel::connection::SimpleConnection;
-    use diesel::sql_types::BigInt;
     use webhooks_domain::{
-        Attempt, AttemptRecord, DeliveryId, EndpointHealth, NextStep, RepositoryError, UnixMillis,
+        Attempt, AttemptRecord, DeliveryId, EndpointHealth, NextStep, UnixMillis,
     };
 
     use super::*;
     use crate::batching::record_batch;
-    use crate::database::{record_transaction, storage_error, DbConnection};
+    use crate::database::{record_transaction, storage_error};
+    use crate::testing::PreparedPlans;
 
     /// A webhook with one pending delivery, `DELIVERY`.
     const QUEUE: &str = "
@@ -202,33 +202,6 @@ mod tests {
         }
     }
 
-    /// The connection's prepared statements of a record and how often
-    /// PostgreSQL planned them: `(statements, generic plans, custom plans)`.
-    fn record_plans(connection: &mut DbConnection) -> Result<(i64, i64, i64), RepositoryError> {
-        #[derive(QueryableByName)]
-        struct Plans {
-            #[diesel(sql_type = BigInt)]
-            statements: i64,
-            #[diesel(sql_type = BigInt)]
-            generic: i64,
-            #[diesel(sql_type = BigInt)]
-            custom: i64,
-        }
-        let DbConnection::Postgres(postgres) = connection else {
-            unreachable!("a PostgreSQL test database");
-        };
-        diesel::sql_query(
-            "SELECT COUNT(*) AS statements, COALESCE(SUM(generic_plans), 0)::bigint AS generic, \
-             COALESCE(SUM(custom_plans), 0)::bigint AS custom \
-             FROM pg_prepared_statements WHERE statement LIKE 'UPDATE deliveries SET status%' \
-               OR statement LIKE 'INSERT INTO attempts%' \
-               OR statement LIKE 'UPDATE webhooks SET failing_since = NULL%'",
-        )
-        .get_result::<Plans>(postgres)
-        .map(|plans| (plans.statements, plans.generic, plans.custom))
-        .map_err(storage_error)
-    }
-
     #[tokio::test]
     async fn postgres_prepares_and_plans_a_records_statements_once_per_connection() {
         let test_database = crate::TestDatabase::postgres().await;
@@ -249,7 +222,15 @@ mod tests {
                     .count()
                     .get_result::<i64>(connection)
                     .map_err(storage_error)?;
-                Ok((record_plans(connection)?, attempts))
+                let plans = PreparedPlans::of(
+                    connection,
+                    &[
+                        "UPDATE deliveries SET status%",
+                        "INSERT INTO attempts%",
+                        "UPDATE webhooks SET failing_since = NULL%",
+                    ],
+                )?;
+                Ok((plans, attempts))
             })
             .await
             .unwrap();
@@ -257,7 +238,11 @@ mod tests {
         assert_eq!(attempts, 6);
         // Where the delivery stands, its attempts, the end of the streak:
         // each planned once, that plan used by the four batches.
-        let (statements, generic, custom) = plans;
+        let PreparedPlans {
+            statements,
+            generic,
+            custom,
+        } = plans;
         assert_eq!(statements, 3, "generic plans: {generic}, custom: {custom}");
         assert_eq!(generic, 12, "custom plans: {custom}");
         assert_eq!(custom, 0);

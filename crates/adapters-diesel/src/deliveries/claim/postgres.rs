@@ -234,37 +234,9 @@ pub(crate) fn explain_claim_unordered(
 
 #[cfg(all(test, feature = "testing"))]
 mod tests {
-    use diesel::sql_types::BigInt;
-    use webhooks_domain::RepositoryError;
-
     use super::*;
-    use crate::database::{claim_transaction, storage_error, DbConnection};
-
-    /// How often PostgreSQL planned the connection's prepared claim
-    /// statements: `(statements, generic plans, custom plans)`.
-    fn claim_plans(connection: &mut DbConnection) -> Result<(i64, i64, i64), RepositoryError> {
-        #[derive(QueryableByName)]
-        struct Plans {
-            #[diesel(sql_type = BigInt)]
-            statements: i64,
-            #[diesel(sql_type = BigInt)]
-            generic: i64,
-            #[diesel(sql_type = BigInt)]
-            custom: i64,
-        }
-        let DbConnection::Postgres(postgres) = connection else {
-            unreachable!("a PostgreSQL test database");
-        };
-        diesel::sql_query(
-            "SELECT COUNT(*) AS statements, COALESCE(SUM(generic_plans), 0)::bigint AS generic, \
-             COALESCE(SUM(custom_plans), 0)::bigint AS custom \
-             FROM pg_prepared_statements WHERE statement LIKE '%SKIP LOCKED%' \
-               OR statement LIKE '%pg_try_advisory_xact_lock%'",
-        )
-        .get_result::<Plans>(postgres)
-        .map(|plans| (plans.statements, plans.generic, plans.custom))
-        .map_err(storage_error)
-    }
+    use crate::database::{claim_transaction, storage_error};
+    use crate::testing::PreparedPlans;
 
     #[tokio::test]
     async fn postgres_prepares_and_plans_a_claims_statements_once_per_connection() {
@@ -281,14 +253,21 @@ mod tests {
                             .map_err(storage_error)
                     })?;
                 }
-                claim_plans(connection)
+                PreparedPlans::of(
+                    connection,
+                    &["%SKIP LOCKED%", "%pg_try_advisory_xact_lock%"],
+                )
             })
             .await
             .unwrap();
 
         // The FIFO webhooks' lock and the unordered claim, each planned
         // once and that plan used by the four rounds.
-        let (statements, generic, custom) = plans;
+        let PreparedPlans {
+            statements,
+            generic,
+            custom,
+        } = plans;
         assert_eq!(statements, 2, "generic plans: {generic}, custom: {custom}");
         assert_eq!(generic, 8, "custom plans: {custom}");
         assert_eq!(custom, 0);
