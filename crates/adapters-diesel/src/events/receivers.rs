@@ -4,7 +4,7 @@
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt};
 use webhooks_domain::{EnabledEvents, Event, RepositoryError, WebhookStatus};
 
 use crate::database::{storage_error, DbConnection};
@@ -58,7 +58,7 @@ pub(crate) fn enabled_receivers(
             .filter(webhooks::group_id.eq_any(groups))
             .filter(webhooks::status.eq(WebhookStatus::Enabled.as_str()))
             .order_by((webhooks::created_at.asc(), webhooks::id.asc()))
-            .select(RECEIVER_COLUMNS)
+            .select(ReceiverRow::as_select())
             .load::<ReceiverRow>(sqlite),
     };
     rows.map_err(storage_error)?
@@ -67,54 +67,20 @@ pub(crate) fn enabled_receivers(
         .collect()
 }
 
-/// The columns of a [`ReceiverRow`], in its order.
-const RECEIVER_COLUMNS: (
-    webhooks::id,
-    webhooks::group_id,
-    webhooks::enabled_events,
-    webhooks::url,
-    webhooks::secret,
-    webhooks::previous_secret,
-    webhooks::previous_secret_expires_at,
-    webhooks::rate_limit,
-    webhooks::headers,
-    webhooks::ordering,
-) = (
-    webhooks::id,
-    webhooks::group_id,
-    webhooks::enabled_events,
-    webhooks::url,
-    webhooks::secret,
-    webhooks::previous_secret,
-    webhooks::previous_secret_expires_at,
-    webhooks::rate_limit,
-    webhooks::headers,
-    webhooks::ordering,
-);
-
-/// A receiver as stored: loaded by position on SQLite, by name on
-/// PostgreSQL.
-#[derive(Queryable, QueryableByName)]
+/// A receiver as stored: selected by the query builder on SQLite, loaded
+/// by name on PostgreSQL.
+#[derive(Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = webhooks)]
 struct ReceiverRow {
-    #[diesel(sql_type = Text)]
     id: String,
-    #[diesel(sql_type = BigInt)]
     group_id: i64,
-    #[diesel(sql_type = Text)]
     enabled_events: String,
-    #[diesel(sql_type = Text)]
     url: String,
-    #[diesel(sql_type = Text)]
     secret: String,
-    #[diesel(sql_type = Nullable<Text>)]
     previous_secret: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
     previous_secret_expires_at: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
     rate_limit: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
     headers: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
     ordering: Option<String>,
 }
 
