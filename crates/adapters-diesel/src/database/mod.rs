@@ -22,6 +22,7 @@ use webhooks_domain::RepositoryError;
 
 use crate::health::Health;
 
+mod checkpoint;
 mod connection;
 mod migrations;
 mod pool;
@@ -117,8 +118,16 @@ impl Database {
             Target::Postgres { url } => Some(url.as_str().into()),
             Target::Sqlite { .. } => None,
         };
+        let sqlite_path = match &target {
+            Target::Sqlite { path } => Some(path.clone()),
+            Target::Postgres { .. } => None,
+        };
         let pool = pool::build(target, pool_size, lifecycle.clone(), health.clone())
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
+        if let Some(path) = sqlite_path {
+            checkpoint::spawn(path, &lifecycle)
+                .map_err(|error| DatabaseError::Connect(error.to_string()))?;
+        }
         Ok(Database {
             pool,
             health,

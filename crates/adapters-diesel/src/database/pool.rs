@@ -188,6 +188,8 @@ impl ManageConnection for Connector {
 /// connections instead of failing. WAL lets readers run beside the one writer;
 /// SQLite leaves foreign keys off unless asked; `synchronous = NORMAL` is safe
 /// under WAL (a power cut may lose the last commits, never corrupt the file).
+/// No checkpoint in a commit: the database's own thread does them
+/// (`checkpoint.rs`).
 #[derive(Debug)]
 struct SqlitePragmas;
 
@@ -195,7 +197,8 @@ impl CustomizeConnection<PooledConnection, diesel::r2d2::Error> for SqlitePragma
     fn on_acquire(&self, pooled: &mut PooledConnection) -> Result<(), diesel::r2d2::Error> {
         let pragmas = format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+             PRAGMA wal_autocheckpoint = 0;",
             SQLITE_BUSY_TIMEOUT.as_millis()
         );
         pooled

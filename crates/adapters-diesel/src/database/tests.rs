@@ -79,6 +79,48 @@ fn sqlite_creates_the_missing_folder_and_applies_the_pragmas() {
     assert_eq!(busy.timeout, 5_000);
 }
 
+#[test]
+fn sqlite_checkpoints_outside_the_commits_on_a_thread_of_its_own() {
+    #[derive(diesel::QueryableByName)]
+    struct AutoCheckpoint {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        wal_autocheckpoint: i64,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("webhooks.db");
+    let database = Database::connect(&format!("sqlite://{}", file.display()), 2).unwrap();
+    database.migrate().unwrap();
+    let mut pooled = database.pool.get().unwrap();
+    let auto: AutoCheckpoint = diesel::sql_query("PRAGMA wal_autocheckpoint")
+        .get_result(&mut pooled.connection)
+        .unwrap();
+    assert_eq!(auto.wal_autocheckpoint, 0);
+
+    // About 2,000 pages of log, more than a commit used to checkpoint at.
+    let before = std::fs::metadata(&file).unwrap().len();
+    pooled
+        .connection
+        .batch_execute(
+            "CREATE TABLE filler (body TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO filler SELECT printf('%.4000c', 'x') FROM n;",
+        )
+        .unwrap();
+    drop(pooled);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), before);
+
+    // The checkpoint thread copies the log into the file within a tick or two.
+    let deadline = std::time::Instant::now() + 10 * super::checkpoint::CHECKPOINT_EVERY;
+    while std::fs::metadata(&file).unwrap().len() < before + 4_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was not checkpointed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    database.close();
+}
+
 /// An outage of our own test database: its connections are killed and
 /// new ones refused (`ALLOW_CONNECTIONS false`), then allowed again.
 #[cfg(feature = "testing")]
