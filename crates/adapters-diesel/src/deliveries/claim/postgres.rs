@@ -263,13 +263,11 @@ mod tests {
 
         // The FIFO webhooks' lock and the unordered claim, each planned
         // once and that plan used by the four rounds.
-        let PreparedPlans {
-            statements,
-            generic,
-            custom,
-        } = plans;
-        assert_eq!(statements, 2, "generic plans: {generic}, custom: {custom}");
-        assert_eq!(generic, 8, "custom plans: {custom}");
-        assert_eq!(custom, 0);
+        let once = PreparedPlans {
+            statements: 2,
+            generic: 8,
+            custom: 0,
+        };
+        assert_eq!(plans, once);
     }
 }
