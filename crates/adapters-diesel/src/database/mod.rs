@@ -114,13 +114,9 @@ impl Database {
             let (target, lifecycle) = (target.clone(), lifecycle.clone());
             Health::new(move || pool::probe(&target, &lifecycle))
         };
-        let postgres_url = match &target {
-            Target::Postgres { url } => Some(url.as_str().into()),
-            Target::Sqlite { .. } => None,
-        };
-        let sqlite_path = match &target {
-            Target::Sqlite { path } => Some(path.clone()),
-            Target::Postgres { .. } => None,
+        let (postgres_url, sqlite_path): (Option<Arc<str>>, _) = match &target {
+            Target::Postgres { url } => (Some(url.as_str().into()), None),
+            Target::Sqlite { path } => (None, Some(path.clone())),
         };
         let pool = pool::build(target, pool_size, lifecycle.clone(), health.clone())
             .map_err(|error| DatabaseError::Connect(error.to_string()))?;
