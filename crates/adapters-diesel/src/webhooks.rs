@@ -277,9 +277,10 @@ impl WebhookRepository for DieselWebhookRepository {
     }
 
     /// Its deliveries and their attempts go with it, in the same transaction
-    /// (see [`delete_attempts_of`]; the deliveries by `ON DELETE CASCADE`),
-    /// and retention looks at their events again (see the `retention`
-    /// module). `false` when no webhook has this id in this group.
+    /// (see [`delete_attempts_of`]; no foreign key cascades to the
+    /// deliveries on PostgreSQL), and retention looks at their events again
+    /// (see the `retention` module). `false` when no webhook has this id in
+    /// this group.
     /// Errors: [`RepositoryError::Unavailable`].
     async fn delete(&self, group: GroupId, id: &WebhookId) -> Result<bool, RepositoryError> {
         let group = group.get();
@@ -291,6 +292,9 @@ impl WebhookRepository for DieselWebhookRepository {
                         return Ok(false);
                     }
                     rewind_events_checked(connection, group, &id).map_err(storage_error)?;
+                    diesel::delete(deliveries::table.filter(deliveries::webhook_id.eq(&id)))
+                        .execute(connection)
+                        .map_err(storage_error)?;
                     let deleted = diesel::delete(
                         webhooks::table
                             .filter(webhooks::group_id.eq(group))
@@ -357,7 +361,8 @@ impl WebhookRepository for DieselWebhookRepository {
 ///
 /// On PostgreSQL it first locks the webhook's row, then its deliveries'
 /// rows, each in a statement of its own. A publish storing a delivery for
-/// the webhook (its foreign key check) and a recorder updating one of the
+/// the webhook (which locks the webhook's row: see the `events` module's
+/// `fan_out.rs`) and a recorder updating one of the
 /// deliveries (which stores attempts only for the deliveries its update
 /// found) then wait for this transaction and find them gone; the attempts'
 /// delete, a later statement, sees every attempt committed before the locks

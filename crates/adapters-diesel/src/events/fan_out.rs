@@ -4,7 +4,7 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use webhooks_domain::{Event, PublishOutcome, RepositoryError};
 
@@ -15,7 +15,7 @@ use crate::deliveries::{
     announce_new_deliveries, new_delivery_id, NewDeliveryRow, DELIVERIES_CHANNEL,
 };
 use crate::schema::{deliveries, events};
-use crate::statements::{on_its_backend, ROWS_PER_STATEMENT};
+use crate::statements::{on_its_backend, prepared_statement, ROWS_PER_STATEMENT};
 
 /// Stores the events and their deliveries (see
 /// [`EventStore::publish`](webhooks_domain::EventStore::publish)) in
@@ -33,12 +33,21 @@ pub(crate) fn publish_all(
 /// Inserts the rows of `fan_out` and announces its deliveries: on
 /// PostgreSQL in one statement (atomic by itself), on SQLite in chunks,
 /// which the caller wraps in a transaction.
+///
+/// Errors: [`RepositoryError::Unavailable`], also when a webhook the
+/// deliveries go to was deleted meanwhile (nothing is stored then: on
+/// PostgreSQL the statement finds it gone, on SQLite its foreign key).
 pub(crate) fn store(
     connection: &mut DbConnection,
     fan_out: &FanOut,
 ) -> Result<(), RepositoryError> {
     if let DbConnection::Postgres(postgres) = connection {
-        return insert_in_one_statement(postgres, fan_out).map_err(storage_error);
+        return match insert_in_one_statement(postgres, fan_out).map_err(storage_error)? {
+            true => Ok(()),
+            false => Err(RepositoryError::Unavailable(
+                "a webhook of the publish was deleted meanwhile; nothing was stored".to_owned(),
+            )),
+        };
     }
     for chunk in fan_out.events.chunks(ROWS_PER_STATEMENT) {
         insert_events(connection, chunk).map_err(storage_error)?;
@@ -102,14 +111,35 @@ impl FanOut {
 /// for a claim, the notification of [`DELIVERIES_CHANNEL`], in one
 /// statement of constant text whatever the batch's size (each column is
 /// bound as an array and `unnest`ed): Diesel prepares it once per
-/// connection, and PostgreSQL parses it once.
-fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<()> {
-    PublishStatement::of(fan_out).execute(connection).map(drop)
+/// connection, and PostgreSQL parses it once. Answers false, having stored
+/// nothing, when a webhook of the deliveries is gone.
+///
+/// No foreign key checks a delivery's event or webhook on PostgreSQL (see
+/// the migration `deliveries_unchecked`): the statement stores the events
+/// with their deliveries, and locks the rows of the deliveries' webhooks
+/// itself, once per webhook (`FOR KEY SHARE`, the lock a key check takes
+/// once per delivery), storing nothing unless it locked them all. A
+/// webhook's delete locks its row first (`FOR UPDATE`), so it waits for
+/// this statement's transaction and then deletes what it stored, or this
+/// statement waits for the delete and finds the webhook gone.
+fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<bool> {
+    PublishStatement::of(fan_out)
+        .get_result::<Stored>(connection)
+        .map(|row| row.stored)
+}
+
+/// The answer of [`PublishStatement`].
+#[derive(QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = Bool)]
+    stored: bool,
 }
 
 /// The columns of a batch's rows, for [`insert_in_one_statement`].
 #[derive(Default)]
 struct PublishStatement {
+    /// The webhooks of the deliveries, each once.
+    webhooks: Vec<String>,
     event_id: Vec<String>,
     event_group_id: Vec<i64>,
     event_type: Vec<String>,
@@ -155,20 +185,21 @@ impl PublishStatement {
             columns.delivery_created_at.push(delivery.created_at);
             columns.updated_at.push(delivery.updated_at);
         }
+        columns.webhooks = columns.webhook_id.clone();
+        columns.webhooks.sort_unstable();
+        columns.webhooks.dedup();
         columns
     }
 }
 
-impl QueryId for PublishStatement {
-    type QueryId = Self;
-    // The text never changes: Diesel may keep it prepared.
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
 impl QueryFragment<Pg> for PublishStatement {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH receivers AS (SELECT id FROM webhooks WHERE id = ANY(");
+        out.push_bind_param::<Array<Text>, _>(&self.webhooks)?;
+        out.push_sql(") FOR KEY SHARE), complete AS (SELECT count(*) = cardinality(");
+        out.push_bind_param::<Array<Text>, _>(&self.webhooks)?;
         out.push_sql(
-            "WITH new_events AS (INSERT INTO events \
+            ") AS yes FROM receivers), new_events AS (INSERT INTO events \
              (id, group_id, event_type, payload, idempotency_key, created_at) \
              SELECT * FROM unnest(",
         );
@@ -184,7 +215,7 @@ impl QueryFragment<Pg> for PublishStatement {
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.event_created_at)?;
         out.push_sql(
-            ")), new_deliveries AS (INSERT INTO deliveries \
+            ") WHERE (SELECT yes FROM complete)), new_deliveries AS (INSERT INTO deliveries \
              (id, event_id, webhook_id, group_id, status, attempt_count, next_attempt_at, \
              leased_until, created_at, updated_at) SELECT * FROM unnest(",
         );
@@ -207,15 +238,21 @@ impl QueryFragment<Pg> for PublishStatement {
         out.push_bind_param::<Array<BigInt>, _>(&self.delivery_created_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.updated_at)?;
+        // The notification only when stored; `count(*)` makes the row
+        // whether or not it is sent.
         out.push_sql(&format!(
-            ")) SELECT pg_notify('{DELIVERIES_CHANNEL}', '') WHERE "
+            ") WHERE (SELECT yes FROM complete)) \
+             SELECT complete.yes AS stored FROM complete CROSS JOIN LATERAL \
+             (SELECT count(*) FROM (SELECT pg_notify('{DELIVERIES_CHANNEL}', '') \
+             WHERE complete.yes AND "
         ));
         out.push_bind_param::<Bool, _>(&self.announce)?;
+        out.push_sql(") AS announce) AS announced");
         Ok(())
     }
 }
 
-impl RunQueryDsl<PgConnection> for PublishStatement {}
+prepared_statement!(PublishStatement);
 
 /// One multi-row `INSERT`, the same statement on both backends.
 fn insert_events(connection: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
@@ -231,4 +268,63 @@ fn insert_deliveries(connection: &mut DbConnection, rows: &[NewDeliveryRow]) -> 
         .values(rows)
         .execute(inner))
     .map(drop)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use webhooks_domain::{EventId, GroupId, UnixMillis};
+
+    use super::*;
+    use crate::testing::PreparedPlans;
+
+    /// A group with two enabled webhooks.
+    const WEBHOOKS: &str = "
+        INSERT INTO organizations (id, name, created_at) VALUES ('org_1', 'Fan-out', 0);
+        INSERT INTO groups (id, organization_id, name, created_at, operations)
+        VALUES (1, 'org_1', 'One', 0, FALSE);
+        INSERT INTO webhooks (id, group_id, url, description, status, enabled_events,
+                              rate_limit, secret, created_at, updated_at)
+        VALUES ('we_a', 1, 'http://127.0.0.1:9/a', 'f', 'enabled', 'user.created', NULL, 's', 1, 0),
+               ('we_b', 1, 'http://127.0.0.1:9/b', 'f', 'enabled', 'user.created', NULL, 's', 2, 0);
+    ";
+
+    fn event(n: u32) -> Result<Event, RepositoryError> {
+        let invalid = |error: String| RepositoryError::Corrupt(format!("test event: {error}"));
+        Ok(Event {
+            id: EventId::parse(&format!("evt_01hzzzzzzzzzzzzzzzzzzzz{n:03}"))
+                .ok_or_else(|| invalid("event id".to_owned()))?,
+            group_id: GroupId::new(1).map_err(|error| invalid(error.to_string()))?,
+            event_type: "user.created".to_owned(),
+            payload: "{}".to_owned(),
+            idempotency_key: None,
+            created_at: UnixMillis(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn postgres_prepares_and_plans_the_publish_statement_once_per_connection() {
+        let test_database = crate::TestDatabase::postgres().await;
+        let plans = test_database
+            .database()
+            .run(|connection| {
+                connection.batch_execute(WEBHOOKS).map_err(storage_error)?;
+                for n in 0..10 {
+                    let outcomes = publish_all(connection, &[event(n)?])?;
+                    assert_eq!(outcomes[0].deliveries, 2);
+                }
+                PreparedPlans::of(connection, &["WITH receivers AS%"])
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(
+            plans,
+            PreparedPlans {
+                statements: 1,
+                generic: 5,
+                custom: 5,
+            }
+        );
+    }
 }

@@ -23,7 +23,7 @@ use webhooks_domain::{
 use crate::batching::GroupCommit;
 use crate::database::{storage_error, write_transaction, Database, DbConnection};
 use crate::deliveries::{announce_new_deliveries, new_delivery_id, NewDeliveryRow};
-use crate::schema::{deliveries, events};
+use crate::schema::{deliveries, events, webhooks};
 
 mod fan_out;
 mod hand_off;
@@ -179,7 +179,10 @@ impl EventStore for DieselEventStore {
 
     /// One write transaction: the event and a pending delivery to `webhook`,
     /// due at the event's creation, whatever the webhook's filter or status
-    /// (a disabled webhook's delivery waits until it is enabled again).
+    /// (a disabled webhook's delivery waits until it is enabled again). On
+    /// PostgreSQL the webhook's row is locked first, as a publish's
+    /// statement locks it (see `fan_out.rs`), so that a delete in progress
+    /// cannot leave the delivery behind.
     /// Errors: [`RepositoryError::Unavailable`], also when the webhook does
     /// not exist (the use cases check first).
     async fn publish_to(
@@ -193,6 +196,7 @@ impl EventStore for DieselEventStore {
         self.db
             .run(move |connection| {
                 write_transaction(connection, |connection| {
+                    lock_webhook(connection, &row.webhook_id)?;
                     insert_event(connection, &event)?;
                     diesel::insert_into(deliveries::table)
                         .values(&row)
@@ -203,6 +207,29 @@ impl EventStore for DieselEventStore {
             })
             .await?;
         Ok(id)
+    }
+}
+
+/// PostgreSQL: locks the webhook's row until the commit (`FOR KEY SHARE`,
+/// which its delete's `FOR UPDATE` waits for). SQLite: nothing to do, its
+/// foreign key checks the webhook and its writers take turns.
+/// Errors: [`RepositoryError::Unavailable`], also when it does not exist.
+fn lock_webhook(connection: &mut DbConnection, id: &str) -> Result<(), RepositoryError> {
+    let DbConnection::Postgres(postgres) = connection else {
+        return Ok(());
+    };
+    let found = webhooks::table
+        .filter(webhooks::id.eq(id))
+        .select(webhooks::id)
+        .for_key_share()
+        .first::<String>(postgres)
+        .optional()
+        .map_err(storage_error)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(RepositoryError::Unavailable(format!(
+            "webhook {id} does not exist"
+        ))),
     }
 }
 

@@ -8,7 +8,7 @@ use webhooks_domain::{
 
 use crate::support::{
     count_from, event, event_of_type, events_store, group, queue, receiver, sibling, stored,
-    webhook,
+    wait_until_a_query_waits_for_a_lock, webhook,
 };
 
 on_both_backends!(
@@ -325,6 +325,99 @@ async fn a_postgres_publish_with_deliveries_notifies_the_channel() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(channels, vec![DELIVERIES_CHANNEL.to_owned()]);
+}
+
+/// A publish whose statement waits for a webhook's delete (which locks the
+/// webhook's row first) stores nothing at all, rather than a delivery to
+/// the deleted webhook: no foreign key checks a delivery's webhook on
+/// PostgreSQL, the statement's own lock does. The next publish reaches the
+/// webhooks left.
+#[tokio::test]
+async fn a_postgres_publish_that_waits_for_a_webhook_delete_stores_nothing() {
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let deleted = receiver(db, 13).await;
+    let kept = stored(db, vec![sibling(&deleted, 2_000)]).await.remove(0);
+    let store = events_store(db);
+
+    let publishing = tokio::spawn({
+        let (store, published) = (store.clone(), event(deleted.group_id, 10_000, None));
+        async move { store.publish(&published, UnixMillis(0)).await }
+    });
+    while_a_delete_holds(&test_database, deleted.id.as_str(), publishing).await;
+
+    assert_eq!(test_database.row_counts().await.events, 0);
+    assert_eq!(test_database.row_counts().await.deliveries, 0);
+    let next = store
+        .publish(&event(deleted.group_id, 11_000, None), UnixMillis(0))
+        .await
+        .unwrap();
+    assert_eq!(next.deliveries, 1);
+    assert_eq!(
+        queue(db)
+            .list(&kept.id, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(test_database.row_counts().await.deliveries, 1);
+}
+
+/// The same for a test send: it locks the webhook's row before its insert.
+#[tokio::test]
+async fn a_postgres_test_send_that_waits_for_a_webhook_delete_stores_nothing() {
+    let test_database = TestDatabase::postgres().await;
+    let db = test_database.database();
+    let deleted = receiver(db, 14).await;
+
+    let sending = tokio::spawn({
+        let store = events_store(db);
+        let test_event = event_of_type(deleted.group_id, TEST_EVENT_TYPE, 10_000, None);
+        let webhook = deleted.id.clone();
+        async move { store.publish_to(&test_event, &webhook).await.map(drop) }
+    });
+    while_a_delete_holds(&test_database, deleted.id.as_str(), sending).await;
+
+    assert_eq!(test_database.row_counts().await.events, 0);
+    assert_eq!(test_database.row_counts().await.deliveries, 0);
+}
+
+/// Runs the webhook's delete as the repository does, in another session,
+/// holding the webhook's row until `storing` waits for it; then expects
+/// `storing` to fail.
+async fn while_a_delete_holds<T: std::fmt::Debug>(
+    test_database: &TestDatabase,
+    webhook: &str,
+    storing: tokio::task::JoinHandle<Result<T, RepositoryError>>,
+) {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+
+    let mut deleting = PgConnection::establish(test_database.url()).unwrap();
+    let run = |connection: &mut PgConnection, sql: &str| {
+        diesel::sql_query(sql).execute(connection).unwrap();
+    };
+    run(&mut deleting, "BEGIN");
+    run(
+        &mut deleting,
+        &format!("SELECT id FROM webhooks WHERE id = '{webhook}' FOR UPDATE"),
+    );
+    wait_until_a_query_waits_for_a_lock(&mut deleting).await;
+    run(
+        &mut deleting,
+        &format!("DELETE FROM deliveries WHERE webhook_id = '{webhook}'"),
+    );
+    run(
+        &mut deleting,
+        &format!("DELETE FROM webhooks WHERE id = '{webhook}'"),
+    );
+    run(&mut deleting, "COMMIT");
+
+    let stored = storing.await.unwrap();
+    assert!(
+        matches!(stored, Err(RepositoryError::Unavailable(_))),
+        "{stored:?}"
+    );
 }
 
 #[tokio::test]

@@ -183,3 +183,29 @@ pub(crate) fn count_from(url: &str, from: &str) -> i64 {
         .unwrap()
         .count
 }
+
+/// Waits (up to 10 s) until another session of the database waits for a
+/// lock.
+pub(crate) async fn wait_until_a_query_waits_for_a_lock(connection: &mut diesel::PgConnection) {
+    use diesel::sql_types::BigInt;
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    for _ in 0..1_000 {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(connection)
+        .unwrap();
+        if waiting.count > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no query waited for the lock");
+}

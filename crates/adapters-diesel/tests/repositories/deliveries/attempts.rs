@@ -8,7 +8,7 @@ use webhooks_domain::{
 };
 
 use super::{attempt, deliver, failing_since, job_ids, record, status_of, RecordOne, LONG_LEASE};
-use crate::support::{queue, receiver, receiver_in, webhooks};
+use crate::support::{queue, receiver, receiver_in, wait_until_a_query_waits_for_a_lock, webhooks};
 
 on_both_backends!(
     a_successful_attempt_ends_the_delivery,
@@ -474,37 +474,14 @@ async fn a_postgres_record_that_waits_for_a_webhook_delete_stores_no_attempt() {
     });
     wait_until_a_query_waits_for_a_lock(&mut deleting).await;
 
-    diesel::sql_query(format!("DELETE FROM webhooks WHERE id = '{}'", receiver.id))
-        .execute(&mut deleting)
-        .unwrap();
+    // As the repository's delete does: no foreign key cascades.
+    for table in ["deliveries WHERE webhook_id", "webhooks WHERE id"] {
+        diesel::sql_query(format!("DELETE FROM {table} = '{}'", receiver.id))
+            .execute(&mut deleting)
+            .unwrap();
+    }
     diesel::sql_query("COMMIT").execute(&mut deleting).unwrap();
 
     assert_eq!(recording.await.unwrap(), Ok(()));
     assert_eq!(test_database.row_counts().await.attempts, 0);
-}
-
-/// Waits (up to 10 s) until another session of the database waits for a
-/// lock.
-async fn wait_until_a_query_waits_for_a_lock(connection: &mut diesel::PgConnection) {
-    use diesel::sql_types::BigInt;
-    use diesel::RunQueryDsl;
-
-    #[derive(diesel::QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = BigInt)]
-        count: i64,
-    }
-    for _ in 0..1_000 {
-        let waiting: Waiting = diesel::sql_query(
-            "SELECT count(*) AS count FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .get_result(connection)
-        .unwrap();
-        if waiting.count > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("no query waited for the lock");
 }

@@ -1,0 +1,7 @@
+-- Nothing changes on SQLite: its deliveries keep their foreign keys to
+-- their event and webhook. PostgreSQL's copy of this migration drops them,
+-- because there each check was a query and a row lock (with its WAL record)
+-- per delivery stored; here a check is an in-process index lookup, and the
+-- cascade that deletes a webhook's deliveries meets the code's own delete
+-- of them (see webhooks.rs). (Kept so that both backends have the same
+-- migrations.)
