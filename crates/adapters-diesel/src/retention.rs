@@ -20,8 +20,10 @@
 //!   [`rewind_events_checked`]).
 
 use async_trait::async_trait;
-use diesel::dsl::{exists, min, not};
+use diesel::dsl::{exists, min, not, sql};
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use webhooks_domain::{
     DeliveryStatus, OldestKept, PrunedDeliveries, PrunedEvents, RepositoryError, RetentionStore,
     UnixMillis,
@@ -36,6 +38,17 @@ const FINISHED: [&str; 2] = [
     DeliveryStatus::Succeeded.as_str(),
     DeliveryStatus::Failed.as_str(),
 ];
+
+/// The condition of the partial index `deliveries_finished_updated_at`
+/// (migration `finished_index`), written as literals, as the index's is:
+/// a query that spells it may use the index (a bound status would not).
+const IS_FINISHED: &str = "deliveries.status IN ('succeeded', 'failed')";
+
+// The literals of `IS_FINISHED` (and of the migration) are the statuses of
+// `FINISHED`.
+const _: () = assert!(
+    matches!(FINISHED[0].as_bytes(), b"succeeded") && matches!(FINISHED[1].as_bytes(), b"failed")
+);
 
 /// Retention's deletes in PostgreSQL or SQLite, whichever [`Database`]
 /// points at.
@@ -95,19 +108,18 @@ impl RetentionStore for DieselRetention {
             .await
     }
 
-    /// One index lookup per finished status (`status, updated_at`) and one
-    /// for events (`created_at`).
+    /// One index lookup per finished status (the partial index
+    /// `deliveries_finished_updated_at`) and one for events (`created_at`).
     /// Errors: [`RepositoryError::Unavailable`].
     async fn oldest_kept(&self) -> Result<OldestKept, RepositoryError> {
         self.db
             .run(move |connection| {
                 let mut finished_delivery: Option<i64> = None;
                 for status in FINISHED {
-                    let oldest = deliveries::table
-                        .filter(deliveries::status.eq(status))
-                        .select(min(deliveries::updated_at))
-                        .get_result::<Option<i64>>(connection)
-                        .map_err(storage_error)?;
+                    let oldest = diesel::sql_query(oldest_finished(status))
+                        .get_result::<Oldest>(connection)
+                        .map_err(storage_error)?
+                        .updated_at;
                     finished_delivery = finished_delivery.into_iter().chain(oldest).min();
                 }
                 let event = events::table
@@ -256,14 +268,111 @@ pub(crate) fn rewind_events_checked(
     Ok(())
 }
 
+/// The statement that reads when the oldest delivery of a finished
+/// `status` finished, through the partial index (its condition and the
+/// status written as literals).
+fn oldest_finished(status: &str) -> String {
+    format!(
+        "SELECT min(updated_at) AS updated_at FROM deliveries \
+         WHERE {IS_FINISHED} AND deliveries.status = '{status}'"
+    )
+}
+
+/// The answer of [`oldest_finished`].
+#[derive(QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    updated_at: Option<i64>,
+}
+
 /// Up to `limit` deliveries (id, event) that finished before `before`, in no
 /// particular order (an order would sort every old row per chunk).
 #[diesel::dsl::auto_type]
 fn finished(before: i64, limit: i64) -> _ {
-    let statuses: [&'static str; 2] = FINISHED;
+    let is_finished: SqlLiteral<Bool> = sql::<Bool>(IS_FINISHED);
     deliveries::table
-        .filter(deliveries::status.eq_any(statuses))
+        .filter(is_finished)
         .filter(deliveries::updated_at.lt(before))
         .select((deliveries::id, deliveries::event_id))
         .limit(limit)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::pg::Pg;
+    use diesel::sql_types::Text;
+    use diesel::sqlite::Sqlite;
+
+    use super::*;
+
+    /// A line of PostgreSQL's `EXPLAIN`.
+    #[derive(QueryableByName)]
+    struct PostgresLine {
+        #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
+        line: String,
+    }
+
+    /// A line of SQLite's `EXPLAIN QUERY PLAN` (its `detail` names the index).
+    #[derive(QueryableByName)]
+    struct SqliteLine {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    /// The plans of retention's reads of finished deliveries: a chunk to
+    /// prune, then the oldest of each finished status. PostgreSQL's with
+    /// sequential scans off, so that a plan that can use an index does.
+    fn plans(connection: &mut DbConnection) -> QueryResult<Vec<String>> {
+        let mut plans = Vec::new();
+        match connection {
+            DbConnection::Postgres(postgres) => {
+                postgres.batch_execute("SET enable_seqscan = off")?;
+                let mut statements =
+                    vec![diesel::debug_query::<Pg, _>(&finished(0, 10)).to_string()];
+                statements.extend(FINISHED.map(oldest_finished));
+                for statement in statements {
+                    let sql = statement.split(" -- binds").next().unwrap_or_default();
+                    postgres.batch_execute(&format!("PREPARE explained AS {sql}"))?;
+                    let arguments = if sql.contains("$2") { "(1000, 10)" } else { "" };
+                    let lines = diesel::sql_query(format!("EXPLAIN EXECUTE explained{arguments}"))
+                        .load::<PostgresLine>(postgres)?;
+                    postgres.batch_execute("DEALLOCATE explained")?;
+                    let lines: Vec<String> = lines.into_iter().map(|line| line.line).collect();
+                    plans.push(lines.join("\n"));
+                }
+            }
+            DbConnection::Sqlite(sqlite) => {
+                let mut statements =
+                    vec![diesel::debug_query::<Sqlite, _>(&finished(0, 10)).to_string()];
+                statements.extend(FINISHED.map(oldest_finished));
+                for statement in statements {
+                    let sql = statement.split(" -- binds").next().unwrap_or_default();
+                    let lines = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                        .load::<SqliteLine>(sqlite)?;
+                    let lines: Vec<String> = lines.into_iter().map(|line| line.detail).collect();
+                    plans.push(lines.join("\n"));
+                }
+            }
+        }
+        Ok(plans)
+    }
+
+    #[tokio::test]
+    async fn retention_reads_finished_deliveries_through_their_partial_index() {
+        for test_database in [
+            crate::TestDatabase::sqlite().await,
+            crate::TestDatabase::postgres().await,
+        ] {
+            let plans = test_database
+                .database()
+                .run(|connection| plans(connection).map_err(storage_error))
+                .await
+                .unwrap();
+            assert_eq!(plans.len(), 3);
+            for plan in plans {
+                assert!(plan.contains("deliveries_finished_updated_at"), "{plan}");
+            }
+        }
+    }
 }
