@@ -305,13 +305,7 @@ mod tests {
     use diesel::sqlite::Sqlite;
 
     use super::*;
-
-    /// A line of PostgreSQL's `EXPLAIN`.
-    #[derive(QueryableByName)]
-    struct PostgresLine {
-        #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
-        line: String,
-    }
+    use crate::testing::PlanLine;
 
     /// A line of SQLite's `EXPLAIN QUERY PLAN` (its `detail` names the index).
     #[derive(QueryableByName)]
@@ -324,36 +318,36 @@ mod tests {
     /// prune, then the oldest of each finished status. PostgreSQL's with
     /// sequential scans off, so that a plan that can use an index does.
     fn plans(connection: &mut DbConnection) -> QueryResult<Vec<String>> {
-        let mut plans = Vec::new();
-        match connection {
+        let chunk = match connection {
             DbConnection::Postgres(postgres) => {
                 postgres.batch_execute("SET enable_seqscan = off")?;
-                let mut statements =
-                    vec![diesel::debug_query::<Pg, _>(&finished(0, 10)).to_string()];
-                statements.extend(FINISHED.map(oldest_finished));
-                for statement in statements {
-                    let sql = statement.split(" -- binds").next().unwrap_or_default();
+                diesel::debug_query::<Pg, _>(&finished(0, 10)).to_string()
+            }
+            DbConnection::Sqlite(_) => {
+                diesel::debug_query::<Sqlite, _>(&finished(0, 10)).to_string()
+            }
+        };
+        let mut plans = Vec::new();
+        for statement in [chunk].into_iter().chain(FINISHED.map(oldest_finished)) {
+            let sql = statement.split(" -- binds").next().unwrap_or_default();
+            let lines: Vec<String> = match connection {
+                DbConnection::Postgres(postgres) => {
                     postgres.batch_execute(&format!("PREPARE explained AS {sql}"))?;
                     let arguments = if sql.contains("$2") { "(1000, 10)" } else { "" };
                     let lines = diesel::sql_query(format!("EXPLAIN EXECUTE explained{arguments}"))
-                        .load::<PostgresLine>(postgres)?;
+                        .load::<PlanLine>(postgres)?;
                     postgres.batch_execute("DEALLOCATE explained")?;
-                    let lines: Vec<String> = lines.into_iter().map(|line| line.line).collect();
-                    plans.push(lines.join("\n"));
+                    lines.into_iter().map(|line| line.line).collect()
                 }
-            }
-            DbConnection::Sqlite(sqlite) => {
-                let mut statements =
-                    vec![diesel::debug_query::<Sqlite, _>(&finished(0, 10)).to_string()];
-                statements.extend(FINISHED.map(oldest_finished));
-                for statement in statements {
-                    let sql = statement.split(" -- binds").next().unwrap_or_default();
-                    let lines = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                        .load::<SqliteLine>(sqlite)?;
-                    let lines: Vec<String> = lines.into_iter().map(|line| line.detail).collect();
-                    plans.push(lines.join("\n"));
+                DbConnection::Sqlite(sqlite) => {
+                    diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                        .load::<SqliteLine>(sqlite)?
+                        .into_iter()
+                        .map(|line| line.detail)
+                        .collect()
                 }
-            }
+            };
+            plans.push(lines.join("\n"));
         }
         Ok(plans)
     }

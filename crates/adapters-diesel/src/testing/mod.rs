@@ -202,6 +202,14 @@ impl TestDatabase {
     }
 }
 
+/// A line of PostgreSQL's `EXPLAIN` (text output), for tests that pin a
+/// plan.
+#[derive(Debug, diesel::QueryableByName)]
+pub(crate) struct PlanLine {
+    #[diesel(column_name = "QUERY PLAN", sql_type = diesel::sql_types::Text)]
+    pub(crate) line: String,
+}
+
 /// The number of rows of every table: see [`TestDatabase::row_counts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowCounts {

@@ -197,14 +197,6 @@ impl QueryFragment<Pg> for LeaseFifoHeads {
 
 prepared_statement!(UnorderedClaim, LockFifoWebhooks, LeaseFifoHeads);
 
-/// A line of `EXPLAIN`'s text output.
-#[cfg(feature = "testing")]
-#[derive(Debug, QueryableByName)]
-struct PlanLine {
-    #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
-    line: String,
-}
-
 /// The plan PostgreSQL keeps for [`claim_unordered`] in the caller's
 /// transaction (a claim's: the generic plan, made without the values), as
 /// `EXPLAIN EXECUTE` writes it for a claim at `now` of up to `limit`
@@ -223,7 +215,7 @@ pub(crate) fn explain_claim_unordered(
     let lines = diesel::sql_query(format!(
         "EXPLAIN EXECUTE explained_claim({now}, '{{}}', {limit}, {now}, {now}, {now})"
     ))
-    .load::<PlanLine>(connection);
+    .load::<crate::testing::PlanLine>(connection);
     connection.batch_execute("DEALLOCATE explained_claim")?;
     Ok(lines?
         .into_iter()
