@@ -8,7 +8,7 @@ use webhooks_domain::{
 
 use crate::support::{
     count_from, event, event_of_type, events_store, group, queue, receiver, sibling, stored,
-    wait_until_a_query_waits_for_a_lock, webhook,
+    webhook, DeleteInProgress,
 };
 
 on_both_backends!(
@@ -340,10 +340,10 @@ async fn a_postgres_publish_that_waits_for_a_webhook_delete_stores_nothing() {
     let kept = stored(db, vec![sibling(&deleted, 2_000)]).await.remove(0);
     let store = events_store(db);
 
-    let publishing = tokio::spawn({
+    let publishing = {
         let (store, published) = (store.clone(), event(deleted.group_id, 10_000, None));
         async move { store.publish(&published, UnixMillis(0)).await }
-    });
+    };
     while_a_delete_holds(&test_database, deleted.id.as_str(), publishing).await;
 
     assert_eq!(test_database.row_counts().await.events, 0);
@@ -371,12 +371,12 @@ async fn a_postgres_test_send_that_waits_for_a_webhook_delete_stores_nothing() {
     let db = test_database.database();
     let deleted = receiver(db, 14).await;
 
-    let sending = tokio::spawn({
+    let sending = {
         let store = events_store(db);
         let test_event = event_of_type(deleted.group_id, TEST_EVENT_TYPE, 10_000, None);
         let webhook = deleted.id.clone();
         async move { store.publish_to(&test_event, &webhook).await.map(drop) }
-    });
+    };
     while_a_delete_holds(&test_database, deleted.id.as_str(), sending).await;
 
     assert_eq!(test_database.row_counts().await.events, 0);
@@ -384,34 +384,20 @@ async fn a_postgres_test_send_that_waits_for_a_webhook_delete_stores_nothing() {
 }
 
 /// Runs the webhook's delete as the repository does, in another session,
-/// holding the webhook's row until `storing` waits for it; then expects
-/// `storing` to fail.
-async fn while_a_delete_holds<T: std::fmt::Debug>(
+/// holding the webhook's row until `storing`, started meanwhile, waits for
+/// it; then expects `storing` to fail.
+async fn while_a_delete_holds<T: std::fmt::Debug + Send + 'static>(
     test_database: &TestDatabase,
     webhook: &str,
-    storing: tokio::task::JoinHandle<Result<T, RepositoryError>>,
+    storing: impl std::future::Future<Output = Result<T, RepositoryError>> + Send + 'static,
 ) {
-    use diesel::{Connection, PgConnection, RunQueryDsl};
-
-    let mut deleting = PgConnection::establish(test_database.url()).unwrap();
-    let run = |connection: &mut PgConnection, sql: &str| {
-        diesel::sql_query(sql).execute(connection).unwrap();
-    };
-    run(&mut deleting, "BEGIN");
-    run(
-        &mut deleting,
+    let delete = DeleteInProgress::begin(
+        test_database,
+        webhook,
         &format!("SELECT id FROM webhooks WHERE id = '{webhook}' FOR UPDATE"),
     );
-    wait_until_a_query_waits_for_a_lock(&mut deleting).await;
-    run(
-        &mut deleting,
-        &format!("DELETE FROM deliveries WHERE webhook_id = '{webhook}'"),
-    );
-    run(
-        &mut deleting,
-        &format!("DELETE FROM webhooks WHERE id = '{webhook}'"),
-    );
-    run(&mut deleting, "COMMIT");
+    let storing = tokio::spawn(storing);
+    delete.finish().await;
 
     let stored = storing.await.unwrap();
     assert!(

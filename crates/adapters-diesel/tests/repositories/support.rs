@@ -7,7 +7,7 @@ use diesel::{Connection, QueryableByName, RunQueryDsl};
 use serde_json::{Map, Value};
 use webhooks_adapters_diesel::{
     Database, DbConnection, DieselDeliveryQueue, DieselEventStore, DieselPortalStore,
-    DieselTenancyRepository, DieselWebhookRepository,
+    DieselTenancyRepository, DieselWebhookRepository, TestDatabase,
 };
 use webhooks_domain::{
     CustomHeaders, Description, EnabledEvents, Event, EventId, EventType, Group, GroupId,
@@ -184,9 +184,49 @@ pub(crate) fn count_from(url: &str, from: &str) -> i64 {
         .count
 }
 
+/// A webhook's delete in a session of its own (PostgreSQL), held after its
+/// first lock: for tests of what waits for a delete. [`DeleteInProgress::begin`]
+/// takes the lock before the test starts what should wait for it.
+pub(crate) struct DeleteInProgress {
+    connection: diesel::PgConnection,
+    webhook: String,
+}
+
+impl DeleteInProgress {
+    /// Begins the delete of `webhook` and runs `lock` (a `SELECT … FOR
+    /// UPDATE` of the rows the repository's delete locks).
+    pub(crate) fn begin(test_database: &TestDatabase, webhook: &str, lock: &str) -> Self {
+        let mut connection = diesel::PgConnection::establish(test_database.url()).unwrap();
+        for sql in ["BEGIN", lock] {
+            diesel::sql_query(sql).execute(&mut connection).unwrap();
+        }
+        Self {
+            connection,
+            webhook: webhook.to_owned(),
+        }
+    }
+
+    /// Once another session waits for the lock: deletes the webhook's
+    /// deliveries, then the webhook, as the repository does (no foreign key
+    /// cascades on PostgreSQL), and commits.
+    pub(crate) async fn finish(mut self) {
+        wait_until_a_query_waits_for_a_lock(&mut self.connection).await;
+        let webhook = &self.webhook;
+        for sql in [
+            format!("DELETE FROM deliveries WHERE webhook_id = '{webhook}'"),
+            format!("DELETE FROM webhooks WHERE id = '{webhook}'"),
+            "COMMIT".to_owned(),
+        ] {
+            diesel::sql_query(sql)
+                .execute(&mut self.connection)
+                .unwrap();
+        }
+    }
+}
+
 /// Waits (up to 10 s) until another session of the database waits for a
 /// lock.
-pub(crate) async fn wait_until_a_query_waits_for_a_lock(connection: &mut diesel::PgConnection) {
+async fn wait_until_a_query_waits_for_a_lock(connection: &mut diesel::PgConnection) {
     use diesel::sql_types::BigInt;
     use diesel::RunQueryDsl;
 

@@ -8,7 +8,7 @@ use webhooks_domain::{
 };
 
 use super::{attempt, deliver, failing_since, job_ids, record, status_of, RecordOne, LONG_LEASE};
-use crate::support::{queue, receiver, receiver_in, wait_until_a_query_waits_for_a_lock, webhooks};
+use crate::support::{queue, receiver, receiver_in, webhooks, DeleteInProgress};
 
 on_both_backends!(
     a_successful_attempt_ends_the_delivery,
@@ -448,21 +448,19 @@ async fn a_batch_skips_deleted_deliveries_and_records_the_others(test_database: 
 /// attempt: no foreign key would stop an attempt outliving its delivery.
 #[tokio::test]
 async fn a_postgres_record_that_waits_for_a_webhook_delete_stores_no_attempt() {
-    use diesel::{Connection, PgConnection, RunQueryDsl};
-
     let test_database = TestDatabase::postgres().await;
     let db = test_database.database();
     let receiver = receiver(db, 20).await;
     let delivery = deliver(db, &receiver, 1_000).await;
     // The delete, in another process, between its lock and its delete.
-    let mut deleting = PgConnection::establish(test_database.url()).unwrap();
-    diesel::sql_query("BEGIN").execute(&mut deleting).unwrap();
-    diesel::sql_query(format!(
-        "SELECT id FROM deliveries WHERE webhook_id = '{}' FOR UPDATE",
-        receiver.id
-    ))
-    .execute(&mut deleting)
-    .unwrap();
+    let delete = DeleteInProgress::begin(
+        &test_database,
+        receiver.id.as_str(),
+        &format!(
+            "SELECT id FROM deliveries WHERE webhook_id = '{}' FOR UPDATE",
+            receiver.id
+        ),
+    );
     let recording = tokio::spawn({
         let queue = queue(db);
         let record = record(
@@ -472,15 +470,7 @@ async fn a_postgres_record_that_waits_for_a_webhook_delete_stores_no_attempt() {
         );
         async move { queue.record_attempts(&[record]).await }
     });
-    wait_until_a_query_waits_for_a_lock(&mut deleting).await;
-
-    // As the repository's delete does: no foreign key cascades.
-    for table in ["deliveries WHERE webhook_id", "webhooks WHERE id"] {
-        diesel::sql_query(format!("DELETE FROM {table} = '{}'", receiver.id))
-            .execute(&mut deleting)
-            .unwrap();
-    }
-    diesel::sql_query("COMMIT").execute(&mut deleting).unwrap();
+    delete.finish().await;
 
     assert_eq!(recording.await.unwrap(), Ok(()));
     assert_eq!(test_database.row_counts().await.attempts, 0);
