@@ -13,7 +13,7 @@ use webhooks_domain::{
 };
 
 use crate::database::{storage_error, DbConnection};
-use crate::events::{enabled_receivers, store, FanOut};
+use crate::events::{enabled_receivers, fan_out_and_store, FanOut};
 use crate::schema::{groups, webhooks};
 
 /// Writes `news`, stamped `at`, in the caller's transaction; answers the
@@ -38,19 +38,20 @@ pub(crate) fn announce(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let receivers = enabled_receivers(connection, &events)?;
-    let taken: Vec<_> = events
-        .into_iter()
-        .filter(|event| receivers.iter().any(|receiver| receiver.receives(event)))
-        .collect();
-    if taken.is_empty() {
-        return Ok(Vec::new());
-    }
-    store(connection, &FanOut::of(&taken, &receivers))?;
-    Ok(taken
-        .iter()
-        .filter_map(|event| EventType::parse(&event.event_type))
-        .collect())
+    let (_, types) = fan_out_and_store(connection, |connection| {
+        let receivers = enabled_receivers(connection, &events)?;
+        let taken: Vec<_> = events
+            .iter()
+            .filter(|event| receivers.iter().any(|receiver| receiver.receives(event)))
+            .cloned()
+            .collect();
+        let types = taken
+            .iter()
+            .filter_map(|event| EventType::parse(&event.event_type))
+            .collect();
+        Ok((FanOut::of(&taken, &receivers), types))
+    })?;
+    Ok(types)
 }
 
 /// The operations group of each subject group's organization, by subject

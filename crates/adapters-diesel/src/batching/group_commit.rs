@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use webhooks_domain::{Event, PublishOutcome, RepositoryError, UnixMillis};
 
 use crate::database::{write_transaction, Database, DbConnection};
-use crate::events::{enabled_receivers, store, FanOut, HandOffSlot, Leases};
+use crate::events::{enabled_receivers, fan_out_and_store, FanOut, HandOffSlot, Leases};
 
 /// The most events written in one transaction.
 const PUBLISH_BATCH: usize = 256;
@@ -147,15 +147,12 @@ fn publish_batch(
     };
     if matches!(connection, DbConnection::Sqlite(_)) {
         let (fan_out, leases) = write_transaction(connection, |connection| {
-            let (fan_out, leases) = fan_out_of(connection)?;
-            store(connection, &fan_out)?;
-            Ok((fan_out, leases))
+            fan_out_and_store(connection, fan_out_of)
         })?;
         leases.hand_over();
         return Ok(fan_out.outcomes);
     }
-    let (fan_out, leases) = fan_out_of(connection)?;
-    store(connection, &fan_out)?;
+    let (fan_out, leases) = fan_out_and_store(connection, fan_out_of)?;
     leases.hand_over();
     Ok(fan_out.outcomes)
 }

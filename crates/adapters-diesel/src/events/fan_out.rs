@@ -17,6 +17,12 @@ use crate::deliveries::{
 use crate::schema::{deliveries, events};
 use crate::statements::{on_its_backend, prepared_statement, ROWS_PER_STATEMENT};
 
+/// How many times a publish reads its receivers at most. A webhook it
+/// delivers to may be deleted between the read and the store (PostgreSQL);
+/// the store then stores nothing, and the publish starts again from a new
+/// read.
+const RECEIVER_READS: usize = 3;
+
 /// Stores the events and their deliveries (see
 /// [`EventStore::publish`](webhooks_domain::EventStore::publish)) in
 /// the caller's transaction, in a constant number of statements; answers an
@@ -25,28 +31,63 @@ pub(crate) fn publish_all(
     connection: &mut DbConnection,
     events: &[Event],
 ) -> Result<Vec<PublishOutcome>, RepositoryError> {
-    let fan_out = FanOut::of(events, &enabled_receivers(connection, events)?);
-    store(connection, &fan_out)?;
+    let (fan_out, ()) = fan_out_and_store(connection, |connection| {
+        Ok((
+            FanOut::of(events, &enabled_receivers(connection, events)?),
+            (),
+        ))
+    })?;
     Ok(fan_out.outcomes)
+}
+
+/// Makes a fan-out with `fan_out_of` (which reads the receivers, and may
+/// reserve what it needs beside) and [`store`]s it. When a webhook of the
+/// fan-out was deleted after the read, nothing was stored and it starts
+/// again, up to [`RECEIVER_READS`] times: a publish that races a delete
+/// reaches the webhooks left, as if it had come just after the delete.
+/// What `fan_out_of` made beside a fan-out that was not stored is dropped.
+///
+/// Errors: those of `fan_out_of` and [`store`];
+/// [`RepositoryError::Unavailable`] when webhooks were deleted during every
+/// try.
+pub(crate) fn fan_out_and_store<T>(
+    connection: &mut DbConnection,
+    mut fan_out_of: impl FnMut(&mut DbConnection) -> Result<(FanOut, T), RepositoryError>,
+) -> Result<(FanOut, T), RepositoryError> {
+    for _ in 0..RECEIVER_READS {
+        let (fan_out, beside) = fan_out_of(connection)?;
+        if store(connection, &fan_out)? == Stored::Everything {
+            return Ok((fan_out, beside));
+        }
+    }
+    Err(RepositoryError::Unavailable(format!(
+        "webhooks of the publish were deleted during each of its {RECEIVER_READS} tries; \
+         nothing was stored"
+    )))
+}
+
+/// What [`store`] did with a fan-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Everything,
+    /// PostgreSQL: a webhook the deliveries go to was deleted since the
+    /// receivers were read.
+    NothingAsAWebhookIsGone,
 }
 
 /// Inserts the rows of `fan_out` and announces its deliveries: on
 /// PostgreSQL in one statement (atomic by itself), on SQLite in chunks,
-/// which the caller wraps in a transaction.
-///
-/// Errors: [`RepositoryError::Unavailable`], also when a webhook the
-/// deliveries go to was deleted meanwhile (nothing is stored then: on
-/// PostgreSQL the statement finds it gone, on SQLite its foreign key).
-pub(crate) fn store(
-    connection: &mut DbConnection,
-    fan_out: &FanOut,
-) -> Result<(), RepositoryError> {
+/// which the caller wraps in a transaction (there the receivers' read and
+/// the store take one turn of the single writer, so no delete comes
+/// between them).
+fn store(connection: &mut DbConnection, fan_out: &FanOut) -> Result<Stored, RepositoryError> {
+    if fan_out.events.is_empty() {
+        return Ok(Stored::Everything);
+    }
     if let DbConnection::Postgres(postgres) = connection {
         return match insert_in_one_statement(postgres, fan_out).map_err(storage_error)? {
-            true => Ok(()),
-            false => Err(RepositoryError::Unavailable(
-                "a webhook of the publish was deleted meanwhile; nothing was stored".to_owned(),
-            )),
+            true => Ok(Stored::Everything),
+            false => Ok(Stored::NothingAsAWebhookIsGone),
         };
     }
     for chunk in fan_out.events.chunks(ROWS_PER_STATEMENT) {
@@ -58,7 +99,7 @@ pub(crate) fn store(
     if fan_out.any_due() {
         announce_new_deliveries(connection).map_err(storage_error)?;
     }
-    Ok(())
+    Ok(Stored::Everything)
 }
 
 /// The rows a batch of events adds, and the outcome of each event.
@@ -124,13 +165,13 @@ impl FanOut {
 /// statement waits for the delete and finds the webhook gone.
 fn insert_in_one_statement(connection: &mut PgConnection, fan_out: &FanOut) -> QueryResult<bool> {
     PublishStatement::of(fan_out)
-        .get_result::<Stored>(connection)
+        .get_result::<StatementAnswer>(connection)
         .map(|row| row.stored)
 }
 
 /// The answer of [`PublishStatement`].
 #[derive(QueryableByName)]
-struct Stored {
+struct StatementAnswer {
     #[diesel(sql_type = Bool)]
     stored: bool,
 }

@@ -29,7 +29,7 @@ mod fan_out;
 mod hand_off;
 mod receivers;
 
-pub(crate) use fan_out::{publish_all, store, FanOut};
+pub(crate) use fan_out::{fan_out_and_store, publish_all, FanOut};
 pub(crate) use hand_off::{HandOffSlot, Leases};
 pub(crate) use receivers::enabled_receivers;
 
@@ -145,7 +145,9 @@ impl EventStore for DieselEventStore {
     /// answers once its event is committed. A publish alone is written at
     /// once. When a shared transaction fails,
     /// each of its events is tried again alone, so that one bad event (a
-    /// group deleted meanwhile, a corrupt webhook) fails only itself.
+    /// group deleted meanwhile, a corrupt webhook) fails only itself. A
+    /// webhook deleted between the read of the receivers and the insert
+    /// makes the publish read them again (see `fan_out.rs`).
     /// Errors: [`RepositoryError::Unavailable`], also for a group that does
     /// not exist (the use case checks first); [`RepositoryError::Corrupt`]
     /// when a webhook of the group has unreadable enabled events.

@@ -328,40 +328,61 @@ async fn a_postgres_publish_with_deliveries_notifies_the_channel() {
 }
 
 /// A publish whose statement waits for a webhook's delete (which locks the
-/// webhook's row first) stores nothing at all, rather than a delivery to
-/// the deleted webhook: no foreign key checks a delivery's webhook on
-/// PostgreSQL, the statement's own lock does. The next publish reaches the
-/// webhooks left.
+/// webhook's row first) stores no delivery to the deleted webhook: no
+/// foreign key checks a delivery's webhook on PostgreSQL, the statement's
+/// own lock does. It finds the webhook gone, stores nothing, reads the
+/// receivers again and reaches the webhooks left, as if it had come just
+/// after the delete; with an idempotency key (its own transaction) too.
 #[tokio::test]
-async fn a_postgres_publish_that_waits_for_a_webhook_delete_stores_nothing() {
+async fn a_postgres_publish_that_waits_for_a_webhook_delete_reaches_the_webhooks_left() {
+    for key in [None, Some("k-1")] {
+        let test_database = TestDatabase::postgres().await;
+        let db = test_database.database();
+        let deleted = receiver(db, 13).await;
+        let kept = stored(db, vec![sibling(&deleted, 2_000)]).await.remove(0);
+        let store = events_store(db);
+
+        let publishing = {
+            let (store, published) = (store.clone(), event(deleted.group_id, 10_000, key));
+            async move { store.publish(&published, UnixMillis(0)).await }
+        };
+        let outcome = while_a_delete_holds(&test_database, deleted.id.as_str(), publishing)
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.deliveries, 1, "key {key:?}");
+        assert_eq!(test_database.row_counts().await.events, 1, "key {key:?}");
+        assert_eq!(
+            test_database.row_counts().await.deliveries,
+            1,
+            "key {key:?}"
+        );
+        let to_kept = queue(db).list(&kept.id, None, None, 10).await.unwrap();
+        assert_eq!(to_kept.len(), 1, "key {key:?}");
+    }
+}
+
+/// A publish to a group whose only webhook is deleted while the publish
+/// waits stores its event with no delivery, as a publish after the delete
+/// would.
+#[tokio::test]
+async fn a_postgres_publish_that_waits_for_the_delete_of_its_only_webhook_delivers_nothing() {
     let test_database = TestDatabase::postgres().await;
     let db = test_database.database();
     let deleted = receiver(db, 13).await;
-    let kept = stored(db, vec![sibling(&deleted, 2_000)]).await.remove(0);
     let store = events_store(db);
 
     let publishing = {
         let (store, published) = (store.clone(), event(deleted.group_id, 10_000, None));
         async move { store.publish(&published, UnixMillis(0)).await }
     };
-    while_a_delete_holds(&test_database, deleted.id.as_str(), publishing).await;
-
-    assert_eq!(test_database.row_counts().await.events, 0);
-    assert_eq!(test_database.row_counts().await.deliveries, 0);
-    let next = store
-        .publish(&event(deleted.group_id, 11_000, None), UnixMillis(0))
+    let outcome = while_a_delete_holds(&test_database, deleted.id.as_str(), publishing)
         .await
         .unwrap();
-    assert_eq!(next.deliveries, 1);
-    assert_eq!(
-        queue(db)
-            .list(&kept.id, None, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(test_database.row_counts().await.deliveries, 1);
+
+    assert_eq!(outcome.deliveries, 0);
+    assert_eq!(test_database.row_counts().await.events, 1);
+    assert_eq!(test_database.row_counts().await.deliveries, 0);
 }
 
 /// The same for a test send: it locks the webhook's row before its insert.
@@ -377,20 +398,24 @@ async fn a_postgres_test_send_that_waits_for_a_webhook_delete_stores_nothing() {
         let webhook = deleted.id.clone();
         async move { store.publish_to(&test_event, &webhook).await.map(drop) }
     };
-    while_a_delete_holds(&test_database, deleted.id.as_str(), sending).await;
+    let sent = while_a_delete_holds(&test_database, deleted.id.as_str(), sending).await;
 
+    assert!(
+        matches!(sent, Err(RepositoryError::Unavailable(_))),
+        "{sent:?}"
+    );
     assert_eq!(test_database.row_counts().await.events, 0);
     assert_eq!(test_database.row_counts().await.deliveries, 0);
 }
 
 /// Runs the webhook's delete as the repository does, in another session,
 /// holding the webhook's row until `storing`, started meanwhile, waits for
-/// it; then expects `storing` to fail.
+/// it; answers what `storing` answered.
 async fn while_a_delete_holds<T: std::fmt::Debug + Send + 'static>(
     test_database: &TestDatabase,
     webhook: &str,
     storing: impl std::future::Future<Output = Result<T, RepositoryError>> + Send + 'static,
-) {
+) -> Result<T, RepositoryError> {
     let delete = DeleteInProgress::begin(
         test_database,
         webhook,
@@ -398,12 +423,7 @@ async fn while_a_delete_holds<T: std::fmt::Debug + Send + 'static>(
     );
     let storing = tokio::spawn(storing);
     delete.finish().await;
-
-    let stored = storing.await.unwrap();
-    assert!(
-        matches!(stored, Err(RepositoryError::Unavailable(_))),
-        "{stored:?}"
-    );
+    storing.await.unwrap()
 }
 
 #[tokio::test]
