@@ -18,10 +18,6 @@ use crate::publisher::Publisher;
 /// (the measured webhook takes `user.created` only).
 const HANGING_TYPE: &str = "user.session.result";
 
-/// Requests the service keeps open to an endpoint that never answers (its
-/// first window, `delivery/dispatcher/endpoint.rs` in the domain).
-const FIRST_WINDOW: usize = 4;
-
 /// Dead endpoints beside the one measured: `webhooks` webhooks to a
 /// receiver that never answers, each sent `events` deliveries.
 struct Hanging {
@@ -76,11 +72,8 @@ async fn start_hanging(
             );
         }
     }
-    // Each hanging endpoint holds its first window: 4 requests, as it
-    // never answers (ADR 0013). Waiting for more would wait until the
-    // attempt timeout and measure with circuits opening.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let wanted = hanging.webhooks * hanging.events.min(FIRST_WINDOW);
+    let wanted = hanging.webhooks * hanging.events.min(8);
     while dead.connections() < wanted && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
