@@ -7,9 +7,9 @@ use std::time::Duration;
 use mockall::predicate::eq;
 use webhooks_domain::ports::{MockDeliveryQueue, MockOutboundSender, OutboundSender};
 use webhooks_domain::{
-    Attempt, CircuitSettings, DeliveryId, DeliveryJob, DeliveryOrdering, DispatchSettings,
-    Dispatcher, EndpointHealth, NextStep, RateLimit, RepositoryError, RetryPolicy, SecretCipher,
-    SendOutcome, SignedRequest, SigningSecret, UnixMillis, Wakeup, WebhookId,
+    Attempt, DeliveryId, DeliveryJob, DeliveryOrdering, DispatchSettings, Dispatcher,
+    EndpointHealth, NextStep, RateLimit, RepositoryError, RetryPolicy, SecretCipher, SendOutcome,
+    SignedRequest, SigningSecret, UnixMillis, Wakeup, WebhookId,
 };
 
 use crate::support::*;
@@ -705,40 +705,11 @@ async fn run_records_every_attempt_once_before_it_stops() {
     assert_eq!(*sent.lock().unwrap(), jobs.len());
 }
 
-/// A receiver that takes a while to answer (20 ms unless told), counting
-/// the sends in flight.
+/// A receiver that takes a while to answer, counting the sends in flight.
+#[derive(Default)]
 struct SlowReceiver {
-    answers_after: Duration,
-    /// Whether the sender reports a timeout rather than the answer.
-    times_out: bool,
     /// (in flight now, most at once, sent)
     flight: Mutex<(usize, usize, usize)>,
-    /// Sends in flight as each send started, itself included.
-    in_flight_at_start: Mutex<Vec<usize>>,
-}
-
-impl Default for SlowReceiver {
-    fn default() -> Self {
-        Self::answering_after(Duration::from_millis(20))
-    }
-}
-
-impl SlowReceiver {
-    fn answering_after(answers_after: Duration) -> Self {
-        Self {
-            answers_after,
-            times_out: false,
-            flight: Mutex::new((0, 0, 0)),
-            in_flight_at_start: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn timing_out_after(after: Duration) -> Self {
-        Self {
-            times_out: true,
-            ..Self::answering_after(after)
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -748,19 +719,11 @@ impl OutboundSender for SlowReceiver {
             let mut flight = self.flight.lock().unwrap();
             flight.0 += 1;
             flight.1 = flight.1.max(flight.0);
-            self.in_flight_at_start.lock().unwrap().push(flight.0);
         }
-        tokio::time::sleep(self.answers_after).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let mut flight = self.flight.lock().unwrap();
         flight.0 -= 1;
         flight.2 += 1;
-        if self.times_out {
-            return SendOutcome {
-                error: Some("timed out".to_owned()),
-                timed_out: true,
-                ..SendOutcome::default()
-            };
-        }
         ok_answer()
     }
 }
@@ -817,97 +780,6 @@ async fn send_to_slow_receiver(
     stop.send(true).unwrap();
     running.await.unwrap();
     receiver
-}
-
-/// Runs a dispatcher (256 slots, 32 per endpoint, no circuit breaker, a
-/// retry an hour later) over `count` deliveries to one webhook whose
-/// receiver is `receiver` until `done` says so of it (10 s at most), then
-/// stops it; answers the receiver.
-async fn sends_to_one_webhook(
-    receiver: SlowReceiver,
-    count: u128,
-    done: impl Fn(&SlowReceiver) -> bool,
-) -> Arc<SlowReceiver> {
-    let jobs: Vec<DeliveryJob> = (0..count)
-        .map(|n| DeliveryJob {
-            delivery_id: DeliveryId::from_ulid(ulid::Ulid(n + 1)),
-            ..job(0)
-        })
-        .collect();
-    let due = Arc::new(Mutex::new(jobs));
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let receiver = Arc::new(receiver);
-    let dispatcher = Arc::new(Dispatcher::new(
-        Arc::new(queue_in_memory(&due, &recorded)),
-        Arc::clone(&receiver) as Arc<dyn OutboundSender>,
-        Arc::new(clock_at_now()),
-        cipher(),
-        RetryPolicy::exact(vec![Duration::from_secs(3600)]),
-        DispatchSettings {
-            workers: 256,
-            per_endpoint: 32,
-            poll_interval: Duration::from_millis(10),
-            circuit: CircuitSettings {
-                timeouts_to_open: 0,
-                ..CircuitSettings::default()
-            },
-            ..settings()
-        },
-        Wakeup::default(),
-    ));
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(dispatcher.run(shutdown));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done(&receiver) {
-        assert!(tokio::time::Instant::now() < deadline, "not done in time");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    running.abort();
-    receiver
-}
-
-fn sent(receiver: &SlowReceiver) -> usize {
-    receiver.flight.lock().unwrap().2
-}
-
-fn most_at_once(receiver: &SlowReceiver) -> usize {
-    receiver.flight.lock().unwrap().1
-}
-
-/// The endpoint's window: a webhook that answers gets more requests in
-/// flight with each answer, up to `per_endpoint`.
-#[tokio::test]
-async fn a_webhook_that_answers_reaches_per_endpoint_in_flight() {
-    let answering = SlowReceiver::answering_after(Duration::from_millis(20));
-    let receiver = sends_to_one_webhook(answering, 64, |it| sent(it) == 64).await;
-    assert_eq!(most_at_once(&receiver), 32);
-}
-
-/// ...and one that never answers keeps the first window (4) open, not
-/// `per_endpoint`: its other deliveries wait in memory, each a job rather
-/// than a socket and its buffers.
-#[tokio::test]
-async fn a_webhook_that_never_answers_keeps_four_requests_open() {
-    let hanging = SlowReceiver::answering_after(Duration::from_secs(600));
-    let started = std::time::Instant::now();
-    let receiver = sends_to_one_webhook(hanging, 64, |_| {
-        started.elapsed() > Duration::from_millis(300)
-    })
-    .await;
-    assert_eq!(sent(&receiver), 0);
-    assert_eq!(most_at_once(&receiver), 4);
-}
-
-/// ...and one that times out has its window halved with each timeout, down
-/// to one request at a time: the four first sends time out together, then
-/// one goes at a time (the circuit breaker is off here).
-#[tokio::test]
-async fn a_webhook_that_times_out_goes_down_to_one_request_at_a_time() {
-    let timing_out = SlowReceiver::timing_out_after(Duration::from_millis(20));
-    let receiver = sends_to_one_webhook(timing_out, 12, |it| sent(it) == 12).await;
-    let at_start = receiver.in_flight_at_start.lock().unwrap().clone();
-    assert_eq!(at_start[..4], [1, 2, 3, 4], "{at_start:?}");
-    assert!(at_start[4..].iter().all(|&n| n == 1), "{at_start:?}");
 }
 
 #[tokio::test]

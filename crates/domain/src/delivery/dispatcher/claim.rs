@@ -82,11 +82,8 @@ impl Dispatcher {
     /// least `per_endpoint`, and a claim limited to that room never brings
     /// more deliveries than their endpoints can keep (each one handed back
     /// would cost two more writes).
-    /// Endpoints kept only for their window, and idle for a minute, are
-    /// dropped on the way.
     fn excluded(&self, free: usize, now: UnixMillis) -> (Vec<WebhookId>, usize) {
-        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
-        endpoints.retain(|_, state| !state.is_idle(now));
+        let endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         let per_endpoint = self.settings.per_endpoint.max(1);
         let mut room = per_endpoint * 2;
         let mut skipped = Vec::new();
@@ -105,7 +102,7 @@ impl Dispatcher {
     /// delivery to hand back and when to offer it again.
     fn start(self: &Arc<Self>, job: DeliveryJob) -> Option<(DeliveryId, UnixMillis)> {
         let now = self.clock.now();
-        let per_endpoint = self.most_in_flight(&job);
+        let per_endpoint = self.in_flight_limit(&job);
         let busy = now.plus_millis(millis(self.settings.busy_backoff));
         let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         let state = endpoints.entry(job.webhook_id.clone()).or_default();
@@ -118,20 +115,20 @@ impl Dispatcher {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return Some((job.delivery_id, busy));
         };
-        if state.in_flight < state.in_flight_limit(per_endpoint) {
+        if state.in_flight < per_endpoint {
             state.in_flight += 1;
             drop(endpoints);
-            self.spawn_worker(job, slot);
+            let dispatcher = Arc::clone(self);
+            tokio::spawn(async move { dispatcher.work(job, slot).await });
         } else {
             state.waiting.push_back((job, slot));
         }
         None
     }
 
-    /// How many deliveries of the job's endpoint may be in flight at once,
-    /// at most: one for a FIFO webhook, whose next delivery waits for this
-    /// one (the endpoint's window may allow fewer, see `endpoint.rs`).
-    pub(super) fn most_in_flight(&self, job: &DeliveryJob) -> usize {
+    /// How many deliveries of the job's endpoint may be in flight at once:
+    /// one for a FIFO webhook, whose next delivery waits for this one.
+    fn in_flight_limit(&self, job: &DeliveryJob) -> usize {
         match job.ordering {
             Some(DeliveryOrdering::Fifo) => 1,
             None => self.settings.per_endpoint.max(1),

@@ -8,24 +8,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::delivery::{Circuit, DeliveryJob};
 use crate::time::UnixMillis;
 
-/// Requests an endpoint may have in flight before it has answered any:
-/// the start of its [window](EndpointState::in_flight_limit).
-pub(super) const FIRST_WINDOW: usize = 4;
-
-/// How long an endpoint's state, window included, is kept after its last
-/// answer while it holds nothing, so that the next burst starts at the
-/// window it had rather than at [`FIRST_WINDOW`].
-const WINDOW_KEPT_MS: i64 = 60_000;
-
 /// A webhook's deliveries in this process (in flight, claimed but
 /// waiting, each with its slot, and reserved for a hand-off with their
-/// slots), its window and its circuit.
+/// slots), and its circuit.
+#[derive(Default)]
 pub(super) struct EndpointState {
     pub(super) in_flight: usize,
-    /// How many may be in flight now (see [`EndpointState::in_flight_limit`]).
-    window: usize,
-    /// When the endpoint last answered.
-    answered_at: Option<UnixMillis>,
     pub(super) waiting: VecDeque<(DeliveryJob, OwnedSemaphorePermit)>,
     /// Deliveries being stored by this process for a hand-off, and the
     /// slots kept for them (one permit per delivery, merged).
@@ -34,51 +22,7 @@ pub(super) struct EndpointState {
     pub(super) circuit: Circuit,
 }
 
-impl Default for EndpointState {
-    fn default() -> Self {
-        Self {
-            in_flight: 0,
-            window: FIRST_WINDOW,
-            answered_at: None,
-            waiting: VecDeque::new(),
-            reserved: 0,
-            reserved_slots: None,
-            circuit: Circuit::default(),
-        }
-    }
-}
-
 impl EndpointState {
-    /// How many deliveries may be in flight to the endpoint now: its window,
-    /// at most `per_endpoint`. The window starts at [`FIRST_WINDOW`],
-    /// doubles with each answer (up to `per_endpoint`: 32 after three) and
-    /// halves with each timeout, down to one. An endpoint that never answers
-    /// therefore keeps a few requests open, not `per_endpoint`: each costs a
-    /// socket and tens of KiB of buffers. Its other deliveries wait in memory
-    /// behind them, holding their slots as before, so the fair share does
-    /// not change. An endpoint that holds nothing keeps its window for a
-    /// minute after its last answer (see [`EndpointState::is_idle`]), so a
-    /// burst after a pause goes at the speed the endpoint had.
-    pub(super) fn in_flight_limit(&self, per_endpoint: usize) -> usize {
-        self.window.min(per_endpoint).max(1)
-    }
-
-    /// Counts an attempt, made `now`, on the window: answered (`timed_out`
-    /// false) or not.
-    pub(super) fn count_on_window(
-        &mut self,
-        timed_out: bool,
-        per_endpoint: usize,
-        now: UnixMillis,
-    ) {
-        if timed_out {
-            self.window = (self.window / 2).max(1);
-        } else {
-            self.window = (self.window * 2).min(per_endpoint.max(FIRST_WINDOW));
-            self.answered_at = Some(now);
-        }
-    }
-
     /// Deliveries in flight, waiting and reserved.
     pub(super) fn held(&self) -> usize {
         self.in_flight + self.waiting.len() + self.reserved
@@ -125,15 +69,9 @@ impl EndpointState {
         held < per_endpoint * 2 && free > held
     }
 
-    /// Nothing in flight, nothing waiting, nothing to remember: its circuit
-    /// is closed, and it has not answered within a minute (before that, its
-    /// window is worth keeping). Idle states are dropped; those kept for
-    /// their window are dropped by the next claim round after that minute.
-    pub(super) fn is_idle(&self, now: UnixMillis) -> bool {
-        let window_kept = self
-            .answered_at
-            .is_some_and(|at| now.as_millis() - at.as_millis() < WINDOW_KEPT_MS);
-        self.held() == 0 && self.circuit.is_closed() && !window_kept
+    /// Nothing in flight, nothing waiting, nothing to remember.
+    pub(super) fn is_idle(&self) -> bool {
+        self.held() == 0 && self.circuit.is_closed()
     }
 }
 
@@ -149,39 +87,6 @@ mod tests {
             in_flight,
             ..EndpointState::default()
         }
-    }
-
-    #[test]
-    fn the_window_starts_small_doubles_per_answer_and_halves_per_timeout() {
-        let mut state = EndpointState::default();
-        assert_eq!(state.in_flight_limit(32), FIRST_WINDOW);
-        assert_eq!(state.in_flight_limit(1), 1, "a FIFO webhook keeps one");
-        state.count_on_window(false, 32, NOW);
-        assert_eq!(state.in_flight_limit(32), 2 * FIRST_WINDOW);
-        state.count_on_window(false, 32, NOW);
-        state.count_on_window(false, 32, NOW);
-        assert_eq!(state.in_flight_limit(32), 32, "after three answers");
-        for _ in 0..100 {
-            state.count_on_window(false, 32, NOW);
-        }
-        assert_eq!(state.in_flight_limit(32), 32, "never above per_endpoint");
-        state.count_on_window(true, 32, NOW);
-        assert_eq!(state.in_flight_limit(32), 16);
-        for _ in 0..10 {
-            state.count_on_window(true, 32, NOW);
-        }
-        assert_eq!(state.in_flight_limit(32), 1, "never below one");
-    }
-
-    #[test]
-    fn an_endpoint_that_answered_within_a_minute_keeps_its_window_while_it_holds_nothing() {
-        let mut state = EndpointState::default();
-        assert!(state.is_idle(NOW), "nothing to keep before an answer");
-        state.count_on_window(true, 32, NOW);
-        assert!(state.is_idle(NOW), "nor after a timeout alone");
-        state.count_on_window(false, 32, NOW);
-        assert!(!state.is_idle(NOW.plus_millis(59_999)));
-        assert!(state.is_idle(NOW.plus_millis(60_000)));
     }
 
     #[test]

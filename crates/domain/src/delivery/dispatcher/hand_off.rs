@@ -96,7 +96,7 @@ impl Dispatcher {
             state.keep_reserved(slot);
             count += 1;
         }
-        if state.is_idle(now) {
+        if state.is_idle() {
             endpoints.remove(webhook);
         }
         count
@@ -111,7 +111,7 @@ impl Dispatcher {
         for _ in 0..count {
             drop(state.take_reserved());
         }
-        if state.is_idle(self.clock.now()) {
+        if state.is_idle() {
             endpoints.remove(webhook);
         }
     }
@@ -149,9 +149,10 @@ impl Dispatcher {
                 back_at = open_until.unwrap_or(now);
                 back.push(job.delivery_id);
                 drop(slot);
-            } else if state.in_flight < state.in_flight_limit(per_endpoint) {
+            } else if state.in_flight < per_endpoint {
                 state.in_flight += 1;
-                self.spawn_worker(job, slot);
+                let dispatcher = Arc::clone(&self);
+                tokio::spawn(async move { dispatcher.work(job, slot).await });
             } else {
                 state.waiting.push_back((job, slot));
             }
@@ -159,7 +160,7 @@ impl Dispatcher {
         for _ in 0..unused {
             drop(state.take_reserved());
         }
-        if state.is_idle(now) {
+        if state.is_idle() {
             endpoints.remove(&reservation.webhook_id);
         }
         drop(endpoints);

@@ -2,11 +2,9 @@
 //! record, reschedule.
 //!
 //! Each delivery held takes one of `workers` slots. An endpoint has up to
-//! `per_endpoint` deliveries in flight (fewer until it has answered: its
-//! window starts at four and doubles with each answer) and as many claimed
-//! ones waiting in memory behind them (a send that finishes goes on with
-//! the next one waiting for the same endpoint), and never more than its
-//! fair share. A claim skips
+//! `per_endpoint` deliveries in flight and as many claimed ones waiting in
+//! memory behind them (a send that finishes goes on with the next one waiting
+//! for the same endpoint), and never more than its fair share. A claim skips
 //! the endpoints that may take no more, so endpoints that hang hold their
 //! share and the rest keeps flowing. An endpoint that times out again and
 //! again has its circuit opened: its deliveries wait, visibly in the delivery
@@ -17,8 +15,7 @@
 //! recorded, a delivery stays claimed, so no other worker sends it again.
 //!
 //! - `claim.rs`: a claim round, starting what it claimed, handing claims back.
-//! - `endpoint.rs`: what this process holds per endpoint, its window, and the
-//!   fair share.
+//! - `endpoint.rs`: what this process holds per endpoint, and the fair share.
 //! - `worker.rs`: a worker, sending one endpoint's deliveries in turn and
 //!   counting them on its circuit.
 //! - `attempt.rs`: one attempt at one delivery (rate limit, sign, send) and
@@ -70,9 +67,7 @@ pub struct DispatchSettings {
     /// waiting behind their endpoint's. A request waiting for its answer
     /// costs a task and a socket, not a thread, so this can be thousands.
     pub workers: usize,
-    /// Deliveries in flight at once to one webhook, in this process, at
-    /// most: an endpoint starts with four, doubled with each answer up to
-    /// this (see `endpoint.rs`).
+    /// Deliveries in flight at once to one webhook, in this process.
     pub per_endpoint: usize,
     /// How long a claim hides a delivery from other workers: the attempt
     /// timeout plus a margin. A worker that dies leaves its claims due again

@@ -13,27 +13,17 @@ use crate::delivery::{Circuit, DeliveryJob, NextStep};
 use crate::ids::WebhookId;
 use crate::time::UnixMillis;
 
-/// A delivery and the slot it holds.
-type Held = (DeliveryJob, OwnedSemaphorePermit);
-
 /// What a worker does after an attempt.
 enum AfterAttempt {
-    /// Send the next delivery waiting for the same endpoint, in its slot;
-    /// start the others, which the endpoint's grown window lets go beside it.
-    Next(Box<Held>, Vec<Held>),
+    /// Send the next delivery waiting for the same endpoint, in its slot.
+    Next(DeliveryJob, OwnedSemaphorePermit),
     /// Stop: nothing waits.
     Done,
     /// Stop: the endpoint's circuit just opened until then; these waited.
-    Opened(UnixMillis, Vec<Held>),
+    Opened(UnixMillis, Vec<(DeliveryJob, OwnedSemaphorePermit)>),
 }
 
 impl Dispatcher {
-    /// Starts a worker on `job`, which holds `slot` and is counted in flight.
-    pub(super) fn spawn_worker(self: &Arc<Self>, job: DeliveryJob, slot: OwnedSemaphorePermit) {
-        let dispatcher = Arc::clone(self);
-        tokio::spawn(async move { dispatcher.work(job, slot).await });
-    }
-
     /// A worker: delivers its job, then the next ones waiting for the same
     /// endpoint, then frees its slot and wakes the claim loop. A timeout
     /// that opens the endpoint's circuit sends what waits back to the queue.
@@ -57,11 +47,7 @@ impl Dispatcher {
                 self.hand_over(Bookkeeping::Attempt(tried.record)).await;
             }
             match next {
-                AfterAttempt::Next(next, beside) => {
-                    let (next, next_slot) = *next;
-                    for (job, slot) in beside {
-                        self.spawn_worker(job, slot);
-                    }
+                AfterAttempt::Next(next, next_slot) => {
                     job = next;
                     slot = next_slot;
                 }
@@ -79,11 +65,10 @@ impl Dispatcher {
         }
     }
 
-    /// Counts the attempt on the endpoint's circuit and window, then answers
-    /// what the worker does next (the next delivery waiting for the same
-    /// endpoint, with those the window now lets go beside it, or stop,
-    /// handing back what waits when the circuit just opened) and until when
-    /// the circuit is open, if it is.
+    /// Counts the attempt on the endpoint's circuit, then answers what the
+    /// worker does next (the next delivery waiting for the same endpoint, or
+    /// stop, handing back what waits when the circuit just opened) and until
+    /// when the circuit is open, if it is.
     fn after_attempt(
         &self,
         webhook: &WebhookId,
@@ -95,46 +80,37 @@ impl Dispatcher {
             return (AfterAttempt::Done, None);
         };
         let opened = timed_out.and_then(|timed_out| {
-            state.count_on_window(timed_out, self.settings.per_endpoint.max(1), now);
             let was_tripped = state.circuit.is_tripped();
             let opened = state.circuit.record(timed_out, now, &self.settings.circuit);
             circuit_metrics(was_tripped, &state.circuit, opened.is_some());
             opened
         });
         let open_until = state.circuit.open_until(now);
-        // After a timeout the window may have shrunk below what is in
-        // flight: this worker then stops, and those still in flight go on
-        // with what waits.
-        let within_window =
-            state.in_flight <= state.in_flight_limit(self.settings.per_endpoint.max(1));
-        if opened.is_none() && within_window {
-            if let Some(next) = state.waiting.pop_front() {
-                let limit = state.in_flight_limit(self.most_in_flight(&next.0));
-                let mut beside = Vec::new();
-                while state.in_flight < limit {
-                    let Some(another) = state.waiting.pop_front() else {
-                        break;
-                    };
-                    state.in_flight += 1;
-                    beside.push(another);
-                }
-                return (AfterAttempt::Next(Box::new(next), beside), open_until);
+        if opened.is_none() {
+            if let Some((next, slot)) = state.waiting.pop_front() {
+                return (AfterAttempt::Next(next, slot), open_until);
             }
         }
         state.in_flight = state.in_flight.saturating_sub(1);
-        let next = match opened {
-            Some(until) => AfterAttempt::Opened(until, state.waiting.drain(..).collect()),
-            None => AfterAttempt::Done,
-        };
-        if state.is_idle(now) {
+        let waiting: Vec<_> = state.waiting.drain(..).collect();
+        if state.is_idle() {
             endpoints.remove(webhook);
         }
+        let next = match opened {
+            Some(until) => AfterAttempt::Opened(until, waiting),
+            None => AfterAttempt::Done,
+        };
         (next, open_until)
     }
 
     /// The endpoint's circuit opened until `until`: what waits for it, and
     /// its other pending deliveries in every process, are due then.
-    async fn open_circuit(&self, webhook: &WebhookId, until: UnixMillis, waiting: Vec<Held>) {
+    async fn open_circuit(
+        &self,
+        webhook: &WebhookId,
+        until: UnixMillis,
+        waiting: Vec<(DeliveryJob, OwnedSemaphorePermit)>,
+    ) {
         tracing::warn!(target: LOG_TARGET, webhook = %webhook, until = until.as_millis(), "the endpoint keeps timing out: its circuit is open, its deliveries wait");
         let waiting: Vec<_> = waiting
             .into_iter()
