@@ -3,7 +3,7 @@
 use webhooks_adapters_diesel::{Database, TestDatabase, DELIVERIES_CHANNEL};
 use webhooks_domain::{
     DeliveryQueue, DeliveryStatus, EnabledEvents, Event, EventStore, EventType, GroupId,
-    PublishOutcome, RepositoryError, UnixMillis, WebhookStatus, TEST_EVENT_TYPE,
+    PublishOutcome, RepositoryError, UnixMillis, Webhook, WebhookStatus, TEST_EVENT_TYPE,
 };
 
 use crate::support::{
@@ -340,15 +340,8 @@ async fn a_postgres_publish_that_waits_for_a_webhook_delete_reaches_the_webhooks
         let db = test_database.database();
         let deleted = receiver(db, 13).await;
         let kept = stored(db, vec![sibling(&deleted, 2_000)]).await.remove(0);
-        let store = events_store(db);
 
-        let publishing = {
-            let (store, published) = (store.clone(), event(deleted.group_id, 10_000, key));
-            async move { store.publish(&published, UnixMillis(0)).await }
-        };
-        let outcome = while_a_delete_holds(&test_database, deleted.id.as_str(), publishing)
-            .await
-            .unwrap();
+        let outcome = publish_while_deleting(&test_database, &deleted, key).await;
 
         assert_eq!(outcome.deliveries, 1, "key {key:?}");
         assert_eq!(test_database.row_counts().await.events, 1, "key {key:?}");
@@ -370,15 +363,8 @@ async fn a_postgres_publish_that_waits_for_the_delete_of_its_only_webhook_delive
     let test_database = TestDatabase::postgres().await;
     let db = test_database.database();
     let deleted = receiver(db, 13).await;
-    let store = events_store(db);
 
-    let publishing = {
-        let (store, published) = (store.clone(), event(deleted.group_id, 10_000, None));
-        async move { store.publish(&published, UnixMillis(0)).await }
-    };
-    let outcome = while_a_delete_holds(&test_database, deleted.id.as_str(), publishing)
-        .await
-        .unwrap();
+    let outcome = publish_while_deleting(&test_database, &deleted, None).await;
 
     assert_eq!(outcome.deliveries, 0);
     assert_eq!(test_database.row_counts().await.events, 1);
@@ -406,6 +392,21 @@ async fn a_postgres_test_send_that_waits_for_a_webhook_delete_stores_nothing() {
     );
     assert_eq!(test_database.row_counts().await.events, 0);
     assert_eq!(test_database.row_counts().await.deliveries, 0);
+}
+
+/// Publishes an event of `deleted`'s group, with idempotency key `key`,
+/// while `deleted`'s delete holds its row; answers the publish's outcome.
+async fn publish_while_deleting(
+    test_database: &TestDatabase,
+    deleted: &Webhook,
+    key: Option<&str>,
+) -> PublishOutcome {
+    let store = events_store(test_database.database());
+    let published = event(deleted.group_id, 10_000, key);
+    let publishing = async move { store.publish(&published, UnixMillis(0)).await };
+    while_a_delete_holds(test_database, deleted.id.as_str(), publishing)
+        .await
+        .unwrap()
 }
 
 /// Runs the webhook's delete as the repository does, in another session,
