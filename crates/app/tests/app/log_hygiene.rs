@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{Receiver, RunningBinary};
+use crate::support::{api_client, Receiver, RunningBinary};
 
 const ADMIN: &str = "log-hygiene-admin-token-7f3a";
 const SERVICE: &str = "log-hygiene-service-token-91bc";
@@ -28,7 +28,7 @@ async fn no_secret_appears_in_a_debug_log() {
     ];
     let binary = RunningBinary::start(dir.path(), &env, &[]);
     let demo_key = binary.demo_key.clone().expect("demo key");
-    let client = reqwest::Client::new();
+    let client = api_client().build().unwrap();
     let base = binary.address.clone();
     let post = |path: &str, token: &str, body: Value| {
         client

@@ -113,7 +113,7 @@ impl TestApp {
         let port = app.port();
         let address = format!("http://127.0.0.1:{port}");
         tokio::spawn(app.run_until_stopped());
-        let client = reqwest::Client::builder()
+        let client = super::api_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
