@@ -16,10 +16,11 @@ use webhooks_adapters_diesel::{
 use webhooks_adapters_http::{ApiState, ReadinessProbe};
 use webhooks_adapters_http::{HttpSender, SenderSettings};
 use webhooks_domain::{
-    CachedTenancy, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings, Dispatcher,
-    EventPublisher, HandOff, OperatorEndpoints, PortalService, ProbePolicy, Prober, Pruner,
-    RandomIds, RetentionPolicy, RetryPolicy, SecretCipher, SystemClock, TenancyRepository,
-    TenancyService, Wakeup, WebhookService, DEFAULT_API_KEY_TTL,
+    CachedTenancy, CachedWebhooks, CircuitSettings, DeliveryService, DemoTenant, DispatchSettings,
+    Dispatcher, EventPublisher, HandOff, OperatorEndpoints, PortalService, ProbePolicy, Prober,
+    Pruner, RandomIds, RetentionPolicy, RetryPolicy, SecretCipher, SystemClock, TenancyRepository,
+    TenancyService, Wakeup, WebhookRepository, WebhookService, DEFAULT_API_KEY_TTL,
+    DEFAULT_WEBHOOK_LIST_TTL,
 };
 
 use crate::cli::Role;
@@ -71,7 +72,12 @@ impl Services {
         let tenancy_repository: Arc<dyn TenancyRepository> = cached_tenancy.clone();
         let events = Arc::new(DieselEventStore::new(database.clone()));
         let queue = Arc::new(DieselDeliveryQueue::new(database.clone()));
-        let webhook_repository = Arc::new(DieselWebhookRepository::new(database.clone()));
+        // A group's list is read on every GET of it: keep it in memory (a
+        // change through another process is seen within its time-to-live).
+        let webhook_repository: Arc<dyn WebhookRepository> = Arc::new(CachedWebhooks::new(
+            Arc::new(DieselWebhookRepository::new(database.clone())),
+            DEFAULT_WEBHOOK_LIST_TTL,
+        ));
         let webhooks = WebhookService::new(
             webhook_repository.clone(),
             tenancy_repository.clone(),
