@@ -229,6 +229,9 @@ impl ProbeStore for DieselProbeStore {
                 }
             })
             .await?;
+        if matches!(next, ProbeNext::Enable) && announced.is_some() {
+            self.db.webhook_status_changed();
+        }
         Ok(announced
             .map(|types| OperationalEvent::count_sent(&types))
             .is_some())

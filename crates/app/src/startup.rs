@@ -73,11 +73,19 @@ impl Services {
         let events = Arc::new(DieselEventStore::new(database.clone()));
         let queue = Arc::new(DieselDeliveryQueue::new(database.clone()));
         // A group's list is read on every GET of it: keep it in memory (a
-        // change through another process is seen within its time-to-live).
-        let webhook_repository: Arc<dyn WebhookRepository> = Arc::new(CachedWebhooks::new(
+        // change through another process is seen within its time-to-live,
+        // one made here at once).
+        let cached_webhooks = Arc::new(CachedWebhooks::new(
             Arc::new(DieselWebhookRepository::new(database.clone())),
             DEFAULT_WEBHOOK_LIST_TTL,
         ));
+        let forget = Arc::downgrade(&cached_webhooks);
+        database.on_webhook_status_change(move || {
+            if let Some(cache) = forget.upgrade() {
+                cache.forget_lists();
+            }
+        });
+        let webhook_repository: Arc<dyn WebhookRepository> = cached_webhooks;
         let webhooks = WebhookService::new(
             webhook_repository.clone(),
             tenancy_repository.clone(),

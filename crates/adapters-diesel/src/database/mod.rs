@@ -11,7 +11,7 @@
 //! - `transaction.rs`: the write and bookkeeping transactions.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use diesel::r2d2::{Pool, R2D2Connection};
@@ -88,9 +88,29 @@ pub struct Database {
     /// The PostgreSQL URL, kept for the notification listener.
     postgres_url: Option<Arc<str>>,
     lifecycle: Arc<Lifecycle>,
+    /// See [`Database::on_webhook_status_change`].
+    status_changed: Arc<OnceLock<StatusChangeHook>>,
 }
 
+type StatusChangeHook = Box<dyn Fn() + Send + Sync>;
+
 impl Database {
+    /// Calls `hook` after each commit of this process that disabled a
+    /// webhook for its failures or enabled it again after a probe: the
+    /// changes of a webhook that [`DieselWebhookRepository`](crate::DieselWebhookRepository)
+    /// does not make, so a cache in front of it can forget what they
+    /// changed. Set once; later calls are ignored.
+    pub fn on_webhook_status_change(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.status_changed.set(Box::new(hook));
+    }
+
+    /// Runs the hook of [`Database::on_webhook_status_change`], if any.
+    pub(crate) fn webhook_status_changed(&self) {
+        if let Some(hook) = self.status_changed.get() {
+            hook();
+        }
+    }
+
     /// The PostgreSQL URL this database connects to; `None` for SQLite.
     pub(crate) fn postgres_url(&self) -> Option<&str> {
         self.postgres_url.as_deref()
@@ -130,6 +150,7 @@ impl Database {
             backend,
             postgres_url,
             lifecycle,
+            status_changed: Arc::default(),
         })
     }
 

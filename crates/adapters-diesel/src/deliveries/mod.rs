@@ -113,13 +113,16 @@ impl DeliveryQueue for DieselDeliveryQueue {
             return Ok(());
         }
         let records = records.to_vec();
-        let announced = self
+        let recorded = self
             .db
             .run(move |connection| {
                 record_transaction(connection, |connection| record_batch(connection, &records))
             })
             .await?;
-        OperationalEvent::count_sent(&announced);
+        OperationalEvent::count_sent(&recorded.announced);
+        if recorded.disabled {
+            self.db.webhook_status_changed();
+        }
         Ok(())
     }
 

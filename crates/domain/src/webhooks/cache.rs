@@ -3,12 +3,12 @@
 //! database.
 //!
 //! - A change made through this cache (create, update, delete, secret
-//!   rotation) is seen at once by the next list in this process: every
-//!   change forgets every list, and a list read while a change was under
-//!   way is not kept.
-//! - A change made elsewhere (another process, the delivery workers
-//!   disabling a failing webhook, a probe enabling it again) is seen once
-//!   the list is older than its time-to-live ([`DEFAULT_WEBHOOK_LIST_TTL`]).
+//!   rotation), or announced to it ([`CachedWebhooks::forget_lists`]: this
+//!   process's workers disabling a failing webhook, its probes enabling one
+//!   again), is seen at once by the next list: every change forgets every
+//!   list, and a list read while a change was under way is not kept.
+//! - A change made by another process is seen once the list is older than
+//!   its time-to-live ([`DEFAULT_WEBHOOK_LIST_TTL`]).
 //! - Only lists are kept; a single webhook is always read from storage.
 //! - Failed reads are not kept. At most [`MAX_KEPT`] webhooks and lists are
 //!   kept in all; past that the cache starts over.
@@ -90,9 +90,16 @@ impl CachedWebhooks {
         write: impl std::future::Future<Output = Result<T, RepositoryError>>,
     ) -> Result<T, RepositoryError> {
         let written = write.await;
+        self.forget_lists();
+        written
+    }
+
+    /// Forgets every list, as a change made through this cache does: for
+    /// the changes this process makes to webhooks without it (a worker
+    /// disabling a failing webhook, a probe enabling it again).
+    pub fn forget_lists(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         *self.lists() = Lists::default();
-        written
     }
 
     fn kept(&self, group: GroupId) -> Option<Vec<Webhook>> {

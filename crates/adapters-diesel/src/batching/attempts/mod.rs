@@ -23,27 +23,42 @@ use crate::statements::ROWS_PER_STATEMENT;
 
 mod postgres;
 
+/// What [`record_batch`] wrote that its caller tells on.
+pub(crate) struct Recorded {
+    /// The types of the operational events written.
+    pub announced: Vec<EventType>,
+    /// Whether a webhook was disabled for its failures.
+    pub disabled: bool,
+}
+
 /// The statements of [`DeliveryQueue::record_attempts`](webhooks_domain::DeliveryQueue::record_attempts),
 /// in its transaction: the attempts, where each delivery stands, what the
 /// attempts say about their webhooks' health, and the operational events
-/// of the webhooks they disabled and the deliveries they failed; answers
-/// the types of those written.
+/// of the webhooks they disabled and the deliveries they failed.
 pub(crate) fn record_batch(
     connection: &mut DbConnection,
     records: &[AttemptRecord],
-) -> Result<Vec<EventType>, RepositoryError> {
-    let news = record_statements(connection, records).map_err(storage_error)?;
+) -> Result<Recorded, RepositoryError> {
+    let (news, disabled) = record_statements(connection, records).map_err(storage_error)?;
     let Some(at) = records
         .iter()
         .map(|record| record.attempt.attempted_at)
         .max()
     else {
-        return Ok(Vec::new());
+        return Ok(Recorded {
+            announced: Vec::new(),
+            disabled,
+        });
     };
-    announce(connection, &news, at)
+    let announced = announce(connection, &news, at)?;
+    Ok(Recorded {
+        announced,
+        disabled,
+    })
 }
 
-/// [`record_batch`]'s writes; answers the operational events they call for.
+/// [`record_batch`]'s writes; answers the operational events they call for,
+/// and whether they disabled a webhook.
 ///
 /// Where each delivery stands is written first: that statement locks the
 /// delivery rows and answers those that still exist, so the attempts are
@@ -55,7 +70,7 @@ pub(crate) fn record_batch(
 fn record_statements(
     connection: &mut DbConnection,
     records: &[AttemptRecord],
-) -> QueryResult<Vec<OperationalEvent>> {
+) -> QueryResult<(Vec<OperationalEvent>, bool)> {
     let mut webhook_of: HashMap<String, String> = HashMap::with_capacity(records.len());
     for chunk in last_outcomes(records).chunks(ROWS_PER_STATEMENT) {
         webhook_of.extend(update_deliveries(connection, chunk)?);
@@ -68,7 +83,7 @@ fn record_statements(
         })
         .collect();
     if records.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let rows: Vec<AttemptRow> = records
         .iter()
@@ -80,7 +95,7 @@ fn record_statements(
     let disabled = apply_health_in_order(connection, &records)?;
     let mut news = disabled_news(connection, &disabled)?;
     news.extend(failed_news(connection, &records)?);
-    Ok(news)
+    Ok((news, !disabled.is_empty()))
 }
 
 /// `webhook.disabled` for each webhook the batch disabled, in order.

@@ -1,6 +1,8 @@
 //! The probes' schedule: which webhooks are due, the lease of a claim, the
 //! next probe, and enabling a webhook again in one transaction.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use webhooks_adapters_diesel::{Database, DieselProbeStore};
@@ -182,6 +184,13 @@ async fn enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operato
     let endpoint = operator_endpoint(db, &subject_group, 9441, &EventType::OPERATIONAL).await;
     let before = told(db, &endpoint).await.len();
     let at = UnixMillis(60_000);
+    let changes = Arc::new(AtomicUsize::new(0));
+    db.on_webhook_status_change({
+        let changes = changes.clone();
+        move || {
+            changes.fetch_add(1, Ordering::SeqCst);
+        }
+    });
 
     assert_eq!(
         probes(db)
@@ -189,6 +198,7 @@ async fn enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operato
             .await,
         Ok(true)
     );
+    assert_eq!(changes.load(Ordering::SeqCst), 1, "a list cache forgets");
 
     assert_eq!(status_of(db, &failing).await, WebhookStatus::Enabled);
     assert_eq!(disabled_reason(db, &failing).await, None);
@@ -220,4 +230,5 @@ async fn enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operato
         Ok(false),
         "enabled once"
     );
+    assert_eq!(changes.load(Ordering::SeqCst), 1, "nothing changed");
 }
