@@ -14,6 +14,7 @@ on_both_backends!(
     delete_answers_success_and_removes_the_webhook,
     enabled_events_status_and_rate_limit_round_trip,
     unicode_descriptions_round_trip,
+    a_list_shows_this_processs_changes_at_once_and_anothers_once_it_expires,
 );
 
 fn is_webhook_id(id: &str) -> bool {
@@ -217,4 +218,45 @@ async fn unicode_descriptions_round_trip(app: TestApp) {
         .create_webhook("https://integration.example/", &longest)
         .await;
     assert_eq!(created["description"], longest.as_str());
+}
+
+/// Two API processes on one database, each keeping the group's list for
+/// 100 ms: the one that made a change lists it at once; the other once its
+/// list expires (the test allows 2 s, for a slow machine).
+async fn a_list_shows_this_processs_changes_at_once_and_anothers_once_it_expires(app: TestApp) {
+    let other = app.beside().await;
+    let list = |base: String| {
+        let request = app
+            .client
+            .get(format!("{base}{}", app.group_path("")))
+            .header("x-api-key", &app.tenant.api_key)
+            .send();
+        async move {
+            let listed: Vec<Value> = request.await.unwrap().json().await.unwrap();
+            listed.len()
+        }
+    };
+    // Both processes have read the empty list, so both keep it.
+    assert_eq!(list(app.address.clone()).await, 0);
+    assert_eq!(list(other.clone()).await, 0);
+
+    let created = app
+        .client
+        .post(format!("{other}{}", app.group_path("")))
+        .header("x-api-key", &app.tenant.api_key)
+        .json(&json!({"url": "https://integration.example/hook", "description": "d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    let made = std::time::Instant::now();
+    assert_eq!(list(other).await, 1, "the process that made it, at once");
+
+    while list(app.address.clone()).await == 0 {
+        assert!(
+            made.elapsed() < std::time::Duration::from_secs(2),
+            "the other process never showed it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

@@ -75,6 +75,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The tenant every helper call uses.
     pub tenant: Tenant,
+    /// What the application was built with, for [`TestApp::beside`].
+    settings: Settings,
     _database: TestDatabase,
 }
 
@@ -107,7 +109,7 @@ impl TestApp {
             std::time::Duration::from_millis(200),
         ];
         configure(&mut settings);
-        let app = Application::build(settings, Role::All)
+        let app = Application::build(settings.clone(), Role::All)
             .await
             .expect("the application starts");
         let port = app.port();
@@ -127,10 +129,23 @@ impl TestApp {
                 api_key_id: String::new(),
                 api_key: String::new(),
             },
+            settings,
             _database: database,
         };
         app.tenant = app.new_tenant().await;
         app
+    }
+
+    /// Another API process (`--role api`) on the same database with the
+    /// same settings, as a second replica behind a load balancer; answers
+    /// its base address. It runs until the test ends.
+    pub async fn beside(&self) -> String {
+        let other = Application::build(self.settings.clone(), Role::Api)
+            .await
+            .expect("the other process starts");
+        let address = format!("http://127.0.0.1:{}", other.port());
+        tokio::spawn(other.run_until_stopped());
+        address
     }
 
     /// A new organization with one group and one API key, via `/admin`.
