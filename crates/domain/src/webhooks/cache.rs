@@ -35,11 +35,10 @@ pub const DEFAULT_WEBHOOK_LIST_TTL: Duration = Duration::from_millis(100);
 /// over all groups, before the cache starts over.
 pub const MAX_KEPT: usize = 10_000;
 
-/// A group's list as read, with when and in which generation.
+/// A group's list as read, with when.
 struct Kept {
     webhooks: Arc<[Webhook]>,
     read_at: Instant,
-    generation: u64,
 }
 
 #[derive(Default)]
@@ -61,8 +60,8 @@ struct Lists {
 pub struct CachedWebhooks {
     inner: Arc<dyn WebhookRepository>,
     ttl: Duration,
-    /// Counts the changes begun through this cache; a list is answered only
-    /// in the generation it was read in.
+    /// Counts the changes; a list is kept only if none ended while it was
+    /// read. Moved under the lock of `lists`, with the lists forgotten.
     generation: AtomicU64,
     lists: Mutex<Lists>,
 }
@@ -98,22 +97,22 @@ impl CachedWebhooks {
     /// the changes this process makes to webhooks without it (a worker
     /// disabling a failing webhook, a probe enabling it again).
     pub fn forget_lists(&self) {
+        let mut lists = self.lists();
         self.generation.fetch_add(1, Ordering::SeqCst);
-        *self.lists() = Lists::default();
+        *lists = Lists::default();
     }
 
     fn kept(&self, group: GroupId) -> Option<Vec<Webhook>> {
-        let generation = self.generation.load(Ordering::SeqCst);
         self.lists()
             .by_group
             .get(&group)
-            .filter(|kept| kept.generation == generation && kept.read_at.elapsed() < self.ttl)
+            .filter(|kept| kept.read_at.elapsed() < self.ttl)
             .map(|kept| kept.webhooks.to_vec())
     }
 
     fn keep(&self, group: GroupId, webhooks: &[Webhook], generation: u64, read_at: Instant) {
         let mut lists = self.lists();
-        // Checked under the lock that `change` takes after moving it.
+        // Under the lock that `forget_lists` moves it under.
         if self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
@@ -124,7 +123,6 @@ impl CachedWebhooks {
         let kept = Kept {
             webhooks: webhooks.into(),
             read_at,
-            generation,
         };
         lists.size += size;
         if let Some(replaced) = lists.by_group.insert(group, kept) {
