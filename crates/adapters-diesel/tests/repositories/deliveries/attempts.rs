@@ -1,16 +1,16 @@
 //! Recording attempts, alone and in batches, and what they do to the
 //! webhook's health.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use webhooks_adapters_diesel::{Database, TestDatabase};
 use webhooks_domain::{
     DeliveryQueue, DeliveryStatus, EndpointHealth, NextStep, UnixMillis, WebhookRepository,
     WebhookStatus,
 };
 
-use super::{attempt, deliver, failing_since, job_ids, record, status_of, RecordOne, LONG_LEASE};
+use super::{
+    attempt, count_status_changes, deliver, failing_since, job_ids, record, status_changes,
+    status_of, RecordOne, LONG_LEASE,
+};
 use crate::support::{queue, receiver, receiver_in, webhooks, DeleteInProgress};
 
 on_both_backends!(
@@ -119,13 +119,7 @@ async fn a_failure_streak_disables_the_webhook_once_it_is_old_enough(db: &Databa
     let receiver = receiver(db, 10).await;
     let delivery = deliver(db, &receiver, 1_000).await;
     let queue = queue(db);
-    let told = Arc::new(AtomicUsize::new(0));
-    db.on_webhook_status_change({
-        let told = told.clone();
-        move || {
-            told.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let told = count_status_changes(db);
     let fail = |number, at, disable_if_failing_since| {
         let queue = queue.clone();
         let made = attempt(&delivery, number, at, Some(503));
@@ -147,11 +141,11 @@ async fn a_failure_streak_disables_the_webhook_once_it_is_old_enough(db: &Databa
     // …which is after 9 999: not old enough yet…
     fail(2, 20_000, 9_999).await;
     assert_eq!(status_of(db, &receiver).await, WebhookStatus::Enabled);
-    assert_eq!(told.load(Ordering::SeqCst), 0, "no status change yet");
+    assert_eq!(status_changes(&told), 0, "no status change yet");
     // …and at or before 10 000: disabled, and told (a list cache forgets).
     fail(3, 30_000, 10_000).await;
     assert_eq!(status_of(db, &receiver).await, WebhookStatus::Disabled);
-    assert_eq!(told.load(Ordering::SeqCst), 1);
+    assert_eq!(status_changes(&told), 1);
 }
 
 async fn a_success_ends_the_failure_streak(db: &Database) {

@@ -3,6 +3,9 @@
 //! repository does to deliveries (secret rotation, deletion). This module
 //! holds what its three parts share.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use serde_json::Value;
 use webhooks_adapters_diesel::{Database, DieselDeliveryQueue};
 use webhooks_domain::{
@@ -93,6 +96,24 @@ fn failing_since(disable_if_failing_since: i64) -> EndpointHealth {
     EndpointHealth::Failing {
         disable_if_failing_since: UnixMillis(disable_if_failing_since),
     }
+}
+
+/// Counts the calls of `db`'s status-change hook from now on (what a list
+/// cache in front of the webhooks would be told).
+fn count_status_changes(db: &Database) -> Arc<AtomicUsize> {
+    let told = Arc::new(AtomicUsize::new(0));
+    db.on_webhook_status_change({
+        let told = told.clone();
+        move || {
+            told.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    told
+}
+
+/// What [`count_status_changes`] has counted so far.
+fn status_changes(count: &AtomicUsize) -> usize {
+    count.load(Ordering::SeqCst)
 }
 
 async fn status_of(db: &Database, webhook: &Webhook) -> WebhookStatus {

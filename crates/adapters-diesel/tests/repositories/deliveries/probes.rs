@@ -1,8 +1,6 @@
 //! The probes' schedule: which webhooks are due, the lease of a claim, the
 //! next probe, and enabling a webhook again in one transaction.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use webhooks_adapters_diesel::{Database, DieselProbeStore};
@@ -12,8 +10,8 @@ use webhooks_domain::{
 };
 
 use super::{
-    attempt, deliver, disabled_reason, failing_since, operator_endpoint, status_of, subject, told,
-    RecordOne, LONG_LEASE,
+    attempt, count_status_changes, deliver, disabled_reason, failing_since, operator_endpoint,
+    status_changes, status_of, subject, told, RecordOne, LONG_LEASE,
 };
 use crate::support::{queue, tenancy, webhooks};
 
@@ -184,13 +182,7 @@ async fn enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operato
     let endpoint = operator_endpoint(db, &subject_group, 9441, &EventType::OPERATIONAL).await;
     let before = told(db, &endpoint).await.len();
     let at = UnixMillis(60_000);
-    let changes = Arc::new(AtomicUsize::new(0));
-    db.on_webhook_status_change({
-        let changes = changes.clone();
-        move || {
-            changes.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let changes = count_status_changes(db);
 
     assert_eq!(
         probes(db)
@@ -198,7 +190,7 @@ async fn enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operato
             .await,
         Ok(true)
     );
-    assert_eq!(changes.load(Ordering::SeqCst), 1, "a list cache forgets");
+    assert_eq!(status_changes(&changes), 1, "a list cache forgets");
 
     assert_eq!(status_of(db, &failing).await, WebhookStatus::Enabled);
     assert_eq!(disabled_reason(db, &failing).await, None);
@@ -230,5 +222,5 @@ async fn enough_successes_enable_the_webhook_its_deliveries_and_tell_the_operato
         Ok(false),
         "enabled once"
     );
-    assert_eq!(changes.load(Ordering::SeqCst), 1, "nothing changed");
+    assert_eq!(status_changes(&changes), 1, "nothing changed");
 }
