@@ -1,158 +1,168 @@
-//! Group commit: publishes without an idempotency key share transactions.
-//! A writer task (up to three at once) writes every such publish waiting,
-//! up to 256, in one transaction, while the next ones gather; each caller
-//! gets its own outcome once its event is committed. A publish alone is
-//! written at once.
+//! Group commit: writes of one kind that share transactions. A writer task
+//! (up to three at once) writes every such item waiting, up to 256, in one
+//! transaction, while the next ones gather; each caller gets its own
+//! outcome once its item is committed. An item alone is written at once.
+//! When a shared transaction fails, each of its items is tried again alone,
+//! so that one bad item fails only itself.
+//!
+//! Publishes without an idempotency key use it
+//! ([`DieselEventStore`](crate::DieselEventStore)).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
-use webhooks_domain::{Event, PublishOutcome, RepositoryError, UnixMillis};
+use webhooks_domain::RepositoryError;
 
-use crate::database::{write_transaction, Database, DbConnection};
-use crate::events::{enabled_receivers, fan_out_and_store, FanOut, HandOffSlot, Leases};
+use crate::database::{Database, DbConnection};
+use crate::statements::ROWS_PER_STATEMENT;
 
-/// The most events written in one transaction.
-const PUBLISH_BATCH: usize = 256;
+/// The most items written in one transaction: few enough for one
+/// multi-row statement.
+const BATCH: usize = 256;
+
+const _: () = assert!(BATCH <= ROWS_PER_STATEMENT);
 
 /// The most writer tasks at once: while one waits for its commit, the next
 /// batch is written beside it.
-const PUBLISH_WRITERS: usize = 3;
+const WRITERS: usize = 3;
 
-/// Publishes waiting for the next transaction, and how many writer tasks
-/// are at work on them.
-#[derive(Debug, Default)]
-struct Waiting {
-    publishes: Vec<WaitingPublish>,
+/// How one kind of item is written, a batch at a time.
+pub(crate) trait BatchWrite: Send + Sync + 'static {
+    type Item: Clone + Send + 'static;
+    type Outcome: Send + 'static;
+
+    /// Writes `items` in one transaction (or one statement, atomic and
+    /// durable by itself), answering an outcome per item, in their order;
+    /// on an error, none is written.
+    fn write(
+        &self,
+        connection: &mut DbConnection,
+        items: &[Self::Item],
+    ) -> Result<Vec<Self::Outcome>, RepositoryError>;
+}
+
+type Answer<W> = oneshot::Sender<Result<<W as BatchWrite>::Outcome, RepositoryError>>;
+
+/// Items waiting for the next transaction, and how many writer tasks are at
+/// work on them.
+struct Waiting<W: BatchWrite> {
+    items: Vec<(W::Item, Answer<W>)>,
     writers: usize,
 }
 
-/// An event waiting to be written, and where its outcome goes.
-#[derive(Debug)]
-struct WaitingPublish {
-    event: Event,
-    outcome: oneshot::Sender<Result<PublishOutcome, RepositoryError>>,
+/// The line of items waiting for a shared transaction. Clones share it.
+pub(crate) struct GroupCommit<W: BatchWrite> {
+    db: Database,
+    write: Arc<W>,
+    waiting: Arc<Mutex<Waiting<W>>>,
 }
 
-/// The line of publishes waiting for a shared transaction. Clones share it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct GroupCommit {
-    waiting: Arc<Mutex<Waiting>>,
-}
+impl<W: BatchWrite> GroupCommit<W> {
+    pub(crate) fn new(db: Database, write: W) -> Self {
+        Self {
+            db,
+            write: Arc::new(write),
+            waiting: Arc::new(Mutex::new(Waiting {
+                items: Vec::new(),
+                writers: 0,
+            })),
+        }
+    }
 
-impl GroupCommit {
-    /// Queues `event` for the next shared transaction, starting a writer
+    /// Queues `item` for the next shared transaction, starting a writer
     /// task if fewer than three are at work; answers its outcome once
     /// written.
-    pub(crate) async fn publish(
-        &self,
-        db: &Database,
-        hand_off: &HandOffSlot,
-        event: Event,
-    ) -> Result<PublishOutcome, RepositoryError> {
+    pub(crate) async fn write(&self, item: W::Item) -> Result<W::Outcome, RepositoryError> {
         let (outcome, answer) = oneshot::channel();
         let start_writer = {
             let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-            waiting.publishes.push(WaitingPublish { event, outcome });
-            let start = waiting.writers < PUBLISH_WRITERS;
+            waiting.items.push((item, outcome));
+            let start = waiting.writers < WRITERS;
             if start {
                 waiting.writers += 1;
             }
             start
         };
         if start_writer {
-            tokio::spawn(write_waiting(
-                db.clone(),
-                hand_off.clone(),
-                Arc::clone(&self.waiting),
-            ));
+            tokio::spawn(self.clone().write_waiting());
         }
         answer.await.unwrap_or_else(|_| {
             Err(RepositoryError::Unavailable(
-                "the publish was dropped unwritten (shutting down?)".to_owned(),
+                "the write was dropped undone (shutting down?)".to_owned(),
             ))
         })
     }
-}
 
-/// The writer task: writes the waiting publishes, a batch per transaction,
-/// until none is left.
-async fn write_waiting(db: Database, hand_off: HandOffSlot, waiting: Arc<Mutex<Waiting>>) {
-    loop {
-        let batch: Vec<WaitingPublish> = {
-            let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-            if waiting.publishes.is_empty() {
-                waiting.writers -= 1;
-                return;
-            }
-            let take = waiting.publishes.len().min(PUBLISH_BATCH);
-            waiting.publishes.drain(..take).collect()
-        };
-        let events: Vec<Event> = batch.iter().map(|waiting| waiting.event.clone()).collect();
-        let batch_hand_off = hand_off.clone();
-        let written = db
-            .run(move |connection| publish_batch(connection, &batch_hand_off, &events))
-            .await;
-        match written {
-            Ok(outcomes) => {
-                for (waiting, outcome) in batch.into_iter().zip(outcomes) {
-                    // A caller that went away has nobody to tell.
-                    let _ = waiting.outcome.send(Ok(outcome));
+    /// The writer task: writes the waiting items, a batch per transaction,
+    /// until none is left.
+    async fn write_waiting(self) {
+        loop {
+            let batch: Vec<(W::Item, Answer<W>)> = {
+                let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                if waiting.items.is_empty() {
+                    waiting.writers -= 1;
+                    return;
                 }
-            }
-            Err(error) if batch.len() == 1 => {
-                for waiting in batch {
-                    let _ = waiting.outcome.send(Err(error.clone()));
+                let take = waiting.items.len().min(BATCH);
+                waiting.items.drain(..take).collect()
+            };
+            let items: Vec<W::Item> = batch.iter().map(|(item, _)| item.clone()).collect();
+            let write = Arc::clone(&self.write);
+            let written = self
+                .db
+                .run(move |connection| write.write(connection, &items))
+                .await;
+            match written {
+                Ok(outcomes) => {
+                    for ((_, answer), outcome) in batch.into_iter().zip(outcomes) {
+                        // A caller that went away has nobody to tell.
+                        let _ = answer.send(Ok(outcome));
+                    }
                 }
-            }
-            Err(_) => {
-                for waiting in batch {
-                    let event = waiting.event;
-                    let hand_off = hand_off.clone();
-                    let alone = db
-                        .run(move |connection| {
-                            let slice = std::slice::from_ref(&event);
-                            Ok(publish_batch(connection, &hand_off, slice)?.remove(0))
-                        })
-                        .await;
-                    let _ = waiting.outcome.send(alone);
+                Err(error) if batch.len() == 1 => {
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(error.clone()));
+                    }
+                }
+                Err(_) => {
+                    for (item, answer) in batch {
+                        let write = Arc::clone(&self.write);
+                        let alone = self
+                            .db
+                            .run(move |connection| {
+                                let mut outcomes =
+                                    write.write(connection, std::slice::from_ref(&item))?;
+                                outcomes.pop().ok_or_else(|| {
+                                    RepositoryError::Unavailable(
+                                        "a write answered no outcome".to_owned(),
+                                    )
+                                })
+                            })
+                            .await;
+                        let _ = answer.send(alone);
+                    }
                 }
             }
         }
     }
 }
 
-/// Stores a batch of events without idempotency keys and their deliveries,
-/// handing those the process's dispatcher has room for over to it once
-/// committed (see the `hand_off` module of `events`).
-/// On PostgreSQL a batch takes two round trips and no explicit
-/// transaction: the read of the receivers, then one statement that inserts
-/// events and deliveries and notifies, atomic and durable by itself. On
-/// SQLite, one write transaction.
-fn publish_batch(
-    connection: &mut DbConnection,
-    hand_off: &HandOffSlot,
-    events: &[Event],
-) -> Result<Vec<PublishOutcome>, RepositoryError> {
-    let now = events
-        .iter()
-        .map(|event| event.created_at)
-        .max()
-        .unwrap_or(UnixMillis(0));
-    let fan_out_of = |connection: &mut DbConnection| {
-        let receivers = enabled_receivers(connection, events)?;
-        let mut fan_out = FanOut::of(events, &receivers);
-        let leases = Leases::take(hand_off.get(), &mut fan_out, &receivers, now);
-        Ok::<_, RepositoryError>((fan_out, leases))
-    };
-    if matches!(connection, DbConnection::Sqlite(_)) {
-        let (fan_out, leases) = write_transaction(connection, |connection| {
-            fan_out_and_store(connection, fan_out_of)
-        })?;
-        leases.hand_over();
-        return Ok(fan_out.outcomes);
+impl<W: BatchWrite> Clone for GroupCommit<W> {
+    fn clone(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            write: Arc::clone(&self.write),
+            waiting: Arc::clone(&self.waiting),
+        }
     }
-    let (fan_out, leases) = fan_out_and_store(connection, fan_out_of)?;
-    leases.hand_over();
-    Ok(fan_out.outcomes)
+}
+
+impl<W: BatchWrite> std::fmt::Debug for GroupCommit<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("GroupCommit")
+            .field("waiting", &waiting.items.len())
+            .field("writers", &waiting.writers)
+            .finish_non_exhaustive()
+    }
 }

@@ -6,9 +6,8 @@
 //! - `fan_out.rs`: the deliveries an event makes, and the statements that
 //!   store a batch of events with them.
 //! - `receivers.rs`: the enabled webhooks of a batch's groups.
-//!
-//! Publishes without a key share transactions: see
-//! [`crate::batching`]'s group commit.
+//! - `batch.rs`: how a batch of publishes without a key is written; they
+//!   share transactions through [`crate::batching`]'s group commit.
 
 use std::sync::Arc;
 
@@ -24,7 +23,9 @@ use crate::batching::GroupCommit;
 use crate::database::{storage_error, write_transaction, Database, DbConnection};
 use crate::deliveries::{announce_new_deliveries, new_delivery_id, NewDeliveryRow};
 use crate::schema::{deliveries, events, webhooks};
+use batch::PublishBatch;
 
+mod batch;
 mod fan_out;
 mod hand_off;
 mod receivers;
@@ -77,16 +78,20 @@ const IDEMPOTENCY_LOCK_SPACE: i32 = 0x7768_696b;
 #[derive(Debug, Clone)]
 pub struct DieselEventStore {
     db: Database,
-    group_commit: GroupCommit,
+    group_commit: GroupCommit<PublishBatch>,
     hand_off: HandOffSlot,
 }
 
 impl DieselEventStore {
     pub fn new(db: Database) -> Self {
+        let hand_off = HandOffSlot::default();
+        let publishes = PublishBatch {
+            hand_off: hand_off.clone(),
+        };
         Self {
+            group_commit: GroupCommit::new(db.clone(), publishes),
             db,
-            group_commit: GroupCommit::default(),
-            hand_off: HandOffSlot::default(),
+            hand_off,
         }
     }
 
@@ -174,9 +179,7 @@ impl EventStore for DieselEventStore {
                 })
                 .await;
         }
-        self.group_commit
-            .publish(&self.db, &self.hand_off, event)
-            .await
+        self.group_commit.write(event).await
     }
 
     /// One write transaction: the event and a pending delivery to `webhook`,
