@@ -22,8 +22,8 @@ use diesel::{QueryResult, RunQueryDsl};
 /// Each row binds its values, and a statement's bound values are limited:
 /// SQLite's limit (`SQLITE_MAX_VARIABLE_NUMBER`: 32,766, which the bundled
 /// build keeps) is the stricter of the two backends' (PostgreSQL's is
-/// 65,535). 1,000 rows of the widest row, a new delivery's 10 values, bind
-/// 10,000: far below it, and few enough round trips for the largest batches.
+/// 65,535). 1,000 rows of the widest row, a new webhook's 12 values, bind
+/// 12,000: far below it, and few enough round trips for the largest batches.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// The most rows one retention delete takes (and the ids it binds): a few
@@ -35,8 +35,8 @@ const _: () = assert!(ROWS_PER_PRUNE <= SQLITE_MAX_BOUND_VALUES);
 /// SQLite's limit on the values bound to one statement.
 const SQLITE_MAX_BOUND_VALUES: usize = 32_766;
 
-/// The most values one row of a multi-row statement binds (a new delivery).
-const WIDEST_ROW: usize = 10;
+/// The most values one row of a multi-row statement binds (a new webhook).
+const WIDEST_ROW: usize = 12;
 
 const _: () = assert!(ROWS_PER_STATEMENT * WIDEST_ROW <= SQLITE_MAX_BOUND_VALUES);
 

@@ -5,8 +5,9 @@
 //! When a shared transaction fails, each of its items is tried again alone,
 //! so that one bad item fails only itself.
 //!
-//! Publishes without an idempotency key use it
-//! ([`DieselEventStore`](crate::DieselEventStore)).
+//! Two kinds use it: publishes without an idempotency key
+//! ([`DieselEventStore`](crate::DieselEventStore)) and new webhooks
+//! ([`DieselWebhookRepository`](crate::DieselWebhookRepository)).
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -5,8 +5,9 @@
 //!   writes all that are waiting (up to a batch) in one transaction while
 //!   the next ones gather, and answers each caller once its item is
 //!   committed. Used by [`DieselEventStore`](crate::DieselEventStore) for
-//!   publishes without an idempotency key, which says how a batch is
-//!   written ([`BatchWrite`]).
+//!   publishes without an idempotency key and by
+//!   [`DieselWebhookRepository`](crate::DieselWebhookRepository) for new
+//!   webhooks; each says how a batch is written ([`BatchWrite`]).
 //! - [`attempts`]: the statements that write a batch of attempt records, for
 //!   [`DieselDeliveryQueue`](crate::DieselDeliveryQueue)'s `record_attempts`.
 //!   The batches themselves are gathered in the domain, by the dispatcher's

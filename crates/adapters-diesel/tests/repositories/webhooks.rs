@@ -6,7 +6,9 @@ use webhooks_domain::{
     UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
-use crate::support::{execute_raw, group, sealed_headers, sealed_secret, webhook, webhooks};
+use crate::support::{
+    count_from, execute_raw, group, sealed_headers, sealed_secret, webhook, webhooks,
+};
 
 on_both_backends!(
     inserted_webhook_is_found_unchanged,
@@ -26,6 +28,8 @@ on_both_backends!(
 
 on_both_backends!(test_database:
     rows_that_no_longer_parse_are_corrupt,
+    concurrent_inserts_share_transactions_and_are_stored_unchanged,
+    a_bad_webhook_among_concurrent_inserts_fails_alone,
 );
 
 async fn inserted_webhook_is_found_unchanged(db: &Database) {
@@ -283,6 +287,107 @@ async fn concurrent_inserts_all_land(db: &Database) {
         assert_eq!(result.unwrap(), Ok(()));
     }
     assert_eq!(repository.list_by_group(group.id).await.unwrap().len(), 24);
+}
+
+async fn concurrent_inserts_share_transactions_and_are_stored_unchanged(
+    test_database: &TestDatabase,
+) {
+    let db = test_database.database();
+    let group = group(db, 21).await;
+    // Every optional column both set and empty within one batch.
+    let made: Vec<Webhook> = (0..40)
+        .map(|n| {
+            let mut made = webhook(&group, 1_000 + n);
+            if n % 2 == 0 {
+                made.rate_limit = Some(RateLimit::new(n + 1).unwrap());
+                made.headers = Some(sealed_headers());
+                made.ordering = Some(DeliveryOrdering::Fifo);
+                made.status = WebhookStatus::Disabled;
+                made.enabled_events = EnabledEvents::new([EventType::UserCreated]).unwrap();
+                made.description = Description::new(&format!("Café ☕ {n}")).unwrap();
+            }
+            made
+        })
+        .collect();
+
+    for outcome in insert_at_once(db, &made).await {
+        assert_eq!(outcome, Ok(()));
+    }
+
+    assert_eq!(webhooks(db).list_by_group(group.id).await, Ok(made));
+    if test_database.url().starts_with("postgres") {
+        // Rows written by one transaction share its id (`xmin`).
+        let transactions = count_from(
+            test_database.url(),
+            "(SELECT DISTINCT xmin::text FROM webhooks) AS written_by",
+        );
+        assert!(
+            transactions < 40,
+            "{transactions} transactions for 40 webhooks"
+        );
+    }
+}
+
+async fn a_bad_webhook_among_concurrent_inserts_fails_alone(test_database: &TestDatabase) {
+    let db = test_database.database();
+    let group = group(db, 22).await;
+    let first = webhook(&group, 1_000);
+    webhooks(db).insert(&first).await.unwrap();
+    let made: Vec<Webhook> = (0..9)
+        .map(|n| match n {
+            // An id already stored…
+            3 => Webhook {
+                description: Description::new("second").unwrap(),
+                ..first.clone()
+            },
+            // …and a group that does not exist (the use case checks first).
+            6 => Webhook {
+                group_id: GroupId::new(404).unwrap(),
+                ..webhook(&group, 2_000 + n)
+            },
+            n => webhook(&group, 2_000 + n),
+        })
+        .collect();
+
+    let outcomes = insert_at_once(db, &made).await;
+
+    for (n, outcome) in outcomes.iter().enumerate() {
+        match n {
+            3 => assert!(
+                matches!(outcome, Err(RepositoryError::Conflict(_))),
+                "{outcome:?}"
+            ),
+            6 => assert!(
+                matches!(outcome, Err(RepositoryError::Unavailable(_))),
+                "{outcome:?}"
+            ),
+            _ => assert_eq!(outcome, &Ok(()), "webhook {n}"),
+        }
+    }
+    assert_eq!(test_database.row_counts().await.webhooks, 8);
+    assert_eq!(
+        webhooks(db).find(group.id, &first.id).await,
+        Ok(Some(first))
+    );
+}
+
+/// Inserts the webhooks concurrently through one repository (so that they
+/// can share transactions); answers their outcomes in order.
+async fn insert_at_once(db: &Database, made: &[Webhook]) -> Vec<Result<(), RepositoryError>> {
+    let repository = webhooks(db);
+    let inserting: Vec<_> = made
+        .iter()
+        .map(|made| {
+            let repository = repository.clone();
+            let made = made.clone();
+            tokio::spawn(async move { repository.insert(&made).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for handle in inserting {
+        outcomes.push(handle.await.unwrap());
+    }
+    outcomes
 }
 
 async fn rows_that_no_longer_parse_are_corrupt(test_database: &TestDatabase) {

@@ -1,4 +1,8 @@
 //! Webhook endpoints: the `webhooks` table behind [`WebhookRepository`].
+//!
+//! - `mod.rs`: [`DieselWebhookRepository`], its reads, updates, deletes and
+//!   secret rotations.
+//! - `inserts.rs`: new webhooks, written in batches (group commit).
 
 use async_trait::async_trait;
 use diesel::prelude::*;
@@ -8,20 +12,29 @@ use webhooks_domain::{
     SystemClock, UnixMillis, Webhook, WebhookId, WebhookRepository, WebhookStatus, WebhookUrl,
 };
 
+use crate::batching::GroupCommit;
 use crate::database::{storage_error, write_transaction, Database, DbConnection};
 use crate::operations::{announce, disabled_reason, store_status_change};
 use crate::retention::rewind_events_checked;
 use crate::schema::{attempts, deliveries, webhooks};
+use inserts::InsertWebhooks;
+
+mod inserts;
 
 /// Stores webhooks in PostgreSQL or SQLite, whichever [`Database`] points at.
+/// Clones share the line of new webhooks waiting for a transaction.
 #[derive(Debug, Clone)]
 pub struct DieselWebhookRepository {
     db: Database,
+    inserts: GroupCommit<InsertWebhooks>,
 }
 
 impl DieselWebhookRepository {
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            inserts: GroupCommit::new(db.clone(), InsertWebhooks),
+            db,
+        }
     }
 
     /// Why the webhook is disabled (`None` while enabled or unknown).
@@ -40,7 +53,7 @@ impl DieselWebhookRepository {
 /// A `webhooks` row as stored. The `previous_secret*` columns belong to secret
 /// rotation, the failure streak and rate window to the delivery queue; they
 /// are left out, so new rows get their defaults.
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
 // Bind `None` as NULL rather than emit `DEFAULT`, which SQLite's VALUES lacks.
 #[diesel(treat_none_as_default_value = false)]
@@ -191,20 +204,15 @@ impl WebhookRepository for DieselWebhookRepository {
             .await
     }
 
+    /// Concurrent inserts share a transaction (group commit: see the
+    /// `batching` module); each answers once its webhook is committed. When
+    /// a shared insert fails, each of its webhooks is tried again alone, so
+    /// that one bad webhook fails only itself.
     /// Errors: [`RepositoryError::Conflict`] if the id exists,
     /// [`RepositoryError::Unavailable`] otherwise (including a group that does
     /// not exist, which the use cases check first).
     async fn insert(&self, webhook: &Webhook) -> Result<(), RepositoryError> {
-        let row = WebhookRow::from_webhook(webhook);
-        self.db
-            .run(move |connection| {
-                diesel::insert_into(webhooks::table)
-                    .values(&row)
-                    .execute(connection)
-                    .map(drop)
-                    .map_err(storage_error)
-            })
-            .await
+        self.inserts.write(WebhookRow::from_webhook(webhook)).await
     }
 
     /// Overwrites url, description, status, enabled events, rate limit,
