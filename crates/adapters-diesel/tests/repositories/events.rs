@@ -7,8 +7,8 @@ use webhooks_domain::{
 };
 
 use crate::support::{
-    count_from, event, event_of_type, events_store, group, queue, receiver, sibling, stored,
-    webhook, DeleteInProgress,
+    all_at_once, count_from, event, event_of_type, events_store, group, queue, receiver, sibling,
+    stored, webhook, DeleteInProgress,
 };
 
 on_both_backends!(
@@ -595,17 +595,9 @@ async fn publish_at_once(
     events: &[Event],
 ) -> Vec<Result<PublishOutcome, RepositoryError>> {
     let store = events_store(db);
-    let publishing: Vec<_> = events
-        .iter()
-        .map(|published| {
-            let store = store.clone();
-            let published = published.clone();
-            tokio::spawn(async move { store.publish(&published, UnixMillis(0)).await })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for handle in publishing {
-        outcomes.push(handle.await.unwrap());
-    }
-    outcomes
+    all_at_once(events, |published| {
+        let store = store.clone();
+        async move { store.publish(&published, UnixMillis(0)).await }
+    })
+    .await
 }

@@ -18,6 +18,25 @@ use webhooks_domain::{
 
 // ---- the repositories ------------------------------------------------------
 
+/// Runs `write` on each item in a task of its own, all at once (so that
+/// the writes can share transactions); answers their outcomes in order.
+pub(crate) async fn all_at_once<I, T, F>(items: &[I], write: impl Fn(I) -> F) -> Vec<T>
+where
+    I: Clone,
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let writing: Vec<_> = items
+        .iter()
+        .map(|item| tokio::spawn(write(item.clone())))
+        .collect();
+    let mut outcomes = Vec::with_capacity(writing.len());
+    for handle in writing {
+        outcomes.push(handle.await.unwrap());
+    }
+    outcomes
+}
+
 pub(crate) fn webhooks(db: &Database) -> DieselWebhookRepository {
     DieselWebhookRepository::new(db.clone())
 }

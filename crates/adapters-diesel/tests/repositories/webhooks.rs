@@ -7,7 +7,7 @@ use webhooks_domain::{
 };
 
 use crate::support::{
-    count_from, execute_raw, group, sealed_headers, sealed_secret, webhook, webhooks,
+    all_at_once, count_from, execute_raw, group, sealed_headers, sealed_secret, webhook, webhooks,
 };
 
 on_both_backends!(
@@ -375,19 +375,11 @@ async fn a_bad_webhook_among_concurrent_inserts_fails_alone(test_database: &Test
 /// can share transactions); answers their outcomes in order.
 async fn insert_at_once(db: &Database, made: &[Webhook]) -> Vec<Result<(), RepositoryError>> {
     let repository = webhooks(db);
-    let inserting: Vec<_> = made
-        .iter()
-        .map(|made| {
-            let repository = repository.clone();
-            let made = made.clone();
-            tokio::spawn(async move { repository.insert(&made).await })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for handle in inserting {
-        outcomes.push(handle.await.unwrap());
-    }
-    outcomes
+    all_at_once(made, |made| {
+        let repository = repository.clone();
+        async move { repository.insert(&made).await }
+    })
+    .await
 }
 
 async fn rows_that_no_longer_parse_are_corrupt(test_database: &TestDatabase) {
