@@ -203,6 +203,27 @@ pub(crate) fn count_from(url: &str, from: &str) -> i64 {
         .count
 }
 
+/// PostgreSQL: asserts that the rows of `table` were written by fewer
+/// transactions than `rows` (rows written by one transaction share its id,
+/// `xmin`). SQLite keeps no such id: nothing to check.
+pub(crate) fn assert_fewer_transactions_than_rows(
+    test_database: &TestDatabase,
+    table: &str,
+    rows: i64,
+) {
+    if !test_database.url().starts_with("postgres") {
+        return;
+    }
+    let transactions = count_from(
+        test_database.url(),
+        &format!("(SELECT DISTINCT xmin::text FROM {table}) AS written_by"),
+    );
+    assert!(
+        transactions < rows,
+        "{transactions} transactions for {rows} {table}"
+    );
+}
+
 /// A webhook's delete in a session of its own (PostgreSQL), held after its
 /// first lock: for tests of what waits for a delete. [`DeleteInProgress::begin`]
 /// takes the lock before the test starts what should wait for it.
